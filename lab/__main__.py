@@ -1,0 +1,103 @@
+"""python -m lab up|down [--purge]|status|fault list|fault inject NAME|fault clear NAME|--all|config-path
+
+LAB_DIR (default <repo>/.lab) and LAB_PORT_BASE (default 23000) choose where and on which ports.
+Expected problems (lab not up, unknown fault) print one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lab import faults
+from lab.core import Lab
+from lab.errors import LabError
+
+
+def _progress(message: str) -> None:
+    """Progress on stderr; a closed stderr (`| head`) must not abort an `up` half way."""
+    try:
+        print(f"lab: {message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="the trading host lab")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("up", help="start the lab, or return a running one to healthy")
+    down = commands.add_parser("down", help="stop everything and unmount the tmpfs")
+    down.add_argument("--purge", action="store_true", help="also delete LAB_DIR")
+    commands.add_parser("status", help="programs, their states and the active faults")
+    commands.add_parser("config-path", help="print the path of the lab's maintenance.toml")
+    fault = commands.add_parser("fault", help="list, inject or clear faults")
+    actions = fault.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="fault names and what each breaks")
+    inject = actions.add_parser("inject", help="inject a fault")
+    inject.add_argument("name")
+    clear = actions.add_parser("clear", help="clear a fault, or all with --all")
+    clear.add_argument("name", nargs="?")
+    clear.add_argument("--all", action="store_true")
+    return parser
+
+
+def _status(lab: Lab) -> int:
+    status = lab.status()
+    if not status["up"]:
+        print(f"lab in {lab.lab_dir} is down")
+        return 3
+    print(f"lab in {lab.lab_dir} is up (port base {lab.ports.base})")
+    for name, state in status["programs"].items():
+        print(f"  {name:<18} {state}")
+    print("faults: " + (", ".join(status["faults"]) or "none"))
+    print("tmpfs:  " + ("mounted" if status["tmpfs"] else "not mounted"))
+    print(f"config: {status['config']}")
+    return 0
+
+
+def _fault(lab: Lab, args) -> int:
+    if args.action == "list":
+        available = set(lab.available_faults())
+        for name, fault in faults.FAULTS.items():
+            note = "" if name in available else "  [unavailable: no tmpfs mounted]"
+            print(f"{name:<32} {fault.description}{note}")
+        for alias, target in faults.ALIASES.items():
+            print(f"{alias:<32} alias of {target}")
+        return 0
+    if args.action == "inject":
+        lab.inject(args.name)
+        print(f"injected {faults.resolve(args.name).name}")
+        return 0
+    if args.all == (args.name is not None):
+        print("python -m lab fault clear: give a fault name or --all (not both)", file=sys.stderr)
+        return 2
+    lab.clear(None if args.all else args.name)
+    print("cleared " + ("all faults; the lab is healthy" if args.all else faults.resolve(args.name).name))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "config-path":
+            print(Lab.from_env().config_path)
+            return 0
+        lab = Lab.from_env(log=_progress)
+        if args.command == "up":
+            print(lab.up())
+        elif args.command == "down":
+            print(lab.down(purge=args.purge))
+        elif args.command == "status":
+            return _status(lab)
+        elif args.command == "fault":
+            return _fault(lab, args)
+        return 0
+    except LabError as error:
+        print(f"lab: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Writes $LAB_DIR/maintenance.toml: the example configuration's keys with the lab's values.
+
+Hand-written TOML (no writer dependency): strings are JSON-escaped, which TOML basic strings
+accept. Commands that run lab tools name the script's path, so they work from any directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from lab.paths import REPO, LabPaths, Ports, venv_bin
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def render(sections: list[tuple[str, dict]]) -> str:
+    """[(header, keys)]: a header '[[retention]]' repeats, 'api.thresholds' nests."""
+    out = ["# Written by `python -m lab up` for the lab; edits are lost on the next up.", ""]
+    for header, keys in sections:
+        out.append(header if header.startswith("[") else f"[{header}]")
+        out.extend(f"{key} = {toml_value(value)}" for key, value in keys.items())
+        out.append("")
+    return "\n".join(out)
+
+
+def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
+    py = sys.executable
+    lab_args = ["--lab-dir", str(paths.root), "--port-base", str(ports.base)]
+    retention = [
+        ("temp-files", paths.temp_dir, "trading-*", 1),
+        ("app-logs", paths.app_log_dir, "*.log", 7),
+        ("backups", paths.backup_dir, "*.tar.gz", 30),
+    ]
+    sections = [
+        ("host", {"backend": "local://", "service_manager": "supervisor",
+                  "supervisorctl": [venv_bin("supervisorctl"), "-c", str(paths.supervisor_conf)]}),
+        ("services", {"agent": "trading-agent", "dashboard": "trading-dashboard",
+                      "tunnel": "ssh-tunnel", "database": "postgresql"}),
+        ("resources", {"disk_paths": [str(p) for p in disk_paths], "cpu_sample_seconds": 0.5}),
+        ("resources.cpu", {"warning": 70, "critical": 85}),
+        ("resources.memory", {"warning": 80, "critical": 90}),
+        ("resources.disk", {"warning": 75, "critical": 85}),
+        ("paths", {"log_dir": paths.log_dir, "known_errors": paths.known_errors}),
+        *[("[[retention]]", {"name": name, "dir": directory, "pattern": pattern, "max_age_days": age})
+          for name, directory, pattern, age in retention],
+        ("logrotate", {"rotate_after_days": 1,
+                       "command": [py, str(REPO / "lab" / "rotate.py"), str(paths.log_dir),
+                                   "--after-days", "1"]}),
+        ("trading", {"min_trades_today": 1}),
+        ("api", {"base_url": f"http://127.0.0.1:{ports.api}", "timeout_seconds": 3.0}),
+        ("api.thresholds", {"max_error_rate_per_hour": 10, "max_critical_errors": 0,
+                            "min_overall_health": 80, "max_open_circuit_breakers": 0}),
+        ("dashboard", {"url": f"http://127.0.0.1:{ports.dashboard}/", "timeout_seconds": 3.0}),
+        ("tunnel", {"host": "127.0.0.1", "port": ports.tunnel, "timeout_seconds": 3.0}),
+        ("exchange", {"url": f"https://127.0.0.1:{ports.tunnel}/api/v4/spot/currencies",
+                      "host_header": "api.gateio.ws", "verify_tls": str(paths.ca_cert),
+                      "timeout_seconds": 5.0}),
+        ("database", {"host": "127.0.0.1", "port": ports.postgres, "dbname": "trading_agent",
+                      "user": "postgres", "password_file": paths.db_password_file,
+                      "connect_timeout_seconds": 5}),
+        ("diagnostics", {
+            "error_analysis": [py, str(REPO / "lab" / "diagnostics.py"), "error-analysis", *lab_args],
+            "health_check": [py, str(REPO / "lab" / "diagnostics.py"), "health-check", *lab_args],
+        }),
+        ("remediation", {"mode": "apply", "timeout_seconds": 30}),
+        ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
+        ("policy", {"state_dir": paths.root / "maintenance" / "state"}),
+        ("reports", {"dir": REPO / "reports"}),
+    ]
+    return render(sections)
+
+
+def write(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> None:
+    """Atomic replace: a reader never sees half a file."""
+    text = lab_config(paths, ports, disk_paths)
+    tmp = paths.config.with_name(paths.config.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, paths.config)

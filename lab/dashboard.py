@@ -1,0 +1,31 @@
+"""The trading dashboard on base+0: the page the guide's `curl -f http://localhost:3000` fetches."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from lab.httpbase import Handler, crashloop_check, serve, server_args
+
+PAGE = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>AI Crypto Trading Agent</title></head>
+<body><h1>AI Crypto Trading Agent</h1><p>Status: trading. Open positions: 2.</p></body></html>
+"""
+
+
+class DashboardHandler(Handler):
+    def do_GET(self):  # noqa: N802
+        if urlsplit(self.path).path in ("/", "/index.html"):
+            return self.send_body(200, PAGE, "text/html; charset=utf-8")
+        return self.send_body(404, b"not found\n", "text/plain")
+
+    do_HEAD = do_GET
+
+
+def main() -> None:
+    paths, ports = server_args("the trading dashboard (lab stand-in)")
+    crashloop_check(paths, "trading-dashboard")
+    serve(DashboardHandler, ports.dashboard)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The fault catalogue: each name, what it breaks, and how to inject and clear it.
+
+Every injected fault leaves its switch file in $LAB_DIR/faults (that is what `active_faults`
+lists); switches alone are enough for the API and exchange faults, the others also act on
+supervisord, the files or the tmpfs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from lab import files, sample, tmpfs
+from lab.errors import FaultError
+from lab.switches import file_name
+
+if TYPE_CHECKING:
+    from lab.core import Lab
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    description: str
+    kind: str  # switch | service-down | crashloop | file | disk
+    program: str | None = None
+    breaks_files: Callable | None = None
+
+
+def _catalogue() -> list[Fault]:
+    faults = [
+        Fault(f"service-down:{p}", f"{p} is stopped (supervisorctl stop)", "service-down", p)
+        for p in ("trading-agent", "trading-dashboard", "ssh-tunnel", "postgresql")
+    ]
+    faults += [
+        Fault(f"crashloop:{p}", f"{p} exits at every start (BACKOFF, then FATAL)", "crashloop", p)
+        for p in ("trading-agent", "trading-dashboard")
+    ]
+    switch = [
+        ("api-500", "every agent API GET answers 500 with a JSON error"),
+        ("api-hang", "agent API GETs hang for 30 s (the client's timeout must cut them)"),
+        ("api-slow", "agent API GETs answer after 2 s, healthy"),
+        ("api-malformed", "agent API GETs answer 200 with broken JSON"),
+        ("error-rate-high", "errorRate 25.0 per hour (threshold 10)"),
+        ("error-storm", "errorRate 75.0 per hour (error storm: above 50)"),
+        ("critical-errors", "criticalErrors 3"),
+        ("circuit-breakers-open", "2 circuit breakers open"),
+        ("circuit-breaker-cascade", "5 circuit breakers open (cascade: more than 3)"),
+        ("health-low", "overallHealth 65"),
+        ("health-critical", "overallHealth 40"),
+        ("recovery-rate-low", "autoRecoverySuccessRate 55.0 (threshold 70)"),
+        ("error-patterns-high", "7 active error patterns (threshold 5)"),
+        ("exchange-down", "the exchange endpoint answers 503 to everything"),
+    ]
+    faults += [Fault(name, text, "switch") for name, text in switch]
+    faults += [
+        Fault("no-trades-today", "today's trading log has no TRADE_EXECUTED/PROFIT lines", "file",
+              breaks_files=files.no_trades_today),
+        Fault("new-error-code", f"today's error log has a code not in known-errors.txt "
+              f"({sample.NEW_ERROR_CODE})", "file", breaks_files=files.new_error_code),
+        Fault("files-past-retention", "temp files, app logs and backups past their retention", "file",
+              breaks_files=files.files_past_retention),
+        Fault("logs-unrotated", "dated logs of 3-5 days ago left uncompressed", "file",
+              breaks_files=files.logs_unrotated),
+        Fault("disk-full", "the lab disk (tmpfs) is 92% full", "disk"),
+    ]
+    return faults
+
+
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in _catalogue()}
+ALIASES = {"dashboard-down": "service-down:trading-dashboard", "tunnel-down": "service-down:ssh-tunnel"}
+_BY_FILE = {file_name(name): name for name in FAULTS}
+
+
+def resolve(name: str) -> Fault:
+    fault = FAULTS.get(ALIASES.get(name, name))
+    if fault is None:
+        valid = ", ".join([*FAULTS, *ALIASES])
+        raise FaultError(f"unknown fault {name!r}; valid names: {valid}")
+    return fault
+
+
+def from_switch_file(name: str) -> str | None:
+    return _BY_FILE.get(name)
+
+
+def unavailable(lab: "Lab", fault: Fault) -> str | None:
+    """Why this fault cannot be injected here, or None."""
+    if fault.kind == "disk" and not tmpfs.is_mounted(lab.paths.disk):
+        return "disk-full needs the lab's tmpfs at {}, which is not mounted (mounting needs root)" \
+            .format(lab.paths.disk)
+    return None
+
+
+def inject(lab: "Lab", fault: Fault) -> None:
+    lab.switches.set(fault.name)
+    if fault.kind == "service-down":
+        lab.supervisor.stop(fault.program)
+    elif fault.kind == "crashloop":
+        lab.supervisor.stop(fault.program)
+        lab.supervisor.start(fault.program, wait=False)
+        lab.wait_state(fault.program, {"BACKOFF", "FATAL", "EXITED"}, timeout=10)
+    elif fault.kind == "file":
+        fault.breaks_files(lab.paths)
+    elif fault.kind == "disk":
+        tmpfs.fill(lab.paths.disk)
+
+
+def clear(lab: "Lab", fault: Fault) -> None:
+    """Undo one fault; the caller regenerates files when a file fault was cleared."""
+    lab.switches.unset(fault.name)
+    if fault.kind in ("service-down", "crashloop"):
+        lab.ensure_running([fault.program])
+    elif fault.kind == "disk":
+        tmpfs.unfill(lab.paths.disk)

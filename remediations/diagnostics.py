@@ -1,0 +1,27 @@
+"""The guide's diagnostic tools, run when a reading is bad so their output lands in the report."""
+
+from __future__ import annotations
+
+import shutil
+
+from remediations import command_outcome, remediation
+
+
+def _argv(ctx, which: str) -> list[str]:
+    return list(getattr(ctx.settings.diagnostics, which))
+
+
+def _tool_exists(ctx, which: str) -> str | None:
+    if not hasattr(ctx.settings.diagnostics, which):
+        return f"no [diagnostics] command named {which!r}"
+    program = _argv(ctx, which)[0]
+    if shutil.which(program) is None:
+        return f"{program} is not installed or not executable"
+    return None
+
+
+@remediation("run_diagnostic", touches="nothing: it only reads and reports",
+             plan=lambda ctx, which: "run " + " ".join(_argv(ctx, which)), guard=_tool_exists)
+def run_diagnostic(ctx, which: str):
+    argv = _argv(ctx, which)
+    return command_outcome("run_diagnostic", argv, ctx.run(argv), "ran " + " ".join(argv))

@@ -1,0 +1,272 @@
+"""The one configuration file, validated before any check runs.
+
+Every path, port, threshold and service name a check uses comes from here, so that the same checks
+serve the real box and the lab. A bad value stops the run with a message naming the file, the key
+and what is expected, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+
+from alerts.settings import AlertSettings
+from suite.section import Section
+
+ENV_VAR = "MAINTENANCE_CONFIG"
+SECRETISH = re.compile(r"token|pass|secret|key|_env|_file|url", re.IGNORECASE)
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "maintenance.example.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem an operator can fix by editing the file."""
+
+
+class Levels(Section):
+    """Warning and critical percentages, as in the guide's monitoring-thresholds.json."""
+
+    warning: float = Field(ge=0, le=100)
+    critical: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _warning_below_critical(self) -> "Levels":
+        if self.warning > self.critical:
+            raise ValueError(f"warning ({self.warning}) must not exceed critical ({self.critical})")
+        return self
+
+
+class Host(Section):
+    backend: str = "local://"
+    service_manager: Literal["systemd", "supervisor"] = "systemd"
+    supervisorctl: list[str] = ["supervisorctl"]
+
+
+class Services(Section):
+    agent: str = "trading-agent"
+    dashboard: str = "trading-dashboard"
+    tunnel: str = "ssh-tunnel"
+    database: str = "postgresql"
+
+    def critical(self) -> list[str]:
+        return [self.tunnel, self.agent, self.dashboard, self.database]
+
+
+class Resources(Section):
+    disk_paths: list[str] = Field(default=["/"], min_length=1)
+    cpu_sample_seconds: float = Field(default=1.0, gt=0, le=60)
+    cpu: Levels = Levels(warning=70, critical=85)
+    memory: Levels = Levels(warning=80, critical=90)
+    disk: Levels = Levels(warning=75, critical=85)
+
+
+class Paths(Section):
+    log_dir: Path = Path("/var/log/trading-agent")
+    known_errors: Path = Path("/opt/trading-agent/config/known-errors.txt")
+
+
+class RetentionRule(Section):
+    """One line of the guide's cleanup: find DIR -name PATTERN -mtime +MAX_AGE_DAYS -delete."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    dir: Path
+    pattern: str = Field(min_length=1)
+    max_age_days: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _pattern_is_a_name(self) -> "RetentionRule":
+        if "/" in self.pattern:
+            raise ValueError(f"pattern {self.pattern!r} must be a file name pattern, without '/'")
+        if not self.dir.is_absolute():
+            raise ValueError(f"dir {str(self.dir)!r} must be an absolute path")
+        return self
+
+
+class Logrotate(Section):
+    rotate_after_days: int = Field(default=1, ge=0)
+    command: list[str] = Field(default=["logrotate", "-f", "/etc/logrotate.d/trading-agent"], min_length=1)
+
+
+class Trading(Section):
+    min_trades_today: int = Field(default=1, ge=0)
+
+
+class ApiThresholds(Section):
+    max_error_rate_per_hour: float = Field(default=10, ge=0)
+    max_critical_errors: int = Field(default=0, ge=0)
+    min_overall_health: float = Field(default=80, ge=0, le=100)
+    max_open_circuit_breakers: int = Field(default=0, ge=0)
+
+
+class Api(Section):
+    base_url: str = Field(default="http://127.0.0.1:3001", pattern=r"^https?://")
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    thresholds: ApiThresholds = ApiThresholds()
+
+
+class Dashboard(Section):
+    url: str = Field(default="http://127.0.0.1:3000", pattern=r"^https?://")
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+
+
+class Tunnel(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=1, le=65535)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+
+
+class Exchange(Section):
+    url: str = Field(default="https://127.0.0.1:8443/api/v4/spot/currencies", pattern=r"^https?://")
+    host_header: str = "api.gateio.ws"
+    verify_tls: bool | str = True
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+class Database(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5432, ge=1, le=65535)
+    dbname: str = "trading_agent"
+    user: str = "postgres"
+    password_env: str | None = None
+    password_file: Path | None = None
+    connect_timeout_seconds: int = Field(default=5, ge=1, le=120)
+
+    def password(self) -> SecretStr | None:
+        if self.password_file is not None:
+            return SecretStr(self.password_file.read_text().strip())
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            return SecretStr(value) if value else None
+        return None
+
+
+class Diagnostics(Section):
+    error_analysis: list[str] = ["/usr/local/bin/trading-error-analysis"]
+    health_check: list[str] = ["/usr/local/bin/trading-health-check"]
+
+
+class Remediation(Section):
+    mode: Literal["off", "plan", "apply"] = "apply"
+    timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    # A restarted service needs a moment before the check looks again.
+    recheck_after_seconds: float = Field(default=1.0, ge=0, le=300)
+
+
+class CheckPolicy(Section):
+    """Per-check overrides of the policy, keyed by check id."""
+
+    failures_before_action: int | None = Field(default=None, ge=1)
+    max_remediations: int | None = Field(default=None, ge=0)
+
+
+class Budget(Section):
+    max_remediations: int = Field(default=3, ge=0)
+    window_minutes: float = Field(default=60, gt=0)
+
+
+class Policy(Section):
+    state_dir: Path = Path("/var/lib/trading-maintenance")
+    failures_before_action: int = Field(default=1, ge=1)
+    repeat_interval_minutes: float = Field(default=240, gt=0)
+    flap_window: int = Field(default=6, ge=3, le=20)
+    flap_changes: int = Field(default=4, ge=2)
+    budget: Budget = Budget()
+    checks: dict[str, CheckPolicy] = Field(default_factory=dict)
+
+
+class Waiver(Section):
+    """An accepted failure: reported as waived, neither remediated nor alerted, until it expires."""
+
+    check: str
+    match: str = ""  # a fragment of the parameter id (e.g. a service name); empty = every instance
+    reason: str = Field(min_length=3)
+    expires: datetime.date | datetime.datetime
+
+
+class Silence(Section):
+    """Alerts held back (remediation still runs) for planned work, until it expires."""
+
+    check: str
+    match: str = ""
+    reason: str = Field(min_length=3)
+    until: datetime.date | datetime.datetime
+
+
+class Heartbeat(Section):
+    """healthchecks.io convention: URL/start at start, URL on success, URL/fail on failure."""
+
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    timeout_seconds: float = Field(default=10, gt=0, le=60)
+
+
+class Reports(Section):
+    dir: Path = Path("reports")
+
+
+class Settings(Section):
+    """The whole file. Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    host: Host = Host()
+    services: Services = Services()
+    resources: Resources = Resources()
+    paths: Paths = Paths()
+    retention: list[RetentionRule] = Field(default_factory=list)
+    logrotate: Logrotate = Logrotate()
+    trading: Trading = Trading()
+    api: Api = Api()
+    dashboard: Dashboard = Dashboard()
+    tunnel: Tunnel = Tunnel()
+    exchange: Exchange = Exchange()
+    database: Database = Database()
+    diagnostics: Diagnostics = Diagnostics()
+    remediation: Remediation = Remediation()
+    alerts: AlertSettings = AlertSettings()
+    reports: Reports = Reports()
+    policy: Policy = Policy()
+    waivers: list[Waiver] = Field(default_factory=list)
+    silences: list[Silence] = Field(default_factory=list)
+    heartbeat: Heartbeat = Heartbeat()
+    source: Path | None = Field(default=None, exclude=True)
+
+
+def resolve_path(option: str | None) -> Path:
+    """Command-line option first, then the environment variable: the operator's choice wins."""
+    chosen = option or os.environ.get(ENV_VAR)
+    if not chosen:
+        raise ConfigError(
+            f"no configuration file given. Copy {EXAMPLE} to a place of your own, edit it, and pass "
+            f"it with --maintenance-config=PATH or {ENV_VAR}=PATH (for the lab: make demo)."
+        )
+    return Path(chosen).expanduser()
+
+
+def load(path: Path) -> Settings:
+    if not path.is_file():
+        raise ConfigError(
+            f"configuration file {path} does not exist. Copy {EXAMPLE} to {path} and edit it."
+        )
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(describe(path, error)) from None
+    return settings.model_copy(update={"source": path.resolve()})
+
+
+def describe(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: {error.error_count()} bad value(s):"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        # The given value is echoed only where it cannot be a secret pasted under a wrong key.
+        shown = problem["type"] not in ("missing", "extra_forbidden") and not SECRETISH.search(key)
+        given = f" (got {problem.get('input')!r})" if shown else ""
+        lines.append(f"  {key}: {problem['msg']}{given}")
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""Installs the guide's schedule as one cron file, idempotently: install twice, get one schedule.
+
+    python -m suite.schedule install --config /etc/trading-maintenance/maintenance.toml
+    python -m suite.schedule uninstall
+
+The guide's times: daily 02:00, weekly Sunday 03:00, monthly the 1st at 04:00, and the emergency
+checks every 5 minutes. Quarterly maintenance is manual in the guide and is not scheduled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from suite.config import ConfigError, load
+from suite.state import write_atomically
+
+CRON_FILE = Path("/etc/cron.d/trading-maintenance")
+ROOT = Path(__file__).resolve().parent.parent
+SCHEDULE = {
+    "daily": "0 2 * * *",
+    "weekly": "0 3 * * 0",
+    "monthly": "0 4 1 * *",
+    "emergency": "*/5 * * * *",
+}
+
+
+def cron_text(config: Path, python: Path, user: str, log: Path) -> str:
+    lines = [
+        "# Trading box maintenance: written by `make install-schedule`; `make uninstall-schedule` removes it.",
+        "SHELL=/bin/bash",
+    ]
+    for cadence, when in SCHEDULE.items():
+        command = (f"cd {shlex.quote(str(ROOT))} && {shlex.quote(str(python))} -m pytest -m {cadence} -q "
+                   f"--maintenance-config={shlex.quote(str(config))} >> {shlex.quote(str(log))} 2>&1")
+        lines.append(f"{when} {user} {command}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m suite.schedule", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("install", "uninstall", "show"))
+    parser.add_argument("--config", type=Path, help="the configuration file the scheduled runs use")
+    parser.add_argument("--cron-file", type=Path, default=CRON_FILE)
+    parser.add_argument("--user", default="root")
+    parser.add_argument("--log", type=Path, default=Path("/var/log/trading-agent/maintenance-runs.log"))
+    args = parser.parse_args(argv)
+
+    if args.action == "uninstall":
+        args.cron_file.unlink(missing_ok=True)
+        print(f"removed {args.cron_file}")
+        return 0
+    if args.config is None:
+        parser.error("install and show need --config PATH (the file the scheduled runs will use)")
+    try:
+        load(args.config)  # a schedule that would fail every night with a bad file is refused now
+    except ConfigError as error:
+        print(f"not installed: {error}", file=sys.stderr)
+        return 4
+    text = cron_text(args.config.resolve(), Path(sys.executable), args.user, args.log)
+    if args.action == "show":
+        print(text, end="")
+        return 0
+    write_atomically(args.cron_file, text)
+    args.cron_file.chmod(0o644)
+    print(f"installed {args.cron_file}:\n{text}", end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

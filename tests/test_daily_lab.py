@@ -1,0 +1,178 @@
+"""The daily cadence against the real lab: each fault is found by the right check, remediated where
+the guide says so, alerted and recorded in both reports; a healthy lab passes everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from conftest import run_cadence
+
+pytestmark = pytest.mark.lab
+
+
+def test_healthy_lab_passes_every_daily_check(daily):
+    run = daily()
+    assert run.returncode == 0, run.output
+    assert run.findings() == {}
+    assert run.alerts == []
+    ids = {result.check_id for result in run.results}
+    assert {"RES-001", "RES-002", "RES-003", "SVC-001", "TRD-001", "TRD-002", "LOG-001", "LOG-002",
+            "WEB-001", "NET-001", "NET-002", "API-001", "ERR-001", "ERR-002", "ERR-003", "ERR-004",
+            "ERR-005"} <= ids
+
+
+def test_todays_trades_and_profit_are_recorded_in_the_report(daily, healthy_lab):
+    run = daily()
+    trades = run.only("TRD-002")
+    assert int(trades.properties["trades_today"]) >= 1
+    float(trades.properties["profit_today_usdt"])
+    assert "profit_today_usdt" in run.html.read_text()
+
+
+@dataclass(frozen=True)
+class Expect:
+    check_id: str
+    param: str = ""
+    verdict: str = "failed"
+    says: str = ""  # a fragment of the failure message
+    remediation: str | None = None  # the action's name, when one must have run
+    recheck: str | None = None  # "fixed" or "still failing"
+
+
+FAULTS = {
+    "service-down:trading-agent": Expect("API-001", says="agent API", remediation="restart_service", recheck="fixed"),
+    "service-down:postgresql": Expect("SVC-001", "postgresql", says="postgresql is STOPPED",
+                                      remediation="restart_service", recheck="fixed"),
+    "dashboard-down": Expect("WEB-001", says="dashboard", remediation="restart_service", recheck="fixed"),
+    "tunnel-down": Expect("NET-001", says="SSH tunnel not accepting connections",
+                          remediation="restart_service", recheck="fixed"),
+    "api-500": Expect("API-001", says="HTTP 500", remediation="restart_service", recheck="still failing"),
+    "api-hang": Expect("API-001", says="no answer within", remediation="restart_service", recheck="still failing"),
+    "api-malformed": Expect("API-001", says="malformed JSON", remediation="restart_service",
+                            recheck="still failing"),
+    "error-rate-high": Expect("ERR-001", says="error rate 25/hour, threshold 10/hour",
+                              remediation="run_diagnostic", recheck="still failing"),
+    "critical-errors": Expect("ERR-002", says="3 critical error(s), at most 0"),
+    "circuit-breakers-open": Expect("ERR-004", says="2 circuit breaker(s) open"),
+    "health-low": Expect("ERR-003", says="system health 65%, minimum 80%", remediation="run_diagnostic",
+                         recheck="still failing"),
+    "no-trades-today": Expect("TRD-002", says="0 trade(s) executed today"),
+    "new-error-code": Expect("ERR-005", says="SE999"),
+    "logs-unrotated": Expect("LOG-001", says="not rotated", remediation="rotate_logs", recheck="fixed"),
+    "exchange-down": Expect("NET-002", says="HTTP 503"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_fault_is_found_remediated_alerted_and_reported(daily, healthy_lab, fault):
+    expect = FAULTS[fault]
+    healthy_lab.inject(fault)
+    run = daily()
+
+    result = run.only(expect.check_id, expect.param)
+    assert result.properties["verdict"] == expect.verdict, run.output
+    assert expect.says in result.properties["problem"], result.properties["problem"]
+    if expect.remediation:
+        assert result.properties["remediation_outcome"].startswith(f"{expect.remediation}: done"), result.properties
+        assert result.properties["recheck"] == expect.recheck
+    else:
+        assert result.properties["remediation"] == "none"
+    assert run.returncode != 0
+
+    alerted = [a for a in run.alerts if a["check_id"] == expect.check_id]
+    assert alerted and expect.says in alerted[0]["message"]
+    assert alerted[0]["severity"] == result.properties["severity"]
+
+    html = run.html.read_text()
+    assert expect.check_id in html and "Remediation" in html
+
+
+def test_api_failure_makes_dependent_checks_unknown_not_failed(daily, healthy_lab):
+    healthy_lab.inject("api-500")
+    run = daily()
+    for check_id in ("ERR-001", "ERR-002", "ERR-003", "ERR-004"):
+        result = run.only(check_id)
+        assert result.properties["verdict"] == "unknown", result.properties
+        assert "could not check" in result.properties["problem"]
+        assert "remediation_outcome" not in result.properties
+    unknown_alerts = [a for a in run.alerts if a["kind"] == "unknown"]
+    assert {a["check_id"] for a in unknown_alerts} == {"ERR-001", "ERR-002", "ERR-003", "ERR-004"}
+
+
+def test_files_past_retention_are_deleted_and_fresh_files_kept(daily, healthy_lab):
+    from fixtures.files import expired_files
+    from suite.config import load
+
+    healthy_lab.inject("files-past-retention")
+    rules = load(healthy_lab.config_path).retention
+    expired = {p for rule in rules for p in expired_files(rule.dir, rule.pattern, rule.max_age_days)}
+    everything = {p for rule in rules for p in rule.dir.rglob("*") if p.is_file()}
+    assert expired and everything - expired, "the fault must leave both expired and fresh files"
+
+    run = daily()
+    for rule in rules:
+        result = run.only("LOG-002", rule.name)
+        assert result.properties["verdict"] == "failed"
+        assert result.properties["recheck"] == "fixed", result.properties
+    remaining = {p for rule in rules for p in rule.dir.rglob("*") if p.is_file()}
+    assert not expired & remaining
+    assert everything - expired <= remaining
+    assert daily().findings() == {}
+
+
+def test_a_stopped_service_is_restarted_and_running_afterwards(daily, healthy_lab):
+    healthy_lab.inject("service-down:trading-dashboard")
+    run = daily()
+    assert run.only("WEB-001").properties["recheck"] == "fixed"
+    assert healthy_lab.program_state("trading-dashboard") == "RUNNING"
+
+
+def test_diagnostic_tool_runs_on_high_error_rate(daily, healthy_lab):
+    healthy_lab.inject("error-rate-high")
+    run = daily()
+    output = run.only("ERR-001").properties["remediation_outcome"]
+    assert "run_diagnostic: done" in output
+    records = (healthy_lab.paths.run_dir / "diagnostics.jsonl").read_text().splitlines()
+    assert any(json.loads(line)["tool"] == "error-analysis" for line in records)
+
+
+def test_disk_over_threshold_is_a_real_reading(daily, healthy_lab):
+    if "disk-full" not in healthy_lab.available_faults():
+        pytest.skip("the lab has no tmpfs to fill here (not root): disk-full cannot be injected")
+    healthy_lab.inject("disk-full")
+    run = daily()
+    warning = run.only("RES-003", "warning")
+    critical = run.only("RES-003", "critical")
+    assert warning.properties["severity"] == "warning" and critical.properties["severity"] == "critical"
+    assert "threshold 85%" in critical.properties["problem"] and critical.properties["verdict"] == "failed"
+
+
+def test_plan_mode_changes_nothing(daily, healthy_lab):
+    healthy_lab.inject("dashboard-down")
+    run = daily("--remediation=plan")
+    result = run.only("WEB-001")
+    assert result.properties["remediation_outcome"].startswith("restart_service: planned: would run")
+    assert healthy_lab.program_state("trading-dashboard") != "RUNNING"
+
+
+@pytest.fixture
+def cpu_load():
+    """Busy loops on every core, detached (double fork) so they count as the host's load, not ours."""
+    marker = f"cpu-load-{os.getpid()}"
+    for _ in range(os.cpu_count() or 2):
+        subprocess.run(["bash", "-c", f"(exec -a {marker} {sys.executable} -c 'while True: pass' &)"], check=True)
+    yield
+    subprocess.run(["pkill", "-f", marker])
+
+
+def test_cpu_over_threshold_is_found(healthy_lab, cpu_load, tmp_path):
+    run = run_cadence(healthy_lab.config_path, tmp_path / "reports", "-k", "cpu")
+    critical = run.only("RES-001", "critical")
+    assert critical.properties["verdict"] == "failed", run.output
+    assert "critical threshold 85%" in critical.properties["problem"]

@@ -1,0 +1,255 @@
+"""The glue plugin, tested as pytest plugins are: with pytester, on small checks written for the test."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import ROOT, read_alerts
+
+CONFTEST = '''
+import pytest
+from remediations import DONE, Outcome, remediation
+
+pytest_plugins = ["suite.plugin"]
+
+@pytest.fixture(scope="session")
+def host():
+    return None
+
+@pytest.fixture(scope="session")
+def services():
+    return None
+
+def _touch(ctx, path):
+    open(path, "w").close()
+    return Outcome("touch", DONE, f"created {path}")
+
+remediation("touch", touches="one file", plan=lambda ctx, path: f"create {path}")(_touch)
+
+def _explode(ctx):
+    raise RuntimeError("the action broke")
+
+remediation("explode", touches="nothing", plan=lambda ctx: "explode")(_explode)
+'''
+
+INI = """
+[pytest]
+addopts = --strict-markers -p no:cacheprovider
+empty_parameter_set_mark = fail_at_collect
+junit_family = xunit1
+markers =
+    daily: d
+    weekly: w
+    monthly: m
+    quarterly: q
+    emergency: e
+    check(id, severity, why): identity
+    remediate(name): remediation
+"""
+
+
+@pytest.fixture
+def suite(pytester, tmp_path, monkeypatch):
+    """A pytester project with the maintenance plugin and a valid configuration."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    config = tmp_path / "maintenance.toml"
+    config.write_text(f'[remediation]\nrecheck_after_seconds = 0\n'
+                      f'[reports]\ndir = "{tmp_path}/reports"\n[policy]\nstate_dir = "{tmp_path}/state"\n'
+                      f'[alerts]\nfile = "{tmp_path}/alerts.jsonl"\nspool_dir = "{tmp_path}/spool"\n')
+    pytester.makeini(INI)
+    pytester.makeconftest(CONFTEST)
+    pytester.config_path = config
+    pytester.alerts = tmp_path / "alerts.jsonl"
+    pytester.reports = tmp_path / "reports"
+    return pytester
+
+
+def run(suite, *args):
+    return suite.runpytest_subprocess(f"--maintenance-config={suite.config_path}", *args)
+
+
+def junit_properties(suite) -> dict[str, dict]:
+    xml = next(suite.reports.glob("*.xml"))
+    return {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+            for case in ET.parse(xml).getroot().iter("testcase")}
+
+
+def test_check_without_cadence_is_refused_at_collection(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.check("X-001", severity="warning", why="w")
+        def test_orphan(): pass
+    ''')
+    result = run(suite)
+    result.stderr.fnmatch_lines(["*test_orphan: needs exactly one cadence marker*found none*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_check_without_id_is_refused_at_collection(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        def test_anonymous(): pass
+    ''')
+    result = run(suite)
+    result.stderr.fnmatch_lines(["*test_anonymous: has no id*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_one_id_on_two_checks_is_refused(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="warning", why="w")
+        def test_one(): pass
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="warning", why="w")
+        def test_two(): pass
+    ''')
+    result = run(suite)
+    result.stderr.fnmatch_lines(["*check id X-001 is used by both*test_one and*test_two*"])
+
+
+def test_empty_parameter_list_fails_at_collection(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="warning", why="w")
+        @pytest.mark.parametrize("service", [])
+        def test_nothing(service): pass
+    ''')
+    result = run(suite)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*Empty parameter set*"])
+
+
+def test_severity_follows_the_level_parameter(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", why="w")
+        @pytest.mark.parametrize("level", ["warning", "critical"])
+        def test_levels(level): pass
+    ''')
+    assert run(suite).ret == 0
+    properties = junit_properties(suite)
+    assert properties["test_levels[warning]"]["severity"] == "warning"
+    assert properties["test_levels[critical]"]["severity"] == "critical"
+
+
+FIXABLE = '''
+    import os, pytest
+    MARKER = {marker!r}
+    @pytest.mark.daily
+    @pytest.mark.check("X-001", severity="critical", why="w")
+    @pytest.mark.remediate("touch", path=MARKER)
+    def test_marker_exists():
+        assert os.path.exists(MARKER), f"{{MARKER}} is missing"
+'''
+
+
+def test_failed_check_is_remediated_rechecked_alerted_and_reported(suite, tmp_path):
+    marker = tmp_path / "marker"
+    suite.makepyfile(FIXABLE.format(marker=str(marker)))
+    result = run(suite, "-m", "daily")
+    result.assert_outcomes(failed=1)
+    assert marker.exists()
+    properties = junit_properties(suite)["test_marker_exists"]
+    assert properties["check_id"] == "X-001" and properties["cadence"] == "daily"
+    assert properties["verdict"] == "failed"
+    assert properties["remediation_outcome"].startswith("touch: done")
+    assert properties["recheck"] == "fixed"
+    alert = read_alerts(suite.alerts)[0]
+    assert alert["check_id"] == "X-001" and alert["kind"] == "problem" and "is missing" in alert["message"]
+    html = next(suite.reports.glob("daily-*.html")).read_text()
+    assert "X-001" in html and "touch: done" in html
+    result.stdout.fnmatch_lines(["*maintenance summary*", "*X-001*critical*is missing*", "HTML report: *daily-*.html"])
+
+
+def test_plan_mode_reports_what_would_run_and_changes_nothing(suite, tmp_path):
+    marker = tmp_path / "marker"
+    suite.makepyfile(FIXABLE.format(marker=str(marker)))
+    run(suite, "--remediation=plan").assert_outcomes(failed=1)
+    assert not marker.exists()
+    properties = junit_properties(suite)["test_marker_exists"]
+    assert properties["remediation_outcome"] == f"touch: planned: would create {marker}"
+    assert properties["recheck"] == "not rechecked"
+
+
+def test_off_mode_runs_no_remediation(suite, tmp_path):
+    marker = tmp_path / "marker"
+    suite.makepyfile(FIXABLE.format(marker=str(marker)))
+    run(suite, "--remediation=off").assert_outcomes(failed=1)
+    assert not marker.exists()
+    assert "remediation_outcome" not in junit_properties(suite)["test_marker_exists"]
+
+
+def test_remediation_that_raises_is_recorded_and_the_run_goes_on(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="warning", why="w")
+        @pytest.mark.remediate("explode")
+        def test_broken(): assert False, "broken"
+        @pytest.mark.daily
+        @pytest.mark.check("X-002", severity="warning", why="w")
+        def test_after(): pass
+    ''')
+    run(suite).assert_outcomes(failed=1, passed=1)
+    properties = junit_properties(suite)["test_broken"]
+    assert properties["remediation_outcome"] == "explode: failed: RuntimeError: the action broke"
+
+
+def test_a_probe_that_breaks_is_unknown_and_not_remediated(suite, tmp_path):
+    marker = tmp_path / "marker"
+    suite.makepyfile(f'''
+        import pytest
+        @pytest.fixture
+        def probe():
+            raise ConnectionError("API unreachable")
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="critical", why="w")
+        @pytest.mark.remediate("touch", path={str(marker)!r})
+        def test_reading(probe): pass
+        @pytest.mark.daily
+        @pytest.mark.check("X-002", severity="warning", why="w")
+        @pytest.mark.remediate("touch", path={str(marker)!r})
+        def test_reading_breaks():
+            raise KeyError("errorRate")
+    ''')
+    run(suite).assert_outcomes(errors=1, failed=1)
+    assert not marker.exists()
+    properties = junit_properties(suite)
+    assert properties["test_reading"]["verdict"] == "unknown"
+    assert "could not check: ConnectionError: API unreachable" in properties["test_reading"]["problem"]
+    assert properties["test_reading_breaks"]["verdict"] == "unknown"
+    assert [a["kind"] for a in read_alerts(suite.alerts)] == ["unknown", "unknown"]
+
+
+def test_reports_are_named_by_cadence_and_never_overwritten(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="info", why="w")
+        def test_ok(): pass
+    ''')
+    run(suite, "-m", "daily")
+    run(suite, "-m", "daily")
+    html = sorted(suite.reports.glob("daily-*.html"))
+    xml = sorted(suite.reports.glob("daily-*.xml"))
+    assert len(html) == 2 and len(xml) == 2
+
+
+def test_header_names_config_cadence_and_mode(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="info", why="w")
+        def test_ok(): pass
+    ''')
+    result = run(suite, "-m", "daily", "--remediation=plan")
+    result.stdout.fnmatch_lines([f"maintenance: config {suite.config_path}, cadence daily, remediation mode plan"])
