@@ -12,7 +12,6 @@ import pytest
 
 from alerts import Alert
 from alerts.delivery import Delivery, DeliveryResult
-from alerts.redact import Redactor, install
 
 IMMEDIATE_KINDS = ("problem", "unknown", "human-needed")
 
@@ -38,7 +37,6 @@ class Alerter:
     def __init__(self, settings, run_name: str):
         self.settings = settings
         self.run_name = run_name
-        self.uninstall_redaction = install(Redactor(settings.alerts.secrets()))
         self.delivery = Delivery(settings.alerts)
         self.result: DeliveryResult = self.delivery.flush_spool()
         self.sent: list[Alert] = []
@@ -73,6 +71,3 @@ class Alerter:
         if self.digest:
             self.send(Alert.digest(self.digest, self.run_name))
             self.digest = []
-
-    def pytest_unconfigure(self) -> None:
-        self.uninstall_redaction()

@@ -136,6 +136,12 @@ class Database(Section):
     password_file: Path | None = None
     connect_timeout_seconds: int = Field(default=5, ge=1, le=120)
 
+    @model_validator(mode="after")
+    def _password_file_readable(self) -> "Database":
+        if self.password_file is not None and not self.password_file.is_file():
+            raise ValueError(f"password_file {self.password_file} does not exist or is not a file")
+        return self
+
     def password(self) -> SecretStr | None:
         if self.password_file is not None:
             return SecretStr(self.password_file.read_text().strip())
@@ -232,6 +238,16 @@ class Settings(Section):
     silences: list[Silence] = Field(default_factory=list)
     heartbeat: Heartbeat = Heartbeat()
     source: Path | None = Field(default=None, exclude=True)
+
+    def secrets(self) -> list[str]:
+        """Every secret this configuration can reach, so that none of them is ever printed."""
+        found = list(self.alerts.secrets())
+        password = self.database.password()
+        if password is not None:
+            found.append(password.get_secret_value())
+        if self.heartbeat.url:
+            found.append(self.heartbeat.url)
+        return found
 
 
 def resolve_path(option: str | None) -> Path:

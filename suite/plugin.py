@@ -11,6 +11,8 @@ from __future__ import annotations
 import pytest
 from filelock import FileLock
 
+from alerts.redact import Redactor
+from alerts.redact import install as install_redaction
 from suite import config as config_file
 from suite import reporting
 from suite.alerting import Alerter
@@ -21,6 +23,7 @@ from suite.settle import settle, state_dir
 SETTINGS = pytest.StashKey[config_file.Settings]()
 MODE = pytest.StashKey[str]()
 LOCK = pytest.StashKey[FileLock]()
+REDACTOR = pytest.StashKey[Redactor]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"bad configuration: {error}") from None
     config.stash[SETTINGS] = settings
     config.stash[MODE] = config.option.remediation or settings.remediation.mode
+    config.stash[REDACTOR] = redactor = Redactor(settings.secrets())
+    config.add_cleanup(install_redaction(redactor))  # every log record, in every process
     if not hasattr(config, "workerinput"):  # only the controller locks, reports and alerts
         config.stash[LOCK] = hold_cadence_lock(state_dir(config, settings), reporting.cadence_of(config))
         reporting.choose_report_paths(config, config.option.reports_dir or settings.reports.dir)
@@ -105,7 +110,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         item.user_properties.append((name, value))
 
     settle(item, report, call, identity, item.config.stash[SETTINGS], item.config.stash[MODE], record)
+    redact_report(report, item.config.stash[REDACTOR])
     return report
+
+
+def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
+    """Captured output and tracebacks reach the HTML and JUnit reports: mask secrets before they do."""
+    if not redactor:
+        return
+    report.sections = [(title, redactor.text(content)) for title, content in report.sections]
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        if redactor.text(text) != text:
+            report.longrepr = redactor.text(text)
+    report.user_properties = [(name, redactor.text(value)) for name, value in report.user_properties]
 
 
 def pytest_html_results_table_header(cells: list[str]) -> None:

@@ -139,6 +139,25 @@ def healthy_lab(lab):
     lab.clear()
 
 
+def merged(base: dict, changes: dict) -> dict:
+    result = dict(base)
+    for key, value in changes.items():
+        result[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return result
+
+
+def config_with(base: Path, destination: Path, changes: dict) -> Path:
+    """A copy of a configuration file with some tables changed (deep merge), for one test."""
+    import tomllib
+
+    import tomli_w
+
+    data = merged(tomllib.loads(base.read_text()), changes)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_text(tomli_w.dumps(data))
+    return destination
+
+
 @pytest.fixture
 def daily(healthy_lab, lab_config, tmp_path):
     """Run the daily cadence against the lab; extra pytest arguments pass through."""
