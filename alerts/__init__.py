@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 from dataclasses import asdict, dataclass, field
 
+from suite import clock
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -15,15 +17,8 @@ class Alert:
     message: str
     remediation: str = ""
     items: tuple = ()  # a digest carries the alerts it sums up, each as a dict
-    at: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-
-    def text(self) -> str:
-        """One message as the guide's templates word it: "🚨 CRITICAL: {message}"."""
-        icon = {"critical": "🚨", "warning": "⚠️", "info": "ℹ️"}.get(self.severity, "")
-        lines = [f"{icon} {self.severity.upper()}: [{self.check_id}] {self.title}", self.message]
-        if self.remediation:
-            lines.append(f"remediation: {self.remediation}")
-        return "\n".join(line for line in lines if line)
+    at: str = field(default_factory=lambda: datetime.datetime.fromtimestamp(
+        clock.now(), datetime.timezone.utc).isoformat(timespec="seconds"))
 
     @classmethod
     def digest(cls, alerts: list["Alert"], run: str) -> "Alert":

@@ -15,13 +15,18 @@ def _argv(ctx, name: str) -> list[str]:
     return ["systemctl", "restart", name]
 
 
-def _only_configured_services(ctx, service=None, role=None) -> str | None:
-    """Never restart something the configuration does not name as ours."""
+def _restartable(ctx, service=None, role=None) -> str | None:
+    """Only our configured services, and never a systemd unit that systemd itself has given up on."""
     if role is not None and not hasattr(ctx.settings.services, role):
         return f"no service role {role!r} in [services]"
     name = _name(ctx, service, role)
     if name not in ctx.settings.services.critical():
         return f"{name!r} is not one of the configured services {ctx.settings.services.critical()}"
+    if ctx.settings.host.service_manager == "systemd":
+        result = ctx.run(["systemctl", "show", "--property=Result", "--value", name]).stdout.strip()
+        if result == "start-limit-hit":
+            return (f"{name} is stuck at its systemd start limit (start-limit-hit): find why it keeps dying "
+                    f"(journalctl -u {name}), then systemctl reset-failed {name}")
     return None
 
 
@@ -29,7 +34,7 @@ def _plan(ctx, service=None, role=None) -> str:
     return "run " + " ".join(_argv(ctx, _name(ctx, service, role)))
 
 
-@remediation("restart_service", touches="one configured service", plan=_plan, guard=_only_configured_services)
+@remediation("restart_service", touches="one configured service", plan=_plan, guard=_restartable)
 def restart_service(ctx, service: str | None = None, role: str | None = None) -> Outcome:
     name = _name(ctx, service, role)
     argv = _argv(ctx, name)

@@ -282,7 +282,8 @@ def describe(path: Path, error: ValidationError) -> str:
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         # The given value is echoed only where it cannot be a secret pasted under a wrong key.
-        shown = problem["type"] not in ("missing", "extra_forbidden") and not SECRETISH.search(key)
+        shown = (problem["type"] not in ("missing", "extra_forbidden") and not SECRETISH.search(key)
+                 and not isinstance(problem.get("input"), (dict, list)))
         given = f" (got {problem.get('input')!r})" if shown else ""
         lines.append(f"  {key}: {problem['msg']}{given}")
     return "\n".join(lines)

@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass
 
 import pytest
+import testinfra
 
+from fixtures.host import ServiceProbe
 from remediations import FAILED, Outcome, load_all
 from suite.identity import RemediationSpec
 
@@ -56,8 +58,8 @@ def remediate_and_recheck(item: pytest.Item, spec: RemediationSpec, settings, mo
     action = load_all().get(spec.name)
     if action is None:
         return Remedy(Outcome(spec.name, FAILED, "no such remediation"), NOT_RECHECKED)
-    host = item._request.getfixturevalue("host")
-    services = item._request.getfixturevalue("services")
+    host = testinfra.get_host(settings.host.backend)  # testinfra caches hosts: the checks' own
+    services = ServiceProbe(host, settings.host.service_manager, settings.host.supervisorctl)
     context = ActionContext(settings, host, services, mode)
     outcome = action(context, **action_params(item, spec))
     if outcome.status != "done":

@@ -114,6 +114,7 @@ class Rig:
                             "header_value_env": HOOK_ENV, "timeout_seconds": 3},
             },
             "policy": {"state_dir": str(self.tmp / "state")},
+            "resources": {"cpu_sample_seconds": 0.1},  # (thresholds at 100% in lab_config) time for the rest
         })
 
     def run(self, *args: str) -> CadenceRun:

@@ -46,10 +46,12 @@ class Expect:
 
 
 FAULTS = {
-    "service-down:trading-agent": Expect("API-001", says="agent API", remediation="restart_service", recheck="fixed"),
+    "service-down:trading-agent": Expect("API-001", says="connection refused", remediation="restart_service",
+                                         recheck="fixed"),
     "service-down:postgresql": Expect("SVC-001", "postgresql", says="postgresql is STOPPED",
                                       remediation="restart_service", recheck="fixed"),
-    "dashboard-down": Expect("WEB-001", says="dashboard", remediation="restart_service", recheck="fixed"),
+    "dashboard-down": Expect("WEB-001", says="not accessible: connection refused",
+                                             remediation="restart_service", recheck="fixed"),
     "tunnel-down": Expect("NET-001", says="SSH tunnel not accepting connections",
                           remediation="restart_service", recheck="fixed"),
     "api-500": Expect("API-001", says="HTTP 500", remediation="restart_service", recheck="still failing"),

@@ -310,6 +310,26 @@ def test_worker_processes_give_the_same_trading_totals(tmp_path, small_ranges):
         assert totals == scan_trading_log(path, workers=1)
 
 
+def test_big_files_go_to_workers_by_default(tmp_path, small_ranges, monkeypatch):
+    monkeypatch.setattr(logscan, "PARALLEL_MIN_BYTES", 1000)
+    monkeypatch.setattr(logscan, "_cpus", lambda: 2)
+    started = []
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(logscan.subprocess, "Popen", lambda *a, **k: started.append(a) or real_popen(*a, **k))
+    path = write(tmp_path, TRADING_SAMPLE * 50)
+    assert scan_trading_log(path) == scan_trading_log(path, workers=1)
+    assert len(started) == 2
+    started.clear()
+    scan_trading_log(write(tmp_path, TRADING_SAMPLE * 50, "trading.log.gz"))  # gzip cannot be split
+    assert started == []
+
+
+def test_a_dead_worker_is_an_error_not_a_wrong_total(tmp_path, small_ranges, monkeypatch):
+    monkeypatch.setattr(logscan, "_WORKER_MAIN", "import sys; sys.exit(3)")
+    with pytest.raises(RuntimeError, match="died"):
+        scan_trading_log(write(tmp_path, TRADING_SAMPLE * 50), workers=2)
+
+
 def test_worker_processes_give_the_same_error_counts(tmp_path, small_ranges):
     content = _random_error_log(random.Random(8), 3000) + b"\n" + ERROR_SAMPLE + b"TE001 " * 500 + b"\nSE002"
     path = write(tmp_path, content, "error.log")

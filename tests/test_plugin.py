@@ -15,14 +15,6 @@ from remediations import DONE, Outcome, remediation
 
 pytest_plugins = ["suite.plugin"]
 
-@pytest.fixture(scope="session")
-def host():
-    return None
-
-@pytest.fixture(scope="session")
-def services():
-    return None
-
 def _touch(ctx, path):
     open(path, "w").close()
     return Outcome("touch", DONE, f"created {path}")

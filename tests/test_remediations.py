@@ -1,0 +1,104 @@
+"""Remediations on their own: guards, dry runs, bounded commands, and the records they leave."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from remediations import load_all
+from suite.config import load
+from suite.remedy import ActionContext
+
+DAY = 86400
+
+
+def settings_for(tmp_path, text: str = ""):
+    path = tmp_path / "maintenance.toml"
+    path.write_text(text)
+    return load(path)
+
+
+def context(settings, mode="apply"):
+    return ActionContext(settings, host=None, services=None, mode=mode)
+
+
+def aged(path, days: float):
+    path.write_text("x")
+    when = time.time() - days * DAY
+    os.utime(path, (when, when))
+    return path
+
+
+@pytest.fixture
+def fake_systemctl(tmp_path, monkeypatch):
+    """No systemd runs on this machine (no PID 1 systemd): a stand-in `systemctl` that answers like a
+    unit stuck at its start limit and records every call, so we can see none tries a restart."""
+    calls = tmp_path / "systemctl-calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "systemctl"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n'
+                      f'[ "$1" = show ] && echo start-limit-hit\nexit 0\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return calls
+
+
+def test_a_unit_at_its_start_limit_is_reported_not_fought(tmp_path, fake_systemctl):
+    settings = settings_for(tmp_path, '[host]\nservice_manager = "systemd"\n')
+    outcome = load_all()["restart_service"](context(settings), service="trading-agent")
+    assert outcome.status == "skipped"
+    assert "start limit (start-limit-hit)" in outcome.detail and "reset-failed trading-agent" in outcome.detail
+    assert "restart" not in fake_systemctl.read_text()
+
+
+def test_only_configured_services_are_restarted(tmp_path):
+    outcome = load_all()["restart_service"](context(settings_for(tmp_path)), service="sshd")
+    assert outcome.status == "skipped" and "not one of the configured services" in outcome.detail
+
+
+def retention_config(tmp_path) -> str:
+    return f'[[retention]]\nname = "temp-files"\ndir = "{tmp_path / "tmp"}"\npattern = "trading-*"\nmax_age_days = 1\n'
+
+
+def test_cleanup_plan_lists_and_deletes_nothing(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    old = aged(tmp_path / "tmp" / "trading-old", 3)
+    outcome = load_all()["delete_expired_files"](context(settings_for(tmp_path, retention_config(tmp_path)), "plan"),
+                                                 retention_rule="temp-files")
+    assert outcome.status == "planned" and str(old) in outcome.detail and old.exists()
+
+
+def test_cleanup_deletes_only_expired_matching_files_and_never_through_links(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    outside = aged(tmp_path / "precious", 10)
+    old = aged(tmp_path / "tmp" / "trading-old", 3)
+    fresh = aged(tmp_path / "tmp" / "trading-fresh", 0.5)
+    other = aged(tmp_path / "tmp" / "unrelated", 10)
+    link = tmp_path / "tmp" / "trading-link"
+    link.symlink_to(outside)
+    os.utime(link, (time.time() - 5 * DAY,) * 2, follow_symlinks=False)
+    outcome = load_all()["delete_expired_files"](context(settings_for(tmp_path, retention_config(tmp_path))),
+                                                 retention_rule="temp-files")
+    assert outcome.status == "done" and outcome.output == str(old)
+    assert not old.exists() and fresh.exists() and other.exists() and outside.exists() and link.is_symlink()
+
+
+def test_a_failing_command_is_recorded_with_its_exit_status_and_output(tmp_path):
+    settings = settings_for(tmp_path, '[logrotate]\ncommand = ["sh", "-c", "echo cannot rotate >&2; exit 3"]\n')
+    outcome = load_all()["rotate_logs"](context(settings))
+    assert (outcome.status, outcome.exit_status, outcome.output) == ("failed", 3, "cannot rotate")
+
+
+def test_a_hanging_command_is_stopped_at_the_timeout(tmp_path):
+    settings = settings_for(tmp_path, '[logrotate]\ncommand = ["sleep", "30"]\n[remediation]\ntimeout_seconds = 0.5\n')
+    outcome = load_all()["rotate_logs"](context(settings))
+    assert outcome.status == "failed" and outcome.exit_status == 124 and "timed out" in outcome.output
+
+
+def test_a_missing_diagnostic_tool_is_skipped_with_the_reason(tmp_path):
+    settings = settings_for(tmp_path, '[diagnostics]\nerror_analysis = ["/nonexistent/trading-error-analysis"]\n')
+    outcome = load_all()["run_diagnostic"](context(settings), which="error_analysis")
+    assert outcome.status == "skipped" and "not installed" in outcome.detail
