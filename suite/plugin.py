@@ -56,6 +56,22 @@ def pytest_configure(config: pytest.Config) -> None:
                                       "maintenance-tally")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not hasattr(config, "workerinput"):
+        reporting.record_run_facts(config, {
+            "Remediation mode": config.stash[MODE],
+            "Cadence": reporting.cadence_of(config),
+            "Configuration": str(config.stash[SETTINGS].source),
+        })
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        reporting.publish_reports(session.config)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     lock = config.stash.get(LOCK, None)
     if lock is not None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import html
+import os
 from pathlib import Path
 
 import pytest
+from _pytest.junitxml import xml_key
 
 from suite.identity import CADENCES
 
@@ -35,12 +37,47 @@ def choose_report_paths(config: pytest.Config, directory: Path | str) -> None:
     while (directory / f"{candidate}.html").exists() or (directory / f"{candidate}.xml").exists():
         n += 1
         candidate = f"{stem}-{n}"
-    if not config.option.htmlpath:
-        config.option.htmlpath = str(directory / f"{candidate}.html")
-        config.option.self_contained_html = True
-    if not config.option.xmlpath:
-        config.option.xmlpath = str(directory / f"{candidate}.xml")
-    config.stash[REPORT_PATHS] = (Path(config.option.htmlpath), Path(config.option.xmlpath))
+    final = {"htmlpath": directory / f"{candidate}.html", "xmlpath": directory / f"{candidate}.xml"}
+    for option, path in final.items():
+        if getattr(config.option, option):  # the operator named it: theirs, written as they asked
+            final[option] = Path(getattr(config.option, option))
+        else:
+            setattr(config.option, option, str(partial(path)))
+    config.option.self_contained_html = True
+    config.stash[REPORT_PATHS] = (final["htmlpath"], final["xmlpath"])
+
+
+def record_run_facts(config: pytest.Config, facts: dict[str, str]) -> None:
+    """The run's mode, cadence and configuration file, in both reports (HTML environment, JUnit properties)."""
+    from pytest_metadata.plugin import metadata_key
+
+    config.stash[metadata_key].update(facts)
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        for name, value in facts.items():
+            xml.add_global_property(name.lower().replace(" ", "_"), value)
+
+
+def partial(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
+def publish_reports(config: pytest.Config) -> None:
+    """pytest-html and junitxml write in place; we let them write a hidden partial file and rename it
+    once complete, so a run killed while writing never leaves a truncated report under a report's name."""
+    paths = config.stash.get(REPORT_PATHS, None)
+    if paths is None:
+        return
+    for path in paths:
+        if partial(path).exists():
+            os.replace(partial(path), path)
+    # Their own "generated ... report" lines are printed after this: point them at the published files.
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.logfile = str(paths[1])
+    for plugin in config.pluginmanager.get_plugins():
+        if hasattr(plugin, "_report_path"):  # pytest-html's report object keeps its path there
+            plugin._report_path = paths[0]
 
 
 def remedy_text(remedy) -> str:

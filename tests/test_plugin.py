@@ -169,6 +169,9 @@ def test_plan_mode_reports_what_would_run_and_changes_nothing(suite, tmp_path):
     assert not marker.exists()
     properties = junit_properties(suite)["test_marker_exists"]
     assert properties["remediation_outcome"] == f"touch: planned: would create {marker}"
+    xml = next(suite.reports.glob("*.xml")).read_text()
+    assert '<property name="remediation_mode" value="plan"' in xml
+    assert "Remediation mode" in next(suite.reports.glob("*.html")).read_text()
     assert properties["recheck"] == "not rechecked"
 
 
@@ -230,10 +233,12 @@ def test_reports_are_named_by_cadence_and_never_overwritten(suite):
         def test_ok(): pass
     ''')
     run(suite, "-m", "daily")
-    run(suite, "-m", "daily")
+    result = run(suite, "-m", "daily")
     html = sorted(suite.reports.glob("daily-*.html"))
     xml = sorted(suite.reports.glob("daily-*.xml"))
     assert len(html) == 2 and len(xml) == 2
+    assert sorted(p.name for p in suite.reports.iterdir()) == sorted(p.name for p in html + xml)  # no partials
+    result.stdout.fnmatch_lines([f"*Generated html report: {html[-1].as_uri()}*"])
 
 
 def test_header_names_config_cadence_and_mode(suite):
