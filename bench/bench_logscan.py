@@ -45,7 +45,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
+try:
+    import psutil
+except ImportError:
+    raise SystemExit("psutil is needed (it is in the project's venv): .venv/bin/python bench/...") from None
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -153,19 +156,20 @@ def _rss_kib(pid: int) -> tuple[int, int]:
 
 
 def measure(argv: list[str], env: dict | None = None, cwd: Path | None = None,
-            allowed_returncodes: tuple[int, ...] = (0,), interval: float = 0.005) -> Run:
+            allowed_returncodes: tuple[int, ...] = (0,), interval: float = 0.05) -> Run:
     """Run argv to completion: wall time, and the peak RSS of each process of its tree.
 
     An exit status outside `allowed_returncodes` stops the benchmark with the command's output.
 
     Why not ru_maxrss from wait4 or RUSAGE_CHILDREN: Linux folds into a child's ru_maxrss the
     RSS of the process image it was forked from, so every command would show at least this
-    script's own RSS (24 MiB here, measured: grep "used" 210 MiB when forked from a 200 MiB
-    Python). VmHWM starts afresh at exec, so polling it for every process of the tree gives each
-    process's own peak; only growth in a process's last few milliseconds could be missed, which
-    streaming commands like these do not have.
+    script's own RSS (measured: grep "used" 210 MiB when forked from a 200 MiB Python).
+    VmHWM starts afresh at exec, so polling it for every process of the tree gives each
+    process's own peak. Polling every `interval` seconds costs this script about 5 % of one CPU at
+    the default 50 ms; a process that lives less than that (a curl or jq in the daily script, a
+    few MiB each) can be missed, and "at once" is sampled, not exact.
     """
-    peaks: dict[tuple[int, float], int] = {}
+    peaks: dict[int, int] = {}  # pid -> peak RSS (KiB)
     together = 0
     done = threading.Event()
 
@@ -178,12 +182,8 @@ def measure(argv: list[str], env: dict | None = None, cwd: Path | None = None,
                 return
             now = 0
             for proc in tree:
-                try:
-                    key = (proc.pid, proc.create_time())
-                except psutil.NoSuchProcess:
-                    continue
                 peak, current = _rss_kib(proc.pid)
-                peaks[key] = max(peaks.get(key, 0), peak)
+                peaks[proc.pid] = max(peaks.get(proc.pid, 0), peak)
                 now += current
             together = max(together, now)
             done.wait(interval)

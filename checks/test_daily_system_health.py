@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.daily, pytest.mark.parametrize("level", ["warning", "c
 @pytest.mark.check("RES-001", why="a saturated CPU delays order decisions and API calls")
 def test_cpu_usage_below_threshold(resources, settings, level):
     limit = getattr(settings.resources.cpu, level)
-    usage = resources.cpu_percent()
+    usage = resources.cpu
     assert usage <= limit, f"CPU at {usage:.1f}%, {level} threshold {limit:g}% (over by {usage - limit:.1f} points)"
 
 
