@@ -117,16 +117,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     identity = item.stash.get(IDENTITY, None)
-    if identity is None or report.when == "teardown" or (report.when == "setup" and not report.failed):
-        return report
+    if identity is not None and report.when != "teardown" and (report.when != "setup" or report.failed):
+        def record(name: str, value: str) -> None:
+            """On the report for the HTML row, and on the item so that JUnit's teardown report has it too."""
+            report.user_properties.append((name, value))
+            item.user_properties.append((name, value))
 
-    def record(name: str, value: str) -> None:
-        """On the report for the HTML row, and on the item so that JUnit's teardown report has it too."""
-        report.user_properties.append((name, value))
-        item.user_properties.append((name, value))
-
-    settle(item, report, call, identity, item.config.stash[SETTINGS], item.config.stash[MODE], record)
-    redact_report(report, item.config.stash[REDACTOR])
+        settle(item, report, call, identity, item.config.stash[SETTINGS], item.config.stash[MODE], record)
+    # Every report, teardown included: JUnit writes the captured output of all phases from the teardown one.
+    redactor = item.config.stash[REDACTOR]
+    redact_report(report, redactor)
+    if redactor:  # JUnit's properties come from the teardown report, made from the item's own list
+        item.user_properties[:] = [(name, redactor.text(value)) for name, value in item.user_properties]
     return report
 
 
@@ -140,6 +142,9 @@ def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
         if redactor.text(text) != text:
             report.longrepr = redactor.text(text)
     report.user_properties = [(name, redactor.text(value)) for name, value in report.user_properties]
+    # pytest-html attachments (the remediation's output, see reporting.attach) are written as they are
+    report.extras = [{**extra, "content": redactor.text(extra["content"])} if isinstance(extra.get("content"), str)
+                     else extra for extra in getattr(report, "extras", [])]
 
 
 def pytest_html_results_table_header(cells: list[str]) -> None:
