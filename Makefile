@@ -59,7 +59,7 @@ demo: lab-up
 	  echo "the lab keeps running: make lab-down to stop it"
 
 test: setup
-	$(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS)
+	$(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS) tests
 
 daily weekly monthly quarterly emergency: setup
 	$(PY) -m pytest -m $@ $(if $(CONFIG),--maintenance-config=$(CONFIG)) $(PYTEST_ARGS)
