@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
+
+from suite.atomic import write_atomically
 
 PENDING, INFLIGHT, CORRUPT = ".json", ".inflight", ".corrupt"
 STALE_TEMPORARY_SECONDS = 3600  # a writer killed between mkstemp and os.replace leaves one behind
@@ -46,7 +47,7 @@ class Spool:
         folder = self.directory / channel
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = folder / f"{key}{PENDING}"
-        _write_atomically(path, json.dumps(data, ensure_ascii=False, indent=1))
+        write_atomically(path, json.dumps(data, ensure_ascii=False, indent=1))
         return path
 
     def lock(self) -> FileLock:
@@ -110,19 +111,3 @@ def _read(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a power cut
-    finally:
-        os.close(directory)

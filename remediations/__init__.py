@@ -28,10 +28,11 @@ class Outcome:
 
 
 class Context(Protocol):
-    """What an action may use: the settings, the host, the mode and a command runner."""
+    """What an action may use: the settings, the host and its services, the mode, a command runner."""
 
     settings: object
     host: object
+    services: object
     mode: str
 
     def run(self, argv: list[str]) -> subprocess.CompletedProcess: ...

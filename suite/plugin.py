@@ -13,6 +13,7 @@ from filelock import FileLock
 
 from alerts.redact import Redactor
 from alerts.redact import install as install_redaction
+from remediations import load_all
 from suite import config as config_file
 from suite import reporting
 from suite.alerting import Alerter
@@ -104,8 +105,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     try:
+        known = load_all()
         for item in items:
             identity = read_identity(item)
+            if identity.remediation and identity.remediation.name not in known:
+                raise IdentityError(f"{item.nodeid}: remediate({identity.remediation.name!r}) names no registered "
+                                    f"remediation; known: {', '.join(sorted(known))}")
             item.stash[IDENTITY] = identity
             item.user_properties.extend(identity.properties())
         check_unique_ids(items)

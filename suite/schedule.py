@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from suite.config import ConfigError, load
-from suite.state import write_atomically
+from suite.atomic import write_atomically
 
 CRON_FILE = Path("/etc/cron.d/trading-maintenance")
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,13 +8,13 @@ leaves the previous state whole, and xdist workers never lose each other's updat
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from filelock import FileLock
+
+from suite.atomic import write_atomically
 
 HISTORY = 20  # verdicts kept per check: enough for flapping and consecutive-failure counts
 
@@ -77,21 +77,6 @@ class StateStore:
     def _save(self, records: dict[str, CheckRecord]) -> None:
         write_atomically(self.path, json.dumps(
             {"checks": {key: asdict(record) for key, record in sorted(records.items())}}, indent=1))
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, flush to disk, then rename over it: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:

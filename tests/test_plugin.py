@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -104,6 +103,19 @@ def test_one_id_on_two_checks_is_refused(suite):
     ''')
     result = run(suite)
     result.stderr.fnmatch_lines(["*check id X-001 is used by both*test_one and*test_two*"])
+
+
+def test_unknown_remediation_is_refused_at_collection(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="warning", why="w")
+        @pytest.mark.remediate("reboot_the_world")
+        def test_typo(): pass
+    ''')
+    result = run(suite)
+    result.stderr.fnmatch_lines(["*test_typo: remediate('reboot_the_world') names no registered remediation*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_empty_parameter_list_fails_at_collection(suite):

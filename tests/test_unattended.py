@@ -16,9 +16,10 @@ import time
 import pytest
 from filelock import FileLock
 
-from conftest import ROOT, config_with, read_alerts, run_cadence
+from conftest import ROOT, config_with, run_cadence
 from suite.config import load
-from suite.state import StateStore, write_atomically
+from suite.atomic import write_atomically
+from suite.state import StateStore
 
 pytestmark = pytest.mark.lab
 
@@ -182,7 +183,7 @@ def test_a_run_killed_at_any_moment_leaves_state_the_next_run_can_read(healthy_l
     healthy_lab.inject("dashboard-down")
     store = StateStore(load(path).policy.state_dir)
     rng = random.Random(7)
-    for attempt in range(5):
+    for _ in range(5):
         process = subprocess.Popen([sys.executable, "-m", "pytest", "-m", "daily", f"--maintenance-config={path}",
                                     f"--reports-dir={tmp_path / 'killed'}", "--remediation=off"],
                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
