@@ -10,12 +10,14 @@ from __future__ import annotations
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import testinfra
+from filelock import FileLock
 
 from fixtures.host import ServiceProbe
-from remediations import FAILED, Outcome, load_all
+from remediations import DONE, FAILED, SKIPPED, Outcome, load_all
 from suite.identity import RemediationSpec
 
 FIXED, STILL_FAILING, NOT_RECHECKED = "fixed", "still failing", "not rechecked"
@@ -54,24 +56,35 @@ def action_params(item: pytest.Item, spec: RemediationSpec) -> dict:
     return params
 
 
-def remediate_and_recheck(item: pytest.Item, spec: RemediationSpec, settings, mode: str) -> Remedy:
+def remediate_and_recheck(item: pytest.Item, spec: RemediationSpec, settings, mode: str, lock_dir: Path) -> Remedy:
     action = load_all().get(spec.name)
     if action is None:
         return Remedy(Outcome(spec.name, FAILED, "no such remediation"), NOT_RECHECKED)
     host = testinfra.get_host(settings.host.backend)  # testinfra caches hosts: the checks' own
     services = ServiceProbe(host, settings.host.service_manager, settings.host.supervisorctl)
     context = ActionContext(settings, host, services, mode)
-    outcome = action(context, **action_params(item, spec))
-    if outcome.status != "done":
-        return Remedy(outcome, NOT_RECHECKED)
-    time.sleep(settings.remediation.recheck_after_seconds)
+    # One action at a time on the box (xdist workers included), and a last look before acting:
+    # two checks of one service must not restart it twice.
+    with FileLock(str(lock_dir / "remediation.lock")):
+        if mode == "apply" and recheck(item) is None:
+            return Remedy(Outcome(spec.name, SKIPPED, "passes now: mended by an earlier action of this run"), FIXED)
+        outcome = action(context, **action_params(item, spec))
+        if outcome.status != DONE:
+            return Remedy(outcome, NOT_RECHECKED)
+        time.sleep(settings.remediation.recheck_after_seconds)
+        problem = recheck(item)
+    return Remedy(outcome, FIXED) if problem is None else Remedy(outcome, STILL_FAILING, problem)
+
+
+def recheck(item: pytest.Item) -> str | None:
+    """Run the check again with the fixtures it already has; None when it passes."""
     try:
         item.runtest()
     except AssertionError as error:
-        return Remedy(outcome, STILL_FAILING, first_line(error))
+        return first_line(error)
     except Exception as error:  # the probe broke on the second look: say so, do not hide it
-        return Remedy(outcome, STILL_FAILING, f"{type(error).__name__}: {first_line(error)}")
-    return Remedy(outcome, FIXED)
+        return f"{type(error).__name__}: {first_line(error)}"
+    return None
 
 
 def first_line(error: BaseException) -> str:

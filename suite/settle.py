@@ -74,7 +74,8 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
     record("verdict", verdict)
     if verdict == SKIPPED:
         return
-    store = StateStore(state_dir(item.config, settings))
+    directory = state_dir(item.config, settings)
+    store = StateStore(directory)
     rules = rules_for(settings, identity.id)
     with store.record(key) as state:
         judgement = judge(state, verdict, now, rules)
@@ -85,7 +86,7 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
 
     fixed = False
     if judgement.may_remediate and identity.remediation and mode != "off":
-        remedy = remediate_and_recheck(item, identity.remediation, settings, mode)
+        remedy = remediate_and_recheck(item, identity.remediation, settings, mode, directory)
         record("remediation_outcome", remedy.outcome.summary())
         record("recheck", remedy.recheck)
         if remedy.recheck_problem:
