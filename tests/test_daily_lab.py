@@ -178,3 +178,13 @@ def test_cpu_over_threshold_is_found(healthy_lab, cpu_load, tmp_path):
     critical = run.only("RES-001", "critical")
     assert critical.properties["verdict"] == "failed", run.output
     assert "critical threshold 85%" in critical.properties["problem"]
+
+
+def test_parallel_workers_restart_a_service_once(daily, healthy_lab):
+    healthy_lab.inject("dashboard-down")
+    run = daily("-n", "2")
+    outcomes = sorted(r.properties["remediation_outcome"] for r in run.results if "remediation_outcome" in r.properties)
+    assert len(outcomes) == 2, run.output
+    assert outcomes[0].startswith("restart_service: done") and "mended by an earlier action" in outcomes[1]
+    assert healthy_lab.program_state("trading-dashboard") == "RUNNING"
+    assert run.returncode == 10
