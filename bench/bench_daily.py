@@ -3,7 +3,7 @@
 What is measured, against one running lab (`python -m lab up`; LAB_DIR and LAB_PORT_BASE choose it):
 
   suite  the daily cadence as cron runs it, with remediation forced off so neither side changes
-         the lab:  <venv python> -m pytest -m daily --maintenance-config <lab config>
+         the lab:  <venv python> -m pytest -m daily --maintenance-config=<lab config>
                    -p no:cacheprovider -q --remediation=off --reports-dir <temporary dir>
          (the reports go to a temporary directory, not to the repository's reports/);
   shell  bench/guide_daily.sh: the guide's daily sections transcribed as written (top/free/df,
@@ -125,7 +125,7 @@ def main() -> int:
     print(f"machine  {os.cpu_count()} CPUs; load {load_average()} (1, 5, 15 min) before", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-daily-reports-") as reports:
-        suite_argv = [venv_python(), "-m", "pytest", "-m", "daily", "--maintenance-config", str(config_path),
+        suite_argv = [venv_python(), "-m", "pytest", "-m", "daily", f"--maintenance-config={config_path}",
                       "-p", "no:cacheprovider", "-q", "--remediation=off", f"--reports-dir={reports}"]
         shell_argv = ["bash", str(GUIDE_SCRIPT)]
         suite_runs: list[Run] = []

@@ -7,4 +7,4 @@ import pytest
 @pytest.mark.check("SVC-001", severity="critical", why="a stopped service stops trading or hides its state")
 @pytest.mark.remediate("restart_service")
 def test_service_is_running(services, service):
-    assert services.is_running(service), f"service {service} is {services.state(service)}, expected RUNNING"
+    assert services.is_running(service), f"service {service} is {services.state(service)}, not running"

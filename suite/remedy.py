@@ -61,7 +61,8 @@ def remediate_and_recheck(item: pytest.Item, spec: RemediationSpec, settings, mo
     if action is None:
         return Remedy(Outcome(spec.name, FAILED, "no such remediation"), NOT_RECHECKED)
     host = testinfra.get_host(settings.host.backend)  # testinfra caches hosts: the checks' own
-    services = ServiceProbe(host, settings.host.service_manager, settings.host.supervisorctl)
+    services = ServiceProbe(host, settings.host.service_manager, settings.host.supervisorctl,
+                            settings.services.critical())
     context = ActionContext(settings, host, services, mode)
     # One action at a time on the box (xdist workers included), and a last look before acting:
     # two checks of one service must not restart it twice.
@@ -78,6 +79,9 @@ def remediate_and_recheck(item: pytest.Item, spec: RemediationSpec, settings, mo
 
 def recheck(item: pytest.Item) -> str | None:
     """Run the check again with the fixtures it already has; None when it passes."""
+    for probe in item.funcargs.values():  # probes that keep a reading must read afresh
+        if hasattr(probe, "forget"):
+            probe.forget()
     try:
         item.runtest()
     except AssertionError as error:

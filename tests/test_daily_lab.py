@@ -48,7 +48,7 @@ class Expect:
 FAULTS = {
     "service-down:trading-agent": Expect("API-001", says="connection refused", remediation="restart_service",
                                          recheck="fixed"),
-    "service-down:postgresql": Expect("SVC-001", "postgresql", says="postgresql is STOPPED",
+    "service-down:postgresql": Expect("SVC-001", "postgresql", says="service postgresql is STOPPED, not running",
                                       remediation="restart_service", recheck="fixed"),
     "dashboard-down": Expect("WEB-001", says="not accessible: connection refused",
                                              remediation="restart_service", recheck="fixed"),
