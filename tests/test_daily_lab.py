@@ -3,6 +3,7 @@ the guide says so, alerted and recorded in both reports; a healthy lab passes ev
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -28,11 +29,14 @@ def test_healthy_lab_passes_every_daily_check(daily):
 
 
 def test_todays_trades_and_profit_are_recorded_in_the_report(daily, healthy_lab):
+    log = healthy_lab.paths.log_dir / f"trading-{datetime.date.today():%Y-%m-%d}.log"
+    guide = subprocess.run(["bash", "-c", f"grep -c TRADE_EXECUTED {log}; "
+                                          f"grep PROFIT {log} | awk '{{sum+=$NF}} END {{printf \"%.2f\", sum}}'"],
+                           capture_output=True, text=True, check=True).stdout.split()
     run = daily()
     trades = run.only("TRD-002")
-    assert int(trades.properties["trades_today"]) >= 1
-    float(trades.properties["profit_today_usdt"])
-    assert "profit_today_usdt" in run.html.read_text()
+    assert [trades.properties["trades_today"], trades.properties["profit_today_usdt"]] == guide
+    assert "profit_today_usdt: " + guide[1] in run.html.read_text()
 
 
 @dataclass(frozen=True)
