@@ -45,6 +45,7 @@ def choose_report_paths(config: pytest.Config, directory: Path | str) -> None:
             setattr(config.option, option, str(partial(path)))
     config.option.self_contained_html = True
     config.stash[REPORT_PATHS] = (final["htmlpath"], final["xmlpath"])
+    config.pluginmanager.register(HtmlTitle(f"Trading box maintenance: {final['htmlpath'].stem}"), "maintenance-title")
 
 
 def record_run_facts(config: pytest.Config, facts: dict[str, str]) -> None:
@@ -56,6 +57,16 @@ def record_run_facts(config: pytest.Config, facts: dict[str, str]) -> None:
     if xml is not None:
         for name, value in facts.items():
             xml.add_global_property(name.lower().replace(" ", "_"), value)
+
+
+class HtmlTitle:
+    """pytest-html titles a report by its file name, which is the hidden partial one while it is written."""
+
+    def __init__(self, title: str):
+        self.title = title
+
+    def pytest_html_report_title(self, report) -> None:
+        report.title = self.title
 
 
 def partial(path: Path) -> Path:
