@@ -3,34 +3,56 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Every Python package at the version the tests passed with; written by `make lock` from pyproject.toml.
+LOCK := requirements.lock
 export LAB_DIR ?= $(CURDIR)/.lab
 LAB_CONFIG := $(LAB_DIR)/maintenance.toml
 # The operator's configuration file; `make daily CONFIG=/etc/trading-maintenance/maintenance.toml`.
 CONFIG ?= $(MAINTENANCE_CONFIG)
 DEMO_FAULTS := service-down:trading-dashboard files-past-retention error-rate-high new-error-code
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test-fast`.
+WORKERS ?= 2
+# What the lab needs from Debian (PostgreSQL's server), and what only its box mode needs (sshd, sudo;
+# a box needs root anyway). Each package is installed only when the file named here is missing.
+LAB_DEPS := postgresql:/usr/lib/postgresql/*/bin/postgres
+BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo
 
-.PHONY: setup system-deps demo test lab-up lab-down lab-status fault fault-clear \
+.PHONY: setup system-deps lock lint demo test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget
 
 setup: $(VENV)/.installed system-deps
 
-$(VENV)/.installed: requirements.txt
+# .venv holds exactly the lock: pip first at the lock's version, then every pin; pip-sync (in the lock)
+# removes what the lock no longer names. A changed lock is newer than the stamp, so it reinstalls.
+$(VENV)/.installed: $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet "$$(grep -m1 '^pip==' $(LOCK))"
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(VENV)/bin/pip-sync --quiet $(LOCK)
 	touch $@
 
-# The lab needs a PostgreSQL server; install it when it is missing and we may (root).
+# Rewrite the lock after a change to pyproject.toml's dependencies. It keeps every pin that still
+# fits; `make lock UPGRADE=1` moves everything to the newest versions pyproject.toml allows.
+# Then `make setup` installs it and `make test` shows whether the tests still pass with it.
+lock: $(VENV)/.installed
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --allow-unsafe --strip-extras \
+	  --extra lab --extra test --extra dev --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+	  $(if $(UPGRADE),--upgrade) --output-file $(LOCK) pyproject.toml
+
+# Installs what is missing with apt-get (one update first) when we may (root).
 system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing PostgreSQL for the lab"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else \
-	    echo "PostgreSQL server binaries are missing: install the 'postgresql' package (as root)"; exit 1; \
-	  fi; \
+	@missing=""; box_missing=""; \
+	for entry in $(LAB_DEPS); do ls $${entry#*:} >/dev/null 2>&1 || missing="$$missing $${entry%%:*}"; done; \
+	for entry in $(BOX_DEPS); do ls $${entry#*:} >/dev/null 2>&1 || box_missing="$$box_missing $${entry%%:*}"; done; \
+	if [ "$$(id -u)" = 0 ] && [ -n "$$missing$$box_missing" ]; then \
+	  echo "installing system packages for the lab:$$missing$$box_missing"; \
+	  apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing $$box_missing >/dev/null; \
+	elif [ -n "$$missing" ]; then \
+	  echo "the lab needs system packages that are missing:$$missing"; \
+	  echo "install them as root:  apt-get install$$missing"; exit 1; \
 	fi
 
 lab-up: setup
@@ -58,9 +80,20 @@ demo: lab-up
 	  echo; echo "daily run exit status $$status (see README: exit statuses)"; \
 	  echo "the lab keeps running: make lab-down to stop it"
 
-test: setup
+# The code's style and errors (configuration: [tool.ruff] in pyproject.toml).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+# Everything: the lint, then the suite's own tests, the lab's included.
+test: setup lint
 	$(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS) tests
 
+# Every test that needs no lab, on $(WORKERS) pytest-xdist workers.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -c tests/pytest.ini -m "not lab" -n $(WORKERS) $(PYTEST_ARGS) tests
+
+# make turns a failed run's status into its own 2: the run's own status (README: exit statuses)
+# is printed by pytest's summary; cron runs pytest directly and keeps it.
 daily weekly monthly quarterly emergency: setup
 	$(PY) -m pytest -m $@ $(if $(CONFIG),--maintenance-config=$(CONFIG)) $(PYTEST_ARGS)
 
@@ -68,18 +101,18 @@ daily weekly monthly quarterly emergency: setup
 CRON_FILE ?= /etc/cron.d/trading-maintenance
 install-schedule: setup
 	@test -n "$(CONFIG)" || { echo "make install-schedule CONFIG=/path/to/maintenance.toml"; exit 2; }
-	$(PY) -m suite.schedule install --config $(CONFIG) --cron-file $(CRON_FILE)
+	$(PY) -m commands.schedule install --config $(CONFIG) --cron-file $(CRON_FILE)
 
 uninstall-schedule: setup
-	$(PY) -m suite.schedule uninstall --cron-file $(CRON_FILE)
+	$(PY) -m commands.schedule uninstall --cron-file $(CRON_FILE)
 
 # After a human has looked: make clear-budget CHECK=SVC-001 CONFIG=...
 clear-budget: setup
-	$(PY) -m suite.state clear-budget $(CHECK) --config $(CONFIG)
+	$(PY) -m commands.budget clear $(CHECK) --config $(CONFIG)
 
 bench: lab-up
 	$(PY) bench/bench_logscan.py
 	$(PY) bench/bench_daily.py
 
 clean: lab-down
-	rm -rf $(VENV) .lab
+	rm -rf $(VENV) .lab .ruff_cache

@@ -1,11 +1,4 @@
-"""Loads the probes every check may use and the maintenance plugin that glues checks to remediations,
-alerts and reports. Probes first: the plugin imports some of them, and pytest must load them itself."""
+"""Loads the maintenance plugin (plugin/), which loads the probes (fixtures/) and glues checks to
+remediations, alerts and reports."""
 
-pytest_plugins = [
-    "fixtures.host",
-    "fixtures.resources",
-    "fixtures.endpoints",
-    "fixtures.logs",
-    "fixtures.files",
-    "suite.plugin",
-]
+pytest_plugins = ["plugin"]

@@ -17,161 +17,78 @@ alert, and a cron run with twenty alerts and a hanging Telegram still finishes i
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import hashlib
-import json
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
 
 from filelock import Timeout as LockBusy
 
-from alerts import Alert
-from alerts import file as file_channel
-from alerts.redact import Redactor
-from alerts.settings import NETWORK_CHANNELS, AlertSettings
+from alerts.channel import Channel, Permanent, Transient, load_channels
+from alerts.message import Alert, Message
 from alerts.spool import Entry, Spool
+from configuration.alerts import FILE_CHANNEL, AlertSettings
+from core.redact import Redactor
+from core.vocabulary import DeliveryStatus
 
 log = logging.getLogger(__name__)
 
-DELIVERED, FALLBACK, SPOOLED, FAILED = "delivered", "fallback", "spooled", "failed"
-TEMPLATES = {"critical": "🚨 CRITICAL: {message}", "warning": "⚠️ WARNING: {message}", "info": "ℹ️ INFO: {message}"}
+DELIVERED, FALLBACK, SPOOLED, LOST = (DeliveryStatus.DELIVERED, DeliveryStatus.FALLBACK, DeliveryStatus.SPOOLED,
+                                      DeliveryStatus.LOST)
 BACKOFF_FIRST_SECONDS, BACKOFF_MAX_SECONDS = 1.0, 10.0  # between retries when the channel gives no retry_after
-SUBJECT_MAX = 200
-
-
-class Transient(Exception):
-    """Worth retrying: the channel may take the same message a little later."""
-
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
-        self.reason, self.retry_after = reason, retry_after
-
-
-class Permanent(Exception):
-    """Retrying the same message cannot help: the channel refused it or cannot be used as configured."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Message:
-    """What to send. `key` is stable (a hash of the alert) so a re-sent message can be recognised."""
-
-    key: str
-    severity: str
-    subject: str  # one line: mail subject, first line everywhere else
-    text: str
-    alert: Alert  # carried whole: the file channel writes it, the webhook posts it
-
-    @classmethod
-    def from_alert(cls, alert: Alert) -> "Message":
-        body = [alert.message, f"remediation: {alert.remediation}" if alert.remediation else ""]
-        canonical = json.dumps(alert.as_dict(), sort_keys=True, ensure_ascii=False)
-        return cls(key=hashlib.sha256(canonical.encode()).hexdigest()[:32], severity=alert.severity,
-                   subject=one_line(f"[{alert.check_id}] {alert.title}"),
-                   text="\n".join(line for line in body if line), alert=alert)
-
-    def rendered(self) -> str:
-        """The guide's template for the severity, e.g. "🚨 CRITICAL: {message}"."""
-        body = self.subject + (f"\n{self.text}" if self.text else "")
-        return TEMPLATES.get(self.severity, "{message}").format(message=body)
-
-    def redacted(self, redactor: Redactor) -> "Message":
-        alert = dataclasses.replace(self.alert, **{
-            name: redactor.text(value) for name, value in self.alert.as_dict().items() if isinstance(value, str)})
-        return dataclasses.replace(self, subject=redactor.text(self.subject), text=redactor.text(self.text),
-                                   alert=alert)
-
-    def to_dict(self) -> dict:
-        return {"key": self.key, "severity": self.severity, "subject": self.subject, "text": self.text,
-                "alert": self.alert.as_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Message":
-        return cls(**{**data, "alert": Alert(**data["alert"])})
-
-
-def one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= SUBJECT_MAX else line[:SUBJECT_MAX - 1] + "…"
-
-
-class Channel(Protocol):
-    def send(self, message: Message) -> None:
-        """Return when the channel accepted the message; raise Transient or Permanent otherwise."""
-
-
-class FileChannel:
-    """The local JSONL file: no network, so it is the record of last resort."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def send(self, message: Message) -> None:
-        try:
-            file_channel.append(self.path, message.alert)
-        except OSError as error:
-            raise Transient(f"cannot append to {self.path}: {error.strerror or error}") from None
 
 
 def open_channels(settings: AlertSettings, redactor: Redactor) -> dict[str, Channel]:
-    from alerts.mail import EmailChannel  # here, not at the top: those modules import this one
-    from alerts.telegram import TelegramChannel
-    from alerts.webhook import WebhookChannel
-
-    classes = {"telegram": TelegramChannel, "email": EmailChannel, "webhook": WebhookChannel}
-    channels: dict[str, Channel] = {"file": FileChannel(settings.file)}
+    """The file channel, and each network channel that has its table in the configuration."""
+    registry = load_channels()
+    channels: dict[str, Channel] = {FILE_CHANNEL: registry[FILE_CHANNEL](settings.file, redactor)}
     for name in settings.enabled():
-        channels[name] = classes[name](settings.channel(name), redactor)
+        channels[name] = registry[name](settings.channel(name), redactor)
     return channels
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DeliveryOutcome:
     """What happened to one message on one channel. `reason` is redacted."""
 
     key: str
     channel: str
-    status: str  # DELIVERED, FALLBACK (see via), SPOOLED, FAILED (neither delivered nor spooled)
+    status: DeliveryStatus  # FALLBACK: see via
     via: str | None = None
     attempts: int = 0
     reason: str = ""
 
     def describe(self) -> str:
         what = {DELIVERED: "delivered", FALLBACK: f"delivered via fallback {self.via}", SPOOLED: "spooled",
-                FAILED: "NOT delivered and NOT spooled"}[self.status]
+                LOST: "NOT delivered and NOT spooled"}[self.status]
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
         return f"{self.channel} {self.key}: {what}{tries}" + (f" ({self.reason})" if self.reason else "")
 
 
 @dataclass
 class DeliveryResult:
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[DeliveryOutcome] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # about the run, e.g. "spool busy"
 
-    def outcome(self, key: str, channel: str) -> Outcome | None:
+    def outcome(self, key: str, channel: str) -> DeliveryOutcome | None:
         return next((o for o in self.outcomes if o.key == key and o.channel == channel), None)
 
-    def with_status(self, *statuses: str) -> list[Outcome]:
+    def with_status(self, *statuses: str) -> list[DeliveryOutcome]:
         return [o for o in self.outcomes if o.status in statuses]
 
     @property
     def all_channels_down(self) -> bool:
         """Something needed a network channel and no network channel accepted anything."""
-        network = [o for o in self.outcomes if o.channel in NETWORK_CHANNELS]
+        network = [o for o in self.outcomes if o.channel != FILE_CHANNEL]
         accepted = [o for o in network if o.status == DELIVERED or (o.status == FALLBACK and o.via != "file")]
         return bool(network) and not accepted
 
     @property
     def ok(self) -> bool:
-        return not self.with_status(SPOOLED, FAILED)
+        return not self.with_status(SPOOLED, LOST)
 
-    def merged(self, other: "DeliveryResult") -> "DeliveryResult":
+    def merged(self, other: DeliveryResult) -> DeliveryResult:
         return DeliveryResult(self.outcomes + other.outcomes, self.notes + other.notes)
 
     def lines(self) -> list[str]:
@@ -204,18 +121,18 @@ class Delivery:
             result.outcomes.extend(self._deliver_one(message.redacted(self.redactor)))
         return result
 
-    def _deliver_one(self, message: Message) -> list[Outcome]:
-        targets = ["file"] + [name for name in self.settings.enabled()
+    def _deliver_one(self, message: Message) -> list[DeliveryOutcome]:
+        targets = [FILE_CHANNEL] + [name for name in self.settings.enabled()
                               if self.settings.channel(name).wants(message.severity)]
         delivered: list[str] = []
-        outcomes: dict[str, Outcome] = {}
+        outcomes: dict[str, DeliveryOutcome] = {}
         unsent: dict[str, tuple[str, int]] = {}  # channel -> (reason, attempts): to be spooled
         refused: dict[str, tuple[Permanent, int]] = {}
         for name in targets:
             error, attempts = self._attempt(name, message)
             if error is None:
                 delivered.append(name)
-                outcomes[name] = self._record(Outcome(message.key, name, DELIVERED, attempts=attempts))
+                outcomes[name] = self._record(DeliveryOutcome(message.key, name, DELIVERED, attempts=attempts))
             elif isinstance(error, Permanent):
                 refused[name] = (error, attempts)
             else:
@@ -223,7 +140,7 @@ class Delivery:
         for name, (error, attempts) in refused.items():
             via, tried = self._fall_back(name, message, delivered, failed=targets)
             if via:
-                outcomes[name] = self._record(Outcome(message.key, name, FALLBACK, via, attempts, error.reason))
+                outcomes[name] = self._record(DeliveryOutcome(message.key, name, FALLBACK, via, attempts, error.reason))
             else:
                 unsent[name] = (f"{error.reason}; no fallback took it ({'; '.join(tried) or 'none configured'})",
                                 attempts)
@@ -231,16 +148,17 @@ class Delivery:
             outcomes[name] = self._spool_new(name, message, reason, attempts, delivered)
         return [outcomes[name] for name in targets]
 
-    def _spool_new(self, name: str, message: Message, reason: str, attempts: int, delivered: list[str]) -> Outcome:
+    def _spool_new(self, name: str, message: Message, reason: str, attempts: int,
+                   delivered: list[str]) -> DeliveryOutcome:
         now = _now()
         data = {"format": 1, "message": message.to_dict(), "delivered_to": sorted(set(delivered)),
                 "reason": reason, "first_spooled_at": now, "spooled_at": now, "flushes": 0}
         try:
             self.spool.put(name, message.key, data)
         except OSError as error:
-            return self._record(Outcome(message.key, name, FAILED, None, attempts,
+            return self._record(DeliveryOutcome(message.key, name, LOST, None, attempts,
                                         f"{reason}; could not spool: {error}"))
-        return self._record(Outcome(message.key, name, SPOOLED, None, attempts, reason))
+        return self._record(DeliveryOutcome(message.key, name, SPOOLED, None, attempts, reason))
 
     # -- the spool
 
@@ -254,8 +172,8 @@ class Delivery:
                     try:
                         result.outcomes.append(self._flush_one(entry, sent.setdefault(entry.key, [])))
                     except OSError as error:  # this entry stays on disk; the others still go
-                        result.outcomes.append(self._record(Outcome(
-                            entry.key, entry.channel, FAILED, reason=f"spool entry {entry.path}: {error}")))
+                        result.outcomes.append(self._record(DeliveryOutcome(
+                            entry.key, entry.channel, LOST, reason=f"spool entry {entry.path}: {error}")))
         except LockBusy:
             result.notes.append(f"spool {self.spool.directory} not flushed: another run is flushing it")
         except OSError as error:
@@ -263,18 +181,18 @@ class Delivery:
             log.error("alert spool %s not flushed: %s", self.spool.directory, error)
         return result
 
-    def _flush_one(self, entry: Entry, sent: list[str]) -> Outcome:
+    def _flush_one(self, entry: Entry, sent: list[str]) -> DeliveryOutcome:
         """`sent`: channels that took this message earlier in this flush (as another entry's fallback)."""
         try:
             message = Message.from_dict(entry.data["message"])
         except (KeyError, TypeError, AttributeError, ValueError):  # not JSON, or not what _spool_new wrote
             self.spool.quarantine(entry)
-            return self._record(Outcome(entry.key, entry.channel, FAILED,
+            return self._record(DeliveryOutcome(entry.key, entry.channel, LOST,
                                         reason=f"unreadable spool entry, moved to {entry.path}"))
         self.spool.take(entry)
         if entry.channel in sent:
             self.spool.done(entry)
-            return self._record(Outcome(message.key, entry.channel, DELIVERED,
+            return self._record(DeliveryOutcome(message.key, entry.channel, DELIVERED,
                                         reason="sent earlier in this flush as a fallback"))
         delivered = sent  # updated in place: what this entry delivers, later entries of the key know
         delivered.extend(name for name in entry.data.get("delivered_to", []) if name not in delivered)
@@ -285,13 +203,13 @@ class Delivery:
         if error is None:
             self.spool.done(entry)
             delivered.append(entry.channel)
-            return self._record(Outcome(message.key, entry.channel, DELIVERED, attempts=attempts))
+            return self._record(DeliveryOutcome(message.key, entry.channel, DELIVERED, attempts=attempts))
         reason = error.reason
         if isinstance(error, Permanent):
             via, tried = self._fall_back(entry.channel, message, delivered, failed=())
             if via:
                 self.spool.done(entry)
-                return self._record(Outcome(message.key, entry.channel, FALLBACK, via, attempts, reason))
+                return self._record(DeliveryOutcome(message.key, entry.channel, FALLBACK, via, attempts, reason))
             reason += f"; no fallback took it ({'; '.join(tried) or 'none configured'})"
         data = {**entry.data, "delivered_to": sorted(set(delivered)), "reason": reason, "spooled_at": _now(),
                 "flushes": entry.data.get("flushes", 0) + 1}
@@ -299,7 +217,7 @@ class Delivery:
             self.spool.release(entry, data)
         except OSError as error:  # still on disk as .inflight: the next flush takes it
             reason += f"; left in flight: {error}"
-        return self._record(Outcome(message.key, entry.channel, SPOOLED, None, attempts, reason))
+        return self._record(DeliveryOutcome(message.key, entry.channel, SPOOLED, None, attempts, reason))
 
     # -- shared
 
@@ -352,7 +270,7 @@ class Delivery:
             tried.append(f"{candidate}: {error.reason}")
         return None, tried
 
-    def _record(self, outcome: Outcome) -> Outcome:
+    def _record(self, outcome: DeliveryOutcome) -> DeliveryOutcome:
         level = {DELIVERED: logging.INFO, FALLBACK: logging.WARNING, SPOOLED: logging.WARNING}
         log.log(level.get(outcome.status, logging.ERROR), "alert %s", outcome.describe())
         return outcome
@@ -371,7 +289,7 @@ def flush_spool(settings: AlertSettings, *, sleep: Callable[[float], None] = tim
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _age(entry: Entry) -> tuple:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from suite.atomic import write_atomically
+from core.atomic import write_atomically
 
 PENDING, INFLIGHT, CORRUPT = ".json", ".inflight", ".corrupt"
 STALE_TEMPORARY_SECONDS = 3600  # a writer killed between mkstemp and os.replace leaves one behind

@@ -39,7 +39,8 @@ def test_system_health_above_minimum(agent_api, settings):
 def test_no_open_circuit_breakers(agent_api, settings):
     limit = settings.api.thresholds.max_open_circuit_breakers
     count = agent_api.open_circuit_breakers()
-    assert count <= limit, f"{count:g} circuit breaker(s) open, at most {limit} allowed: {agent_api.circuit_breaker_details()}"
+    assert count <= limit, (
+        f"{count:g} circuit breaker(s) open, at most {limit} allowed: {agent_api.circuit_breaker_details()}")
 
 
 @pytest.mark.check("ERR-005", severity="warning", why="a new error type is a failure nobody has seen or handled yet")
@@ -49,4 +50,5 @@ def test_no_new_error_types(daily_logs, record_property):
     counts = daily_logs.errors().by_code
     record_property("error_counts_by_code", ", ".join(f"{code}={n}" for code, n in counts.most_common(10)))
     new = sorted(set(counts) - daily_logs.known_errors())
-    assert not new, f"new error type(s) in {daily_logs.error_log.name}: {', '.join(new)} (not in {daily_logs.known_errors_file})"
+    assert not new, (
+        f"new error type(s) in {daily_logs.error_log.name}: {', '.join(new)} (not in {daily_logs.known_errors_file})")

@@ -1,7 +1,8 @@
 """Daily Maintenance 1: System Health Check (CPU, memory and disk against the guide's thresholds).
 
-Each resource is checked at both levels of config/monitoring-thresholds.json: the warning level
-fails as a warning, the critical level as critical.
+Each resource is checked at both levels of the guide's monitoring-thresholds.json (Monitoring
+Configuration 1 in docs/maintenance-procedures.md): the warning level fails as a warning, the
+critical level as critical.
 """
 
 import pytest
@@ -27,4 +28,5 @@ def test_memory_usage_below_threshold(resources, settings, level):
 def test_disk_usage_below_threshold(resources, settings, disk_path, level):
     limit = getattr(settings.resources.disk, level)
     usage = resources.disk_percent(disk_path)
-    assert usage <= limit, f"disk {disk_path} at {usage:.1f}%, {level} threshold {limit:g}% (over by {usage - limit:.1f} points)"
+    assert usage <= limit, (
+        f"disk {disk_path} at {usage:.1f}%, {level} threshold {limit:g}% (over by {usage - limit:.1f} points)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from lab.httpbase import Handler, crashloop_check, serve, server_args
@@ -37,7 +37,7 @@ SLOW_SECONDS = 2.0
 
 
 def now_iso(delta: timedelta = timedelta(0)) -> str:
-    return (datetime.now(timezone.utc) - delta).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (datetime.now(UTC) - delta).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class Metrics:

@@ -6,15 +6,16 @@ kept cheap: it only restarts what is not running and rewrites small files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
 import time
 import xmlrpc.client
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from filelock import FileLock, Timeout
 
@@ -44,7 +45,7 @@ class Lab:
         self._cluster: Cluster | None = None
 
     @classmethod
-    def from_env(cls, log: Callable[[str], None] | None = None) -> "Lab":
+    def from_env(cls, log: Callable[[str], None] | None = None) -> Lab:
         """LAB_DIR and LAB_PORT_BASE, with the defaults <repo>/.lab and 23000."""
         return cls(default_lab_dir(), default_port_base(), log=log)
 
@@ -303,10 +304,8 @@ class Lab:
             return []
         calls = []
         for line in lines:
-            try:
+            with contextlib.suppress(ValueError):  # a line being written right now
                 calls.append(json.loads(line))
-            except ValueError:
-                pass  # a line being written right now
         return calls
 
     def clear_calls(self) -> None:

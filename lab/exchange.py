@@ -6,6 +6,7 @@ behind the cloud VM; the `exchange-down` switch makes it answer 503 to everythin
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import sys
 from urllib.parse import urlsplit
@@ -65,10 +66,8 @@ class TLSServer(Server):
         try:
             super().finish_request(tls, client_address)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tls.close()
-            except OSError:
-                pass
 
 
 def main() -> None:

@@ -7,15 +7,27 @@ supervisord, the files or the tmpfs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Protocol
 
 from lab import files, sample, tmpfs
 from lab.errors import FaultError
-from lab.switches import file_name
+from lab.paths import LabPaths
+from lab.supervise import Supervisor
+from lab.switches import Switches, file_name
 
-if TYPE_CHECKING:
-    from lab.core import Lab
+
+class Target(Protocol):
+    """What injecting a fault needs of a lab (lab.core.Lab is one), so this catalogue needs no Lab."""
+
+    paths: LabPaths
+    switches: Switches
+    supervisor: Supervisor
+
+    def wait_state(self, name: str, states: set[str], timeout: float) -> str: ...
+
+    def ensure_running(self, names: list[str] | tuple[str, ...]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -84,15 +96,14 @@ def from_switch_file(name: str) -> str | None:
     return _BY_FILE.get(name)
 
 
-def unavailable(lab: "Lab", fault: Fault) -> str | None:
+def unavailable(lab: Target, fault: Fault) -> str | None:
     """Why this fault cannot be injected here, or None."""
     if fault.kind == "disk" and not tmpfs.is_mounted(lab.paths.disk):
-        return "disk-full needs the lab's tmpfs at {}, which is not mounted (mounting needs root)" \
-            .format(lab.paths.disk)
+        return f"disk-full needs the lab's tmpfs at {lab.paths.disk}, which is not mounted (mounting needs root)"
     return None
 
 
-def inject(lab: "Lab", fault: Fault) -> None:
+def inject(lab: Target, fault: Fault) -> None:
     lab.switches.set(fault.name)
     if fault.kind == "service-down":
         lab.supervisor.stop(fault.program)
@@ -106,7 +117,7 @@ def inject(lab: "Lab", fault: Fault) -> None:
         tmpfs.fill(lab.paths.disk)
 
 
-def clear(lab: "Lab", fault: Fault) -> None:
+def clear(lab: Target, fault: Fault) -> None:
     """Undo one fault; the caller regenerates files when a file fault was cleared."""
     lab.switches.unset(fault.name)
     if fault.kind in ("service-down", "crashloop"):

@@ -6,6 +6,7 @@ pid, and leftovers of a killed supervisord recognised by the lab paths on their 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -50,10 +51,8 @@ def wait_gone(pids: list[int], timeout: float, what: str) -> None:
         time.sleep(0.1)
     for pid in pids:
         if _alive(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     time.sleep(0.5)
     survivors = [pid for pid in pids if _alive(pid)]
     if survivors:
@@ -69,10 +68,8 @@ def stop_orphans(lab_dir: Path, pg_root: Path) -> int:
         if proc.info["pid"] != os.getpid() and any(mark in cmdline for mark in marks):
             found.append(proc.info["pid"])
     for pid in found:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     if found:
         wait_gone(found, timeout=15, what="leftover lab processes")
     return len(found)

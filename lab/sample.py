@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 # pair, typical price in USDT, order size range
 PAIRS = [
@@ -119,4 +119,4 @@ def heartbeats_for_day(day: date, now: datetime) -> list[datetime]:
 
 def stamp(at: datetime) -> str:
     """The log's timestamp: UTC, ISO 8601, trailing Z."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,23 +1,28 @@
 """Named, guarded actions that change the host, and the record each one leaves.
 
-Each family of actions lives in its own module and registers itself with `@remediation`. An action
+Each family of actions lives in its own module of this package and registers itself with
+`@remediation`; `load_all` imports every module, so a new family is a new module. An action
 declares what it touches and a guard saying where it applies; in `plan` mode it only says what it
 would do. It returns an `Outcome` instead of raising, so a broken action never breaks the run.
+`runner.py` takes a failed check through its action and the re-check.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
-PLANNED, DONE, FAILED, SKIPPED = "planned", "done", "failed", "skipped"
+from core.vocabulary import ActionStatus, Mode
 
 
 @dataclass
 class Outcome:
     action: str
-    status: str
+    status: ActionStatus
     detail: str
     exit_status: int | None = None
     output: str = ""
@@ -33,7 +38,7 @@ class Context(Protocol):
     settings: object
     host: object
     services: object
-    mode: str
+    mode: Mode
 
     def run(self, argv: list[str]) -> subprocess.CompletedProcess: ...
 
@@ -50,12 +55,12 @@ class Remediation:
         try:
             refusal = self.guard(ctx, **params)
             if refusal:
-                return Outcome(self.name, SKIPPED, f"guard refused: {refusal}")
-            if ctx.mode != "apply":
-                return Outcome(self.name, PLANNED, f"would {self.plan(ctx, **params)}")
+                return Outcome(self.name, ActionStatus.SKIPPED, f"guard refused: {refusal}")
+            if ctx.mode != Mode.APPLY:
+                return Outcome(self.name, ActionStatus.PLANNED, f"would {self.plan(ctx, **params)}")
             return self.act(ctx, **params)
         except Exception as error:  # an action that raises is recorded, never propagated
-            return Outcome(self.name, FAILED, f"{type(error).__name__}: {error}")
+            return Outcome(self.name, ActionStatus.FAILED, f"{type(error).__name__}: {error}")
 
 
 REGISTRY: dict[str, Remediation] = {}
@@ -73,12 +78,12 @@ def remediation(name: str, *, touches: str, plan: Callable[..., str], guard=None
 
 def command_outcome(action: str, argv: list[str], completed: subprocess.CompletedProcess, detail: str) -> Outcome:
     output = (completed.stdout or "") + (completed.stderr or "")
-    status = DONE if completed.returncode == 0 else FAILED
+    status = ActionStatus.DONE if completed.returncode == 0 else ActionStatus.FAILED
     return Outcome(action, status, detail, completed.returncode, output.strip()[-2000:])
 
 
 def load_all() -> dict[str, Remediation]:
-    """Import every family so that its actions register."""
-    from remediations import diagnostics, files, services  # noqa: F401
-
+    """Import every module of this package so that its actions register."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
     return REGISTRY

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.vocabulary import ActionStatus
 from fixtures.files import expired_files
-from remediations import DONE, FAILED, Outcome, command_outcome, remediation
+from remediations import Outcome, command_outcome, remediation
 
 
 def _rule(ctx, retention_rule: str):
@@ -41,7 +42,7 @@ def delete_expired_files(ctx, retention_rule: str) -> Outcome:
             continue
         path.unlink(missing_ok=True)
         deleted.append(path)
-    status = FAILED if refused else DONE
+    status = ActionStatus.FAILED if refused else ActionStatus.DONE
     detail = f"deleted {len(deleted)} file(s) past {rule.max_age_days} day(s) under {rule.dir}"
     if refused:
         detail += f"; refused {len(refused)} outside it or behind a link"

@@ -13,17 +13,16 @@ import socket
 import ssl
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
 
 # -- HTTP
 
@@ -81,12 +80,12 @@ class ScriptedHTTPServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def reply(self, *replies: Reply) -> "ScriptedHTTPServer":
+    def reply(self, *replies: Reply) -> ScriptedHTTPServer:
         with self._lock:
             self._script.extend(replies)
         return self
 
-    def start(self) -> "ScriptedHTTPServer":
+    def start(self) -> ScriptedHTTPServer:
         self._thread.start()
         return self
 
@@ -174,7 +173,7 @@ class SMTPServer:
         self.ca.cert_pem.write_to_path(str(path))
         return path
 
-    def start(self) -> "SMTPServer":
+    def start(self) -> SMTPServer:
         self.controller.start()
         return self
 

@@ -162,3 +162,11 @@ def config_with(base: Path, destination: Path, changes: dict) -> Path:
 def daily(healthy_lab, lab_config, tmp_path):
     """Run the daily cadence against the lab; extra pytest arguments pass through."""
     return lambda *args, **kwargs: run_cadence(lab_config, tmp_path / "reports", *args, **kwargs)
+
+
+def pytest_collection_modifyitems(items):
+    """A test that uses the lab (directly or through another fixture) is marked `lab`, whether or not
+    its module says so: `make test-fast` (-m "not lab") must never start one."""
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.lab)

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts import Alert
-from alerts.delivery import Message
+from alerts.message import Alert, Message
 from conftest import CadenceRun, config_with, run_cadence
 from tests.alert_servers import Reply, ScriptedHTTPServer, SMTPServer, ok, rate_limited, status
 
@@ -60,7 +59,7 @@ class Receiver(ScriptedHTTPServer):
     def accepted(self, since: int = 0) -> list:
         """The requests it answered 2xx (the ones the sender counts as delivered), from index `since`."""
         with self._lock:
-            pairs = list(zip(self.requests, self.answers))[since:]
+            pairs = list(zip(self.requests, self.answers, strict=False))[since:]
         return [request for request, (reply, _) in pairs if 200 <= reply.status < 300 and not reply.hang]
 
     def texts(self, since: int = 0) -> list[str]:

@@ -17,16 +17,15 @@ import tomllib
 import pytest
 from pydantic import ValidationError
 
-from alerts import Alert
-from alerts.delivery import (DELIVERED, FAILED, FALLBACK, SPOOLED, Delivery, Message, Permanent, Transient,
-                             deliver, flush_spool)
-from alerts.redact import Redactor, RedactingFilter, install
-from alerts.settings import AlertSettings
+from alerts.channel import Permanent, Transient
+from alerts.channels.telegram import TelegramChannel
+from alerts.delivery import DELIVERED, FALLBACK, LOST, SPOOLED, Delivery, deliver, flush_spool
+from alerts.message import Alert, Message
 from alerts.spool import Spool
-from alerts.telegram import TelegramChannel
-from suite.config import describe
-from tests.alert_servers import (ScriptedHTTPServer, SMTPServer, hang, ok, rate_limited, refused_port,
-                                 status)
+from configuration import describe
+from configuration.alerts import AlertSettings
+from core.redact import RedactingFilter, Redactor, install
+from tests.alert_servers import ScriptedHTTPServer, SMTPServer, hang, ok, rate_limited, refused_port, status
 
 TOKEN = "987654:CANARY-bot-token_Zq"
 PASSWORD = "CANARY pass/word+%"  # characters that change under URL encoding
@@ -181,7 +180,7 @@ def test_only_the_file_channel_is_required():
     ({"fallback": ["pager"]}, "fallback.0", "'telegram', 'email', 'webhook' or 'file'"),
     ({"fallback": ["webhook"]}, "(top level)", "[alerts.webhook] is not configured"),
     ({"telegram": {"bot_token_env": "T", "chat_id": "1", "severities": ["urgent"]}}, "telegram.severities.0",
-     "'critical', 'warning' or 'info'"),
+     "'info', 'warning' or 'critical'"),
     ({"telegram": {"bot_token_file": "/nonexistent/token", "chat_id": "1"}}, "telegram.bot_token_file",
      "does not exist"),
     ({"telegram": {"chat_id": "1"}}, "telegram", "bot_token_env or bot_token_file is required"),
@@ -215,7 +214,7 @@ def test_telegram_receives_chat_id_and_the_severity_template(tmp_path, telegram)
 
     assert [o.status for o in result.outcomes] == [DELIVERED] * 6  # file + telegram, three times
     assert [r.path for r in telegram.requests] == [f"/bot{TOKEN}/sendMessage"] * 3
-    for request, severity, number in zip(telegram.requests, TEMPLATES, (1, 2, 3)):
+    for request, severity, number in zip(telegram.requests, TEMPLATES, (1, 2, 3), strict=False):
         body = request.json()
         assert body["chat_id"] == "-100123"
         assert body["text"] == f"{TEMPLATES[severity]}[TST-00{number}] test_thing[{number}]\nsomething broke #{number}"
@@ -472,7 +471,7 @@ def test_a_corrupt_spool_entry_is_reported_and_set_aside(tmp_path):
     (tmp_path / "spool" / "telegram").mkdir(parents=True)
     (tmp_path / "spool" / "telegram" / "abc.json").write_text("{not json")
     result = flush_spool(settings)
-    assert [(o.key, o.status) for o in result.outcomes] == [("abc", FAILED)]
+    assert [(o.key, o.status) for o in result.outcomes] == [("abc", LOST)]
     assert (tmp_path / "spool" / "telegram" / "abc.corrupt").exists()
     assert flush_spool(settings).outcomes == []
 
@@ -551,3 +550,12 @@ def test_secrets_never_reach_results_errors_spool_files_or_debug_logs(tmp_path, 
             assert secret not in text
             assert secret.replace(" ", "%20") not in text
     assert {"telegram", "webhook", "email"} <= {p.parent.name for p in (tmp_path / "spool").rglob("*.json")}
+
+
+def test_the_message_every_channel_sends_says_why_the_check_matters():
+    alert = Alert(check_id="SVC-001", severity="critical", kind="problem", title="test_service_is_running[x]",
+                  message="service x is inactive", why="a stopped service stops trading")
+    text = Message.from_alert(alert).rendered()
+    assert "why it matters: a stopped service stops trading" in text
+    digest = Alert.digest([alert], "daily run")
+    assert "Why it matters: a stopped service stops trading." in digest.message

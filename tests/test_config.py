@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from configuration import EXAMPLE, ConfigError, load, resolve_path
 from conftest import ROOT
-from suite.config import EXAMPLE, ConfigError, load, resolve_path
 
 
 def test_shipped_example_is_valid_and_matches_the_guide():

@@ -90,7 +90,7 @@ def test_config_is_valid_and_points_at_the_lab(healthy):
     assert config["api"]["base_url"] == f"http://127.0.0.1:{healthy.ports.api}"
     assert config["database"]["port"] == healthy.ports.postgres
     assert Path(config["exchange"]["verify_tls"]) == healthy.paths.ca_cert
-    suite_config = pytest.importorskip("suite.config")
+    suite_config = pytest.importorskip("configuration")
     suite_config.load(healthy.config_path)
 
 

@@ -344,7 +344,7 @@ def test_line_ranges_cover_the_file_in_whole_lines(tmp_path):
     for target in (1, 7, 50, 333, len(content) - 1, len(content), 10 * len(content)):
         ranges = logscan._line_ranges(path, len(content), target)
         assert ranges[0][0] == 0 and ranges[-1][1] == len(content)
-        assert all(stop == next_start for (_, stop), (next_start, _) in zip(ranges, ranges[1:]))
+        assert all(stop == next_start for (_, stop), (next_start, _) in zip(ranges, ranges[1:], strict=False))
         assert all(start < stop for start, stop in ranges)
         assert all(content[start - 1:start] == b"\n" for start, _ in ranges[1:])
 

@@ -10,13 +10,14 @@ from conftest import ROOT, read_alerts
 
 CONFTEST = '''
 import pytest
-from remediations import DONE, Outcome, remediation
+from core.vocabulary import ActionStatus
+from remediations import Outcome, remediation
 
-pytest_plugins = ["suite.plugin"]
+pytest_plugins = ["plugin"]
 
 def _touch(ctx, path):
     open(path, "w").close()
-    return Outcome("touch", DONE, f"created {path}")
+    return Outcome("touch", ActionStatus.DONE, f"created {path}")
 
 remediation("touch", touches="one file", plan=lambda ctx, path: f"create {path}")(_touch)
 
@@ -149,7 +150,7 @@ FIXABLE = '''
     import os, pytest
     MARKER = {marker!r}
     @pytest.mark.daily
-    @pytest.mark.check("X-001", severity="critical", why="w")
+    @pytest.mark.check("X-001", severity="critical", why="without the marker the day is lost")
     @pytest.mark.remediate("touch", path=MARKER)
     def test_marker_exists():
         assert os.path.exists(MARKER), f"{{MARKER}} is missing"
@@ -167,10 +168,12 @@ def test_failed_check_is_remediated_rechecked_alerted_and_reported(suite, tmp_pa
     assert properties["verdict"] == "failed"
     assert properties["remediation_outcome"].startswith("touch: done")
     assert properties["recheck"] == "fixed"
+    assert properties["why"] == "without the marker the day is lost"
     alert = read_alerts(suite.alerts)[0]
     assert alert["check_id"] == "X-001" and alert["kind"] == "problem" and "is missing" in alert["message"]
+    assert alert["why"] == "without the marker the day is lost"
     html = next(suite.reports.glob("daily-*.html")).read_text()
-    assert "X-001" in html and "touch: done" in html
+    assert "X-001" in html and "touch: done" in html and "why it matters: without the marker the day is lost" in html
     result.stdout.fnmatch_lines(["*maintenance summary*", "*X-001*critical*is missing*", "HTML report: *daily-*.html"])
 
 
@@ -262,3 +265,39 @@ def test_header_names_config_cadence_and_mode(suite):
     ''')
     result = run(suite, "-m", "daily", "--remediation=plan")
     result.stdout.fnmatch_lines([f"maintenance: config {suite.config_path}, cadence daily, remediation mode plan"])
+
+
+def test_report_names_sort_in_the_order_the_runs_happened():
+    """Within one second and across seconds: the newest report sorts last by name."""
+    import datetime
+
+    from reports.files import report_stem
+
+    start = datetime.datetime(2026, 11, 26, 2, 0, 0, 998000)
+    times = [start + datetime.timedelta(milliseconds=n) for n in range(0, 25, 1)]
+    names = [f"{report_stem('daily', t)}.html" for t in times]
+    assert sorted(names) == names and len(set(names)) == len(names)
+
+
+def test_the_html_report_is_written_to_a_partial_file_then_renamed(suite):
+    """pytest-html writes its file at the very end of the session: by then the suite must still be
+    pointing it at the hidden partial file, so a run killed mid-write leaves no truncated report."""
+    seen = suite.path / "seen-at-write"
+    suite.makepyfile(f'''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="info", why="w")
+        def test_ok(): pass
+
+        def pytest_html_results_summary(prefix, summary, postfix, session):
+            # pytest-html calls this hook right before it writes the report file
+            path = next(p._report_path for p in session.config.pluginmanager.get_plugins()
+                        if hasattr(p, "_report_path"))
+            open({str(seen)!r}, "w").write(str(path))
+    ''')
+    result = run(suite, "-m", "daily", "-p", "test_the_html_report_is_written_to_a_partial_file_then_renamed")
+    written_to = seen.read_text()
+    final = next(suite.reports.glob("daily-*.html"))
+    assert written_to.endswith(".partial") and written_to == str(final.with_name(f".{final.name}.partial"))
+    assert not list(suite.reports.glob(".*.partial"))
+    result.stdout.fnmatch_lines([f"*Generated html report: {final.as_uri()}*"])

@@ -7,9 +7,11 @@ import time
 
 import pytest
 
+from configuration import load
+from fixtures.host import host_of
+from fixtures.services import service_manager
 from remediations import load_all
-from suite.config import load
-from suite.remedy import ActionContext
+from remediations.runner import ActionContext
 
 DAY = 86400
 
@@ -21,7 +23,8 @@ def settings_for(tmp_path, text: str = ""):
 
 
 def context(settings, mode="apply"):
-    return ActionContext(settings, host=None, services=None, mode=mode)
+    """What the glue gives an action: the host and the run's service probe for the configured manager."""
+    return ActionContext(settings, host=host_of(settings), services=service_manager(settings), mode=mode)
 
 
 def aged(path, days: float):

@@ -264,7 +264,7 @@ markers =
 
 PROJECT_CONFTEST = """
 import pytest
-pytest_plugins = ["suite.plugin"]
+pytest_plugins = ["plugin"]
 
 @pytest.fixture(scope="session")
 def host():

@@ -16,10 +16,10 @@ import time
 import pytest
 from filelock import FileLock
 
+from configuration import load
 from conftest import ROOT, config_with, run_cadence
-from suite.config import load
-from suite.atomic import write_atomically
-from suite.state import StateStore
+from core.atomic import write_atomically
+from decision.state import StateStore
 
 pytestmark = pytest.mark.lab
 
@@ -76,7 +76,7 @@ def test_a_service_that_dies_after_every_restart_gets_k_restarts_then_one_human_
     assert human == ["human-needed"]
     assert "remediation budget spent" in runs[4].only("WEB-001").properties["policy"]
 
-    cleared = subprocess.run([sys.executable, "-m", "suite.state", "clear-budget", "WEB-001", "--config", str(path)],
+    cleared = subprocess.run([sys.executable, "-m", "commands.budget", "clear", "WEB-001", "--config", str(path)],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "WEB-001" in cleared.stdout
     after = at(path, T0 + 6 * 60, "-k", DASHBOARD)
@@ -245,7 +245,7 @@ def test_schedule_installs_idempotently_and_uninstalls(lab_config, tmp_path):
     cron = tmp_path / "cron.d" / "trading-maintenance"
 
     def schedule(*args):
-        return subprocess.run([sys.executable, "-m", "suite.schedule", *args, "--cron-file", str(cron)],
+        return subprocess.run([sys.executable, "-m", "commands.schedule", *args, "--cron-file", str(cron)],
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
 
     assert schedule("install", "--config", str(lab_config)).returncode == 0
@@ -263,6 +263,6 @@ def test_schedule_refuses_a_bad_configuration(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[tunnel]\nport = 0\n")
     cron = tmp_path / "cron"
-    completed = subprocess.run([sys.executable, "-m", "suite.schedule", "install", "--config", str(bad),
+    completed = subprocess.run([sys.executable, "-m", "commands.schedule", "install", "--config", str(bad),
                                 "--cron-file", str(cron)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert completed.returncode == 4 and "tunnel.port" in completed.stderr and not cron.exists()

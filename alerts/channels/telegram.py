@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import requests
 
-from alerts.delivery import Message, Permanent, Transient
-from alerts.redact import Redactor
-from alerts.settings import MissingSecret, TelegramSettings
+from alerts.channel import Permanent, Transient, channel
+from alerts.message import Message
+from configuration.alerts import MissingSecret, TelegramSettings
+from core.redact import Redactor
 
 TEXT_LIMIT = 4000  # Telegram refuses texts over 4096 characters with a 400; keep a margin
 
 
+@channel("telegram")
 class TelegramChannel:
     def __init__(self, settings: TelegramSettings, redactor: Redactor):
         self.settings = settings

@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
-from alerts.settings import AlertSettings
-from suite.section import Section
+from configuration.alerts import AlertSettings
+from configuration.section import Section
+from core.vocabulary import Mode
 
 ENV_VAR = "MAINTENANCE_CONFIG"
 SECRETISH = re.compile(r"token|pass|secret|key|_env|_file|url", re.IGNORECASE)
@@ -36,7 +37,7 @@ class Levels(Section):
     critical: float = Field(ge=0, le=100)
 
     @model_validator(mode="after")
-    def _warning_below_critical(self) -> "Levels":
+    def _warning_below_critical(self) -> Levels:
         if self.warning > self.critical:
             raise ValueError(f"warning ({self.warning}) must not exceed critical ({self.critical})")
         return self
@@ -80,7 +81,7 @@ class RetentionRule(Section):
     max_age_days: int = Field(ge=0)
 
     @model_validator(mode="after")
-    def _pattern_is_a_name(self) -> "RetentionRule":
+    def _pattern_is_a_name(self) -> RetentionRule:
         if "/" in self.pattern:
             raise ValueError(f"pattern {self.pattern!r} must be a file name pattern, without '/'")
         if not self.dir.is_absolute():
@@ -138,7 +139,7 @@ class Database(Section):
     connect_timeout_seconds: int = Field(default=5, ge=1, le=120)
 
     @model_validator(mode="after")
-    def _password_file_readable(self) -> "Database":
+    def _password_file_readable(self) -> Database:
         if self.password_file is not None and not self.password_file.is_file():
             raise ValueError(f"password_file {self.password_file} does not exist or is not a file")
         return self
@@ -158,7 +159,7 @@ class Diagnostics(Section):
 
 
 class Remediation(Section):
-    mode: Literal["off", "plan", "apply"] = "apply"
+    mode: Mode = Mode.APPLY
     timeout_seconds: float = Field(default=60, gt=0, le=3600)
     # A restarted service needs a moment before the check looks again.
     recheck_after_seconds: float = Field(default=1.0, ge=0, le=300)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "***"

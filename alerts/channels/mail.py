@@ -13,13 +13,15 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from alerts.delivery import Message, Permanent, Transient
-from alerts.redact import Redactor
-from alerts.settings import EmailSettings, MissingSecret
+from alerts.channel import Permanent, Transient, channel
+from alerts.message import Message
+from configuration.alerts import EmailSettings, MissingSecret
+from core.redact import Redactor
 
 log = logging.getLogger(__name__)
 
 
+@channel("email")
 class EmailChannel:
     def __init__(self, settings: EmailSettings, redactor: Redactor):
         self.settings = settings

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-CADENCES = ("daily", "weekly", "monthly", "quarterly", "emergency")
-SEVERITIES = ("critical", "warning", "info")
+from core.vocabulary import Cadence, Prop, Severity
+
+CADENCES = tuple(Cadence)
+SEVERITIES = tuple(Severity)
 LEVEL_ARGNAME = "level"
 IDENTITY = pytest.StashKey["CheckIdentity"]()
 
@@ -26,18 +28,19 @@ class RemediationSpec:
 @dataclass(frozen=True)
 class CheckIdentity:
     id: str
-    cadence: str
-    severity: str
+    cadence: Cadence
+    severity: Severity
     why: str
     remediation: RemediationSpec | None
 
-    def properties(self) -> list[tuple[str, str]]:
+    def properties(self) -> list[tuple[Prop, str]]:
         """What JUnit and HTML record for every check, pass or fail."""
         return [
-            ("check_id", self.id),
-            ("cadence", self.cadence),
-            ("severity", self.severity),
-            ("remediation", self.remediation.name if self.remediation else "none"),
+            (Prop.CHECK_ID, self.id),
+            (Prop.CADENCE, self.cadence),
+            (Prop.SEVERITY, self.severity),
+            (Prop.WHY, self.why),
+            (Prop.REMEDIATION, self.remediation.name if self.remediation else "none"),
         ]
 
 
@@ -62,8 +65,8 @@ def read_identity(item: pytest.Item) -> CheckIdentity:
         raise IdentityError(f"{item.nodeid}: check {check.args[0]} needs why=\"...\": why an operator cares")
     return CheckIdentity(
         id=check.args[0],
-        cadence=cadences[0],
-        severity=_severity(item, check),
+        cadence=Cadence(cadences[0]),
+        severity=Severity(_severity(item, check)),
         why=why,
         remediation=_remediation(item),
     )

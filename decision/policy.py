@@ -1,16 +1,16 @@
 """When to act and when to tell, so that an unattended box is neither neglected nor spammed.
 
-Pure decisions over a check's remembered record (suite/state.py) and the configured rules: soft
+Pure decisions over a check's remembered record (decision/state.py) and the configured rules: soft
 and hard states, flapping, the remediation budget, and alert deduplication with a repeat interval.
+Nothing here reads a file or a clock: the caller passes `now`, so every rule is tested in microseconds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suite.state import CheckRecord
-
-BAD = ("failed", "unknown")
+from core.vocabulary import AlertKind, Verdict
+from decision.state import CheckRecord
 
 
 @dataclass(frozen=True)
@@ -39,18 +39,37 @@ class Judgement:
 def consecutive_bad(record: CheckRecord) -> int:
     count = 0
     for verdict in reversed(record.recent(len(record.verdicts))):
-        if verdict not in BAD:
+        if not Verdict(verdict).is_bad:
             break
         count += 1
     return count
 
 
 def state_changes(verdicts: list[str]) -> int:
-    states = [verdict in BAD for verdict in verdicts]
-    return sum(1 for before, after in zip(states, states[1:]) if before != after)
+    states = [Verdict(verdict).is_bad for verdict in verdicts]
+    return sum(1 for before, after in zip(states, states[1:], strict=False) if before != after)
 
 
-def judge(record: CheckRecord, verdict: str, now: float, rules: Rules) -> Judgement:
+def rules_for(settings, check_id: str) -> Rules:
+    """[policy.checks.ID] over [policy] over the defaults."""
+    policy = settings.policy
+    override = policy.checks.get(check_id)
+
+    def chosen(name: str, default):
+        value = getattr(override, name) if override else None
+        return default if value is None else value
+
+    return Rules(
+        failures_before_action=chosen("failures_before_action", policy.failures_before_action),
+        repeat_interval_seconds=policy.repeat_interval_minutes * 60,
+        flap_window=policy.flap_window,
+        flap_changes=policy.flap_changes,
+        max_remediations=chosen("max_remediations", policy.budget.max_remediations),
+        budget_window_seconds=policy.budget.window_minutes * 60,
+    )
+
+
+def judge(record: CheckRecord, verdict: Verdict, now: float, rules: Rules) -> Judgement:
     """Record this run's verdict and decide; the record is changed in place."""
     record.add_verdict(now, verdict)
     judgement = Judgement()
@@ -58,15 +77,16 @@ def judge(record: CheckRecord, verdict: str, now: float, rules: Rules) -> Judgem
     judgement.flap_started = flapping and not record.flapping
     judgement.flap_ended = record.flapping and not flapping
     record.flapping = judgement.flapping = flapping
-    if verdict not in BAD:
+    if not verdict.is_bad:
         return judgement
     failures = consecutive_bad(record)
     judgement.hard = failures >= rules.failures_before_action
     if not judgement.hard:
         judgement.note = f"soft failure {failures} of {rules.failures_before_action}: no action yet"
     elif flapping:
-        judgement.note = f"flapping ({state_changes(record.recent(rules.flap_window))} changes in the last {rules.flap_window} runs)"
-    if judgement.hard and not flapping and verdict == "failed":
+        changes = state_changes(record.recent(rules.flap_window))
+        judgement.note = f"flapping ({changes} changes in the last {rules.flap_window} runs)"
+    if judgement.hard and not flapping and verdict == Verdict.FAILED:
         _apply_budget(record, now, rules, judgement)
     return judgement
 
@@ -89,22 +109,22 @@ def count_remediation(record: CheckRecord, now: float) -> None:
     record.remediations = [*record.remediations, now][-50:]
 
 
-def notification(record: CheckRecord, verdict: str, fixed: bool, judgement: Judgement, now: float,
-                 rules: Rules) -> str | None:
+def notification(record: CheckRecord, verdict: Verdict, fixed: bool, judgement: Judgement, now: float,
+                 rules: Rules) -> AlertKind | None:
     """The alert this run owes for the check, if any: problem, unknown, flapping or resolved."""
     if judgement.flap_started:
-        return "flapping"
+        return AlertKind.FLAPPING
     if fixed:  # tell what broke and that it was mended; nothing stays open
         record.notified_kind = record.notified_at = None
-        return "problem"
-    if verdict not in BAD:
+        return AlertKind.PROBLEM
+    if not verdict.is_bad:
         if record.notified_kind is None:
             return None
         record.notified_kind = record.notified_at = None
-        return "resolved"
+        return AlertKind.RESOLVED
     if not judgement.hard or judgement.flapping:
         return None
-    kind = "unknown" if verdict == "unknown" else "problem"
+    kind = AlertKind.UNKNOWN if verdict == Verdict.UNKNOWN else AlertKind.PROBLEM
     due = record.notified_at is None or now - record.notified_at >= rules.repeat_interval_seconds
     if record.notified_kind != kind or due or judgement.flap_ended:
         record.notified_kind, record.notified_at = kind, now

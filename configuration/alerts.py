@@ -14,15 +14,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from suite.section import Section
+from configuration.section import Section
+from core.vocabulary import Severity
 
-Severity = Literal["critical", "warning", "info"]
-ChannelName = Literal["telegram", "email", "webhook", "file"]
-NETWORK_CHANNELS: tuple[str, ...] = ("telegram", "email", "webhook")
+FILE_CHANNEL = "file"  # always on: the record of last resort
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ADDRESS = r"^[^@\s]+@[^@\s]+$"  # loose on purpose; it mainly keeps newlines out of mail headers
 
@@ -96,7 +95,7 @@ class TelegramSettings(ChannelSettings):
         return str(value) if isinstance(value, int) else value
 
     @model_validator(mode="after")
-    def _token_source(self) -> "TelegramSettings":
+    def _token_source(self) -> TelegramSettings:
         _one_source(self.bot_token_env, self.bot_token_file, "bot_token", required=True)
         return self
 
@@ -120,7 +119,7 @@ class EmailSettings(ChannelSettings):
     severities: list[Severity] = ["critical", "warning"]
 
     @model_validator(mode="after")
-    def _login_is_safe(self) -> "EmailSettings":
+    def _login_is_safe(self) -> EmailSettings:
         _one_source(self.password_env, self.password_file, "password", required=self.user is not None)
         if self.user is None and (self.password_env or self.password_file):
             raise ValueError("a password is configured but no user")
@@ -143,7 +142,7 @@ class WebhookSettings(ChannelSettings):
     header_value_file: ExistingFile = None
 
     @model_validator(mode="after")
-    def _header_complete(self) -> "WebhookSettings":
+    def _header_complete(self) -> WebhookSettings:
         _one_source(self.header_value_env, self.header_value_file, "header_value",
                     required=self.header_name is not None)
         if self.header_name is None and (self.header_value_env or self.header_value_file):
@@ -162,34 +161,48 @@ class AlertSettings(Section):
 
     file: Path = Path("/var/log/trading-agent/maintenance-alerts.jsonl")
     spool_dir: Path = Path("/var/lib/trading-maintenance/spool")
-    fallback: list[ChannelName] = ["email", "file"]
+    fallback: list[Annotated[str, AfterValidator(_known_channel)]] = ["email", FILE_CHANNEL]
     max_attempts: int = Field(default=3, ge=1, le=10)
     max_retry_seconds: float = Field(default=30, ge=0, le=600)
     telegram: TelegramSettings | None = None
     email: EmailSettings | None = None
     webhook: WebhookSettings | None = None
 
+    @classmethod
+    def network_channels(cls) -> tuple[str, ...]:
+        """Every network channel is a field holding its settings: its name is the field's name."""
+        return tuple(name for name, field in cls.model_fields.items()
+                     if any(isinstance(arg, type) and issubclass(arg, ChannelSettings)
+                            for arg in getattr(field.annotation, "__args__", ())))
+
     @model_validator(mode="after")
-    def _fallback_usable(self) -> "AlertSettings":
+    def _fallback_usable(self) -> AlertSettings:
         if len(set(self.fallback)) != len(self.fallback):
             raise ValueError(f"fallback lists a channel twice: {self.fallback}")
         # The default names email; only a fallback the operator wrote must name configured channels.
         if "fallback" in self.model_fields_set:
-            missing = [name for name in self.fallback if name != "file" and self.channel(name) is None]
+            missing = [name for name in self.fallback if name != FILE_CHANNEL and self.channel(name) is None]
             if missing:
                 raise ValueError(f"fallback names {', '.join(missing)} but [alerts.{missing[0]}] is not configured")
         return self
 
     def channel(self, name: str) -> ChannelSettings | None:
         """A network channel's settings, or None when it is not configured."""
-        return getattr(self, name) if name in NETWORK_CHANNELS else None
+        return getattr(self, name) if name in self.network_channels() else None
 
     def enabled(self) -> list[str]:
-        return [name for name in NETWORK_CHANNELS if self.channel(name) is not None]
+        return [name for name in self.network_channels() if self.channel(name) is not None]
 
     def secrets(self) -> list[str]:
         """Every secret that can be read now, so a Redactor can keep them out of logs and reports."""
         return [value for name in self.enabled() for value in self.channel(name).secrets()]
+
+
+def _known_channel(name: str) -> str:
+    known = [*AlertSettings.network_channels(), FILE_CHANNEL]
+    if name not in known:
+        raise ValueError("Input should be " + ", ".join(repr(k) for k in known[:-1]) + f" or {known[-1]!r}")
+    return name
 
 
 def _resolvable(read) -> list[str]:

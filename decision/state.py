@@ -14,7 +14,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from suite.atomic import write_atomically
+from core.atomic import write_atomically
 
 HISTORY = 20  # verdicts kept per check: enough for flapping and consecutive-failure counts
 
@@ -77,34 +77,3 @@ class StateStore:
     def _save(self, records: dict[str, CheckRecord]) -> None:
         write_atomically(self.path, json.dumps(
             {"checks": {key: asdict(record) for key, record in sorted(records.items())}}, indent=1))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m suite.state clear-budget SVC-001 --config PATH`: let remediation resume."""
-    import argparse
-
-    from suite.config import ConfigError, load
-
-    parser = argparse.ArgumentParser(prog="python -m suite.state")
-    parser.add_argument("action", choices=("clear-budget", "show"))
-    parser.add_argument("check", nargs="?", default="", help="a check id, or id[param]; empty = all")
-    parser.add_argument("--config", type=Path, required=True)
-    args = parser.parse_args(argv)
-    try:
-        settings = load(args.config)
-    except ConfigError as error:
-        print(error)
-        return 4
-    store = StateStore(settings.policy.state_dir)
-    if args.action == "show":
-        for key, record in store.load().items():
-            if key.startswith(args.check):
-                print(key, json.dumps(asdict(record)))
-        return 0
-    cleared = store.clear_budget(args.check)
-    print(f"remediation budget cleared for: {', '.join(cleared)}" if cleared else "no spent budget matched")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

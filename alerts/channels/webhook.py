@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import requests
 
-from alerts.delivery import Message, Permanent, Transient
-from alerts.redact import Redactor
-from alerts.settings import MissingSecret, WebhookSettings
+from alerts.channel import Permanent, Transient, channel
+from alerts.message import Message
+from configuration.alerts import MissingSecret, WebhookSettings
+from core.redact import Redactor
 
 RETRYABLE_4XX = (408, 429)  # "request timeout" and "too many requests" say: try again later
 
 
+@channel("webhook")
 class WebhookChannel:
     def __init__(self, settings: WebhookSettings, redactor: Redactor):
         self.settings = settings

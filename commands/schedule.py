@@ -1,7 +1,7 @@
 """Installs the guide's schedule as one cron file, idempotently: install twice, get one schedule.
 
-    python -m suite.schedule install --config /etc/trading-maintenance/maintenance.toml
-    python -m suite.schedule uninstall
+    python -m commands.schedule install --config /etc/trading-maintenance/maintenance.toml
+    python -m commands.schedule uninstall
 
 The guide's times: daily 02:00, weekly Sunday 03:00, monthly the 1st at 04:00, and the emergency
 checks every 5 minutes. Quarterly maintenance is manual in the guide and is not scheduled.
@@ -14,16 +14,17 @@ import shlex
 import sys
 from pathlib import Path
 
-from suite.config import ConfigError, load
-from suite.atomic import write_atomically
+from configuration import ConfigError, load
+from core.atomic import write_atomically
+from core.vocabulary import Cadence, ExitStatus
 
 CRON_FILE = Path("/etc/cron.d/trading-maintenance")
 ROOT = Path(__file__).resolve().parent.parent
 SCHEDULE = {
-    "daily": "0 2 * * *",
-    "weekly": "0 3 * * 0",
-    "monthly": "0 4 1 * *",
-    "emergency": "*/5 * * * *",
+    Cadence.DAILY: "0 2 * * *",
+    Cadence.WEEKLY: "0 3 * * 0",
+    Cadence.MONTHLY: "0 4 1 * *",
+    Cadence.EMERGENCY: "*/5 * * * *",
 }
 
 
@@ -40,7 +41,7 @@ def cron_text(config: Path, python: Path, user: str, log: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite.schedule", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m commands.schedule", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("install", "uninstall", "show"))
     parser.add_argument("--config", type=Path, help="the configuration file the scheduled runs use")
     parser.add_argument("--cron-file", type=Path, default=CRON_FILE)
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         load(args.config)  # a schedule that would fail every night with a bad file is refused now
     except ConfigError as error:
         print(f"not installed: {error}", file=sys.stderr)
-        return 4
+        return ExitStatus.BAD_CONFIGURATION
     text = cron_text(args.config.resolve(), Path(sys.executable), args.user, args.log)
     if args.action == "show":
         print(text, end="")

@@ -1,0 +1,1 @@
+"""One module per channel, each registering itself with `alerts.channel.channel(NAME)`."""

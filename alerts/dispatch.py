@@ -1,0 +1,83 @@
+"""The alerts one run owes, worded from the checks' report properties and delivered.
+
+Critical findings and "a human is needed" go out at once; everything else the run owes goes into
+one digest at the end. Which alerts are owed (soft states, dedup, flapping, resolved) was decided
+with each check (decision/); this only words and delivers them, after first delivering what earlier
+runs left in the spool. Nothing is opened or sent before there is something to send.
+"""
+
+from __future__ import annotations
+
+from alerts.delivery import Delivery, DeliveryResult
+from alerts.message import Alert
+from alerts.spool import Spool
+from core.vocabulary import AlertKind, Prop, Severity
+
+IMMEDIATE_KINDS = (AlertKind.PROBLEM, AlertKind.UNKNOWN, AlertKind.HUMAN_NEEDED)
+
+
+def alert_from(properties: dict, title: str, kind: AlertKind) -> Alert:
+    message = {
+        AlertKind.RESOLVED: "passes again",
+        AlertKind.FLAPPING: properties.get(Prop.POLICY, "alternating between pass and fail"),
+        AlertKind.HUMAN_NEEDED: properties.get(Prop.HUMAN_NEEDED, ""),
+    }.get(kind, properties.get(Prop.PROBLEM, ""))
+    return Alert(
+        check_id=properties[Prop.CHECK_ID],
+        severity=properties[Prop.SEVERITY],
+        kind=kind,
+        title=("could not check " if kind == AlertKind.UNKNOWN else "") + title,
+        message=message,
+        why=properties.get(Prop.WHY, ""),
+        remediation=" / ".join(properties[key] for key in (Prop.REMEDIATION_OUTCOME, Prop.RECHECK)
+                               if key in properties),
+    )
+
+
+class Alerter:
+    def __init__(self, settings, run_name: str):
+        self.settings = settings
+        self.run_name = run_name
+        self._delivery: Delivery | None = None
+        self.result = DeliveryResult()
+        self.sent: list[Alert] = []
+        self.digest: list[Alert] = []
+
+    @property
+    def delivery(self) -> Delivery:
+        """Opened on first use: a run with nothing to tell neither opens channels nor imports them."""
+        if self._delivery is None:
+            self._delivery = Delivery(self.settings.alerts)
+        return self._delivery
+
+    @property
+    def undelivered(self) -> bool:
+        """Something waits in the spool (or could not even be spooled): the exit status must say so."""
+        return not self.result.ok
+
+    def flush_spool(self) -> None:
+        """What earlier runs could not deliver goes first."""
+        if Spool(self.settings.alerts.spool_dir).entries():
+            self.result = self.result.merged(self.delivery.flush_spool())
+
+    def observe(self, properties: dict, title: str) -> None:
+        """One check's report properties: send at once what is urgent, keep the rest for the digest."""
+        if Prop.HUMAN_NEEDED in properties:
+            self.send(alert_from(properties, title, AlertKind.HUMAN_NEEDED))
+        kind = properties.get(Prop.ALERT)
+        if kind is None:
+            return
+        alert = alert_from(properties, title, AlertKind(kind))
+        if alert.kind in IMMEDIATE_KINDS and alert.severity == Severity.CRITICAL:
+            self.send(alert)
+        else:
+            self.digest.append(alert)
+
+    def send(self, alert: Alert) -> None:
+        self.result = self.result.merged(self.delivery.deliver([alert]))
+        self.sent.append(alert)
+
+    def finish(self) -> None:
+        if self.digest:
+            self.send(Alert.digest(self.digest, self.run_name))
+            self.digest = []

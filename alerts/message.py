@@ -1,0 +1,92 @@
+"""What an alert says, and the message each channel carries: below every channel and the delivery.
+
+`Alert` is what the suite wants to tell; `Message` is one alert made ready to send (a stable key
+to recognise a re-sent copy, a one-line subject, the guide's template per severity).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from core import clock
+from core.redact import Redactor
+from core.vocabulary import AlertKind, Severity
+
+TEMPLATES = {"critical": "🚨 CRITICAL: {message}", "warning": "⚠️ WARNING: {message}", "info": "ℹ️ INFO: {message}"}
+SUBJECT_MAX = 200
+
+
+@dataclass(frozen=True)
+class Alert:
+    check_id: str
+    severity: str
+    kind: AlertKind
+    title: str
+    message: str
+    why: str = ""  # the check's rationale: why an operator cares
+    remediation: str = ""
+    items: tuple = ()  # a digest carries the alerts it sums up, each as a dict
+    at: str = field(default_factory=lambda: datetime.datetime.fromtimestamp(
+        clock.now(), datetime.UTC).isoformat(timespec="seconds"))
+
+    @classmethod
+    def digest(cls, alerts: list[Alert], run: str) -> Alert:
+        """One message for everything a run owes that need not wake anyone."""
+        severity = Severity.highest(a.severity for a in alerts)
+        lines = [f"- [{a.check_id}] {a.kind} {a.severity}: {a.title}: {a.message}"
+                 + (f" ({a.remediation})" if a.remediation else "") + (f" Why it matters: {a.why}." if a.why else "")
+                 for a in alerts]
+        return cls(check_id="DIGEST", severity=severity, kind=AlertKind.DIGEST,
+                   title=f"{run}: {len(alerts)} alert(s)", message="\n".join(lines),
+                   items=tuple(a.as_dict() for a in alerts))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Message:
+    """What to send. `key` is stable (a hash of the alert) so a re-sent message can be recognised."""
+
+    key: str
+    severity: str
+    subject: str  # one line: mail subject, first line everywhere else
+    text: str
+    alert: Alert  # carried whole: the file channel writes it, the webhook posts it
+
+    @classmethod
+    def from_alert(cls, alert: Alert) -> Message:
+        body = [alert.message, f"why it matters: {alert.why}" if alert.why else "",
+                f"remediation: {alert.remediation}" if alert.remediation else ""]
+        canonical = json.dumps(alert.as_dict(), sort_keys=True, ensure_ascii=False)
+        return cls(key=hashlib.sha256(canonical.encode()).hexdigest()[:32], severity=alert.severity,
+                   subject=one_line(f"[{alert.check_id}] {alert.title}"),
+                   text="\n".join(line for line in body if line), alert=alert)
+
+    def rendered(self) -> str:
+        """The guide's template for the severity, e.g. "🚨 CRITICAL: {message}"."""
+        body = self.subject + (f"\n{self.text}" if self.text else "")
+        return TEMPLATES.get(self.severity, "{message}").format(message=body)
+
+    def redacted(self, redactor: Redactor) -> Message:
+        alert = dataclasses.replace(self.alert, **{
+            name: redactor.text(value) for name, value in self.alert.as_dict().items() if isinstance(value, str)})
+        return dataclasses.replace(self, subject=redactor.text(self.subject), text=redactor.text(self.text),
+                                   alert=alert)
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "severity": self.severity, "subject": self.subject, "text": self.text,
+                "alert": self.alert.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Message:
+        return cls(**{**data, "alert": Alert(**data["alert"])})
+
+
+def one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= SUBJECT_MAX else line[:SUBJECT_MAX - 1] + "…"

@@ -1,0 +1,132 @@
+"""The suite's words, defined once: a string compared in three files drifts in the fourth.
+
+Every cadence, severity, verdict, alert kind, remediation mode and status, report property name
+and exit status the suite writes or reads is a member here. They are `StrEnum`/`IntEnum`, so they
+compare equal to their plain value in JSON, TOML, JUnit XML and the state file.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class Cadence(StrEnum):
+    """The guide's schedules; each is a pytest marker (checked against pytest.ini by a test)."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    EMERGENCY = "emergency"
+
+
+class Severity(StrEnum):
+    """Least to most urgent: `highest` relies on this order."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @classmethod
+    def highest(cls, severities) -> Severity:
+        order = list(cls)
+        return max((cls(s) for s in severities), key=order.index)
+
+
+class Verdict(StrEnum):
+    """What a check found. FAILED is the check's own assertion; UNKNOWN means it could not look."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+    WAIVED = "waived"
+
+    @property
+    def is_bad(self) -> bool:
+        return self in (Verdict.FAILED, Verdict.UNKNOWN)
+
+
+class Mode(StrEnum):
+    """What a failing check may do to the box: nothing, say what it would do, or do it."""
+
+    OFF = "off"
+    PLAN = "plan"
+    APPLY = "apply"
+
+
+class ActionStatus(StrEnum):
+    """What became of one remediation (an action's failure, not a check's)."""
+
+    PLANNED = "planned"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Recheck(StrEnum):
+    """The check run again after its remediation."""
+
+    FIXED = "fixed"
+    STILL_FAILING = "still failing"
+    NOT_RECHECKED = "not rechecked"
+
+
+class AlertKind(StrEnum):
+    PROBLEM = "problem"
+    UNKNOWN = "unknown"  # the check could not look
+    FLAPPING = "flapping"
+    RESOLVED = "resolved"
+    HUMAN_NEEDED = "human-needed"  # the remediation budget ran out
+    DIGEST = "digest"  # one message summing up a run's other alerts
+
+
+class DeliveryStatus(StrEnum):
+    """What became of one message on one channel (a delivery's failure, not a check's)."""
+
+    DELIVERED = "delivered"
+    FALLBACK = "fallback"  # refused by its channel, taken by a fallback channel
+    SPOOLED = "spooled"  # kept on disk for the next run
+    LOST = "lost"  # neither delivered nor spooled
+
+
+class Prop(StrEnum):
+    """Report property names: on every JUnit test case and HTML row, and read back by the summary."""
+
+    CHECK_ID = "check_id"
+    CADENCE = "cadence"
+    SEVERITY = "severity"
+    WHY = "why"
+    REMEDIATION = "remediation"
+    VERDICT = "verdict"
+    PROBLEM = "problem"
+    POLICY = "policy"
+    HUMAN_NEEDED = "human_needed"
+    REMEDIATION_OUTCOME = "remediation_outcome"
+    RECHECK = "recheck"
+    RECHECK_PROBLEM = "recheck_problem"
+    ALERT = "alert"
+
+
+class RunFact(StrEnum):
+    """The run's own facts: HTML environment table keys; JUnit global properties in snake case."""
+
+    MODE = "Remediation mode"
+    CADENCE = "Cadence"
+    CONFIGURATION = "Configuration"
+
+    @property
+    def junit_name(self) -> str:
+        return self.value.lower().replace(" ", "_")
+
+
+class ExitStatus(IntEnum):
+    """A run's exit status, as cron and `make` see it (documented in the README)."""
+
+    ALL_PASSED = 0
+    BAD_CONFIGURATION = 4
+    ALL_FIXED = 10
+    FAILURES_REMAIN = 11
+    COULD_NOT_CHECK = 12
+    LOCKED_OUT = 13
+    ALERTS_SPOOLED = 14

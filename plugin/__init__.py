@@ -1,0 +1,252 @@
+"""The pytest glue: loads the configuration and the probes, reads each check's identity, strings a
+result through its stages (plugin/flow.py), and feeds the alerts, the tally and both reports.
+
+Loaded by the top-level conftest.py. It knows the stages only through their public functions; its
+own extension points are in plugin/hookspecs.py. Only the controller locks, alerts and writes files
+(`hasattr(config, "workerinput")` is true on xdist workers).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# Before any probe is imported: pytest loads each probe module as a plugin, and probes import each
+# other (logs uses logscan); marked as one package, none is "already imported, cannot be rewritten".
+pytest.register_assert_rewrite("fixtures")
+
+from filelock import FileLock, Timeout
+
+import configuration
+from alerts import heartbeat
+from alerts.dispatch import Alerter
+from core.redact import Redactor
+from core.redact import install as install_redaction
+from core.vocabulary import Cadence, ExitStatus, Mode, Prop, RunFact
+from fixtures import probe_modules
+from plugin import flow, hookspecs
+from plugin.identity import IDENTITY, IdentityError, check_unique_ids, read_identity
+from remediations import load_all
+from reports import files, html, junit, summary
+from reports.tally import Tally
+
+pytest_plugins = probe_modules()
+
+SETTINGS = pytest.StashKey[configuration.Settings]()
+MODE = pytest.StashKey[Mode]()
+REDACTOR = pytest.StashKey[Redactor]()
+PARAMETERS = pytest.StashKey[dict[str, list]]()
+RUN = pytest.StashKey["Run"]()
+
+
+class Run:
+    """What the controller holds for the whole run: the cadence lock, the alerts, the tally.
+    Registered as a plugin on the controller only, so it sees every check's report once."""
+
+    def __init__(self, config: pytest.Config, settings: configuration.Settings):
+        self.cadence = cadence_of(config)
+        self.settings = settings
+        self.lock = hold_cadence_lock(state_dir(config, settings), self.cadence)
+        self.report_paths = None
+        if not config.option.collectonly:  # a listing of checks is no run: nothing to record
+            self.report_paths = files.choose_report_paths(
+                config, config.option.reports_dir or settings.reports.dir, self.cadence)
+            config.pluginmanager.register(
+                html.HtmlTitle(f"Trading box maintenance: {self.report_paths[0].stem}"), "maintenance-title")
+        self.alerter = Alerter(settings, f"{self.cadence} run")
+        self.tally = Tally()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """As each check's verdict arrives (from an xdist worker too): count it, alert on it."""
+        if report.when == "teardown":
+            return
+        properties = dict(report.user_properties)
+        if Prop.VERDICT in properties:
+            self.tally.observe(report.nodeid, properties)
+        self.alerter.observe(properties, report.nodeid.split("::")[-1])
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("maintenance", "trading box maintenance")
+    group.addoption("--maintenance-config", metavar="PATH",
+                    help=f"the configuration file (default: ${configuration.ENV_VAR})")
+    group.addoption("--remediation", choices=tuple(Mode),
+                    help="override [remediation] mode: off, plan (dry run) or apply")
+    group.addoption("--reports-dir", metavar="DIR", help="override [reports] dir")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.help or config.option.version:
+        return
+    try:
+        settings = configuration.load(configuration.resolve_path(config.option.maintenance_config))
+    except configuration.ConfigError as error:
+        raise pytest.UsageError(f"bad configuration: {error}") from None
+    config.stash[SETTINGS] = settings
+    config.stash[MODE] = Mode(config.option.remediation or settings.remediation.mode)
+    config.stash[REDACTOR] = redactor = Redactor(settings.secrets())
+    config.add_cleanup(install_redaction(redactor))  # every log record, in every process
+    if not hasattr(config, "workerinput"):
+        config.stash[RUN] = run = Run(config, settings)
+        config.pluginmanager.register(run, "maintenance-run")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    config.hook.pytest_maintenance_run_started(config=config, settings=config.stash[SETTINGS])
+    run = config.stash.get(RUN, None)
+    if run is None:
+        return
+    facts = {RunFact.MODE: config.stash[MODE], RunFact.CADENCE: run.cadence,
+             RunFact.CONFIGURATION: str(run.settings.source)}
+    html.record_run_facts(config, facts)
+    junit.record_run_facts(config, facts)
+    heartbeat.ping(run.settings.heartbeat.url, "/start", run.settings.heartbeat.timeout_seconds)
+    run.alerter.flush_spool()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
+    """Around every other plugin's session end: the exit status is set before junitxml and
+    pytest-html write their reports, and the reports are renamed into place after they wrote them."""
+    run = session.config.stash.get(RUN, None)
+    if run is not None:
+        run.alerter.finish()
+        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = run.tally.status(run.alerter.undelivered)
+        healthy = session.exitstatus in (ExitStatus.ALL_PASSED, ExitStatus.ALL_FIXED)
+        heartbeat.ping(run.settings.heartbeat.url, "" if healthy else "/fail", run.settings.heartbeat.timeout_seconds)
+    try:
+        return (yield)
+    finally:
+        files.publish_reports(session.config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is not None:
+        run.lock.release()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings = config.stash[SETTINGS]
+    return [f"maintenance: config {settings.source}, cadence {cadence_of(config)}, "
+            f"remediation mode {config.stash[MODE]}"]
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> configuration.Settings:
+    return pytestconfig.stash[SETTINGS]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parameters that come from the configuration (hookspecs.pytest_maintenance_parameters)."""
+    for argname, values in configured_parameters(metafunc.config).items():
+        if argname in metafunc.fixturenames:
+            metafunc.parametrize(argname, values)
+
+
+def configured_parameters(config: pytest.Config) -> dict[str, list]:
+    if PARAMETERS not in config.stash:
+        merged: dict[str, list] = {}
+        for given in config.hook.pytest_maintenance_parameters(settings=config.stash[SETTINGS]):
+            twice = set(merged) & set(given)
+            if twice:
+                raise pytest.UsageError(f"check parameter(s) {', '.join(sorted(twice))} given by two probe modules")
+            merged.update(given)
+        config.stash[PARAMETERS] = merged
+    return config.stash[PARAMETERS]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    try:
+        known = load_all()
+        for item in items:
+            identity = read_identity(item)
+            if identity.remediation and identity.remediation.name not in known:
+                raise IdentityError(f"{item.nodeid}: remediate({identity.remediation.name!r}) names no registered "
+                                    f"remediation; known: {', '.join(sorted(known))}")
+            item.stash[IDENTITY] = identity
+            item.user_properties.extend((str(name), str(value)) for name, value in identity.properties())
+        check_unique_ids(items)
+    except IdentityError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    identity = item.stash.get(IDENTITY, None)
+    if identity is not None and report.when != "teardown" and (report.when != "setup" or report.failed):
+        def record(name: str, value: str) -> None:
+            """On the report for the HTML row, and on the item so that JUnit's teardown report has it too.
+            Plain strings: xdist serializes properties and knows no enum."""
+            report.user_properties.append((str(name), str(value)))
+            item.user_properties.append((str(name), str(value)))
+
+        flow.settle(item, report, call, identity, item.config.stash[SETTINGS], item.config.stash[MODE],
+                    state_dir(item.config, item.config.stash[SETTINGS]), record)
+    # Every report, teardown included: JUnit writes the captured output of all phases from the teardown one.
+    redactor = item.config.stash[REDACTOR]
+    redact_report(report, redactor)
+    if redactor:  # JUnit's properties come from the teardown report, made from the item's own list
+        item.user_properties[:] = [(name, redactor.text(value)) for name, value in item.user_properties]
+    return report
+
+
+def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
+    """Captured output and tracebacks reach the HTML and JUnit reports: mask secrets before they do."""
+    if not redactor:
+        return
+    report.sections = [(title, redactor.text(content)) for title, content in report.sections]
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        if redactor.text(text) != text:
+            report.longrepr = redactor.text(text)
+    report.user_properties = [(name, redactor.text(value)) for name, value in report.user_properties]
+    # pytest-html attachments (the remediation's output, see html.attach) are written as they are
+    report.extras = [{**extra, "content": redactor.text(extra["content"])} if isinstance(extra.get("content"), str)
+                     else extra for extra in getattr(report, "extras", [])]
+
+
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    html.header(cells)
+
+
+def pytest_html_results_table_row(report, cells: list[str]) -> None:
+    html.row(report, cells)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is not None and run.report_paths is not None:
+        summary.write_summary(terminalreporter, run.tally, run.alerter, run.report_paths)
+
+
+def cadence_of(config: pytest.Config) -> str:
+    """The cadence named by -m, or 'custom' for any other selection ('all' for none)."""
+    expression = (config.option.markexpr or "").strip()
+    if expression in tuple(Cadence):
+        return expression
+    return "all" if not expression else "custom"
+
+
+def state_dir(config: pytest.Config, settings):
+    directory = settings.policy.state_dir
+    return directory if directory.is_absolute() else config.rootpath / directory
+
+
+def hold_cadence_lock(directory, cadence: str) -> FileLock:
+    """An overlapping run of the same cadence leaves at once, touching nothing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(directory / f"{cadence}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        pytest.exit(f"another {cadence} run holds {lock.lock_file}: this run checks nothing",
+                    returncode=ExitStatus.LOCKED_OUT)
+    return lock

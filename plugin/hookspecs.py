@@ -1,0 +1,23 @@
+"""The suite's own extension points: probe modules implement these to join a run.
+
+Names start with `pytest_` (pytest ignores other names on a plugin); registered by the glue in
+`pytest_addhooks`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_maintenance_parameters(settings) -> dict[str, list]:
+    """Values of check parameters that come from the configuration, by argument name.
+
+    A probe module returns e.g. {"service": settings.services.critical()}: every check that takes
+    a `service` argument is then parametrized with the configured services. A name given by two
+    modules is an error.
+    """
+
+
+def pytest_maintenance_run_started(config: pytest.Config, settings) -> None:
+    """The configuration is loaded and the run begins: start what should overlap the checks
+    (the CPU sample), on the controller and on each xdist worker."""

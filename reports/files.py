@@ -1,0 +1,63 @@
+"""Report file names that sort in the order the runs happened, and publishing them whole.
+
+pytest-html and junitxml write in place; they are given a hidden partial file, renamed into place
+once complete, so a run killed while writing never leaves a truncated report under a report's name.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+
+import pytest
+
+from reports import junit
+
+REPORT_PATHS = pytest.StashKey[tuple[Path, Path]]()
+
+
+def report_stem(cadence: str, now: datetime.datetime) -> str:
+    """`daily-20261126-020000-123`: milliseconds, so two runs in one second still sort by time."""
+    return f"{cadence}-{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}"
+
+
+def choose_report_paths(config: pytest.Config, directory: Path | str, cadence: str) -> tuple[Path, Path]:
+    """Name reports by cadence and time; an explicit --html/--junitxml from the operator wins."""
+    directory = Path(directory)
+    if not directory.is_absolute():
+        directory = config.rootpath / directory
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now()
+    stem = report_stem(cadence, now)
+    # Runs of one cadence never overlap (its lock); a name taken all the same moves a millisecond on.
+    while (directory / f"{stem}.html").exists() or (directory / f"{stem}.xml").exists():
+        now += datetime.timedelta(milliseconds=1)
+        stem = report_stem(cadence, now)
+    final = {"htmlpath": directory / f"{stem}.html", "xmlpath": directory / f"{stem}.xml"}
+    for option, path in final.items():
+        if getattr(config.option, option):  # the operator named it: theirs, written as they asked
+            final[option] = Path(getattr(config.option, option))
+        else:
+            setattr(config.option, option, str(partial(path)))
+    config.option.self_contained_html = True
+    config.stash[REPORT_PATHS] = (final["htmlpath"], final["xmlpath"])
+    return config.stash[REPORT_PATHS]
+
+
+def partial(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
+def publish_reports(config: pytest.Config) -> None:
+    paths = config.stash.get(REPORT_PATHS, None)
+    if paths is None:
+        return
+    for path in paths:
+        if partial(path).exists():
+            os.replace(partial(path), path)
+    # Their own "generated ... report" lines are printed after this: point them at the published files.
+    junit.point_at(config, paths[1])
+    for plugin in config.pluginmanager.get_plugins():
+        if hasattr(plugin, "_report_path"):  # pytest-html's report object keeps its path there
+            plugin._report_path = paths[0]

@@ -1,0 +1,29 @@
+"""What the operator reads first, at the end of the terminal output: each finding, what was done
+about it, the alerts, and where the reports are."""
+
+from __future__ import annotations
+
+from core.vocabulary import Prop
+
+WIDTH = 300
+
+
+def write_summary(terminal, tally, alerter, report_paths) -> None:
+    terminal.write_sep("-", "maintenance summary")
+    for nodeid, found in tally.findings:
+        line = f"{found[Prop.VERDICT].upper():8} {found[Prop.CHECK_ID]:8} {found[Prop.SEVERITY]:8} " \
+               f"{nodeid.split('::')[-1]}: {found.get(Prop.PROBLEM, '')}"
+        terminal.write_line(line[:WIDTH])
+        for key in (Prop.REMEDIATION_OUTCOME, Prop.POLICY):
+            if key in found:
+                recheck = f" (re-check: {found[Prop.RECHECK]})" if key == Prop.REMEDIATION_OUTCOME else ""
+                terminal.write_line(f"{'':27}{key.split('_')[0]}: {found[key]}{recheck}"[:WIDTH])
+    if not tally.findings:
+        terminal.write_line("every check passed")
+    terminal.write_line(f"{len(alerter.sent)} alert message(s) sent; "
+                        f"every one is also in {alerter.settings.alerts.file}")
+    for line in alerter.result.lines() if alerter.undelivered else ():
+        terminal.write_line(f"NOT DELIVERED: {line}")
+    html_path, xml_path = report_paths
+    terminal.write_line(f"HTML report: {html_path}")
+    terminal.write_line(f"JUnit XML:   {xml_path}")
