@@ -113,6 +113,7 @@ clear-budget: setup
 bench: lab-up
 	$(PY) bench/bench_logscan.py
 	$(PY) bench/bench_daily.py
+	$(PY) bench/bench_startup.py
 
 clean: lab-down
 	rm -rf $(VENV) .lab .ruff_cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 from alerts.delivery import Delivery, DeliveryResult
 from alerts.message import Alert
 from alerts.spool import Spool
+from configuration import Settings
 from core.vocabulary import AlertKind, Prop, Severity
 
 IMMEDIATE_KINDS = (AlertKind.PROBLEM, AlertKind.UNKNOWN, AlertKind.HUMAN_NEEDED)
@@ -35,7 +36,7 @@ def alert_from(properties: dict, title: str, kind: AlertKind) -> Alert:
 
 
 class Alerter:
-    def __init__(self, settings, run_name: str):
+    def __init__(self, settings: Settings, run_name: str):
         self.settings = settings
         self.run_name = run_name
         self._delivery: Delivery | None = None

@@ -47,8 +47,8 @@ def test_no_open_circuit_breakers(agent_api, settings):
 def test_no_new_error_types(daily_logs, record_property):
     if not daily_logs.error_log.is_file():
         pytest.skip(f"no error log today ({daily_logs.error_log.name})")
-    counts = daily_logs.errors().by_code
-    record_property("error_counts_by_code", ", ".join(f"{code}={n}" for code, n in counts.most_common(10)))
-    new = sorted(set(counts) - daily_logs.known_errors())
+    errors = daily_logs.errors()
+    record_property("error_counts_by_code", ", ".join(f"{code}={n}" for code, n in errors.top(10)))
+    new = errors.new_codes(daily_logs.known_errors())
     assert not new, (
         f"new error type(s) in {daily_logs.error_log.name}: {', '.join(new)} (not in {daily_logs.known_errors_file})")

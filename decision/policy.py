@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from configuration import Settings
 from core.vocabulary import AlertKind, Verdict
 from decision.state import CheckRecord
 
@@ -50,7 +51,7 @@ def state_changes(verdicts: list[str]) -> int:
     return sum(1 for before, after in zip(states, states[1:], strict=False) if before != after)
 
 
-def rules_for(settings, check_id: str) -> Rules:
+def rules_for(settings: Settings, check_id: str) -> Rules:
     """[policy.checks.ID] over [policy] over the defaults."""
     policy = settings.policy
     override = policy.checks.get(check_id)

@@ -19,6 +19,7 @@ from filelock import FileLock, Timeout
 import configuration
 from alerts import heartbeat
 from alerts.dispatch import Alerter
+from configuration import Settings
 from core.redact import Redactor
 from core.redact import install as install_redaction
 from core.vocabulary import Cadence, ExitStatus, Mode, Prop, RunFact
@@ -31,7 +32,7 @@ from reports.tally import Tally
 
 pytest_plugins = probe_modules()
 
-SETTINGS = pytest.StashKey[configuration.Settings]()
+SETTINGS = pytest.StashKey[Settings]()
 MODE = pytest.StashKey[Mode]()
 REDACTOR = pytest.StashKey[Redactor]()
 PARAMETERS = pytest.StashKey[dict[str, list]]()
@@ -42,7 +43,7 @@ class Run:
     """What the controller holds for the whole run: the cadence lock, the alerts, the tally.
     Registered as a plugin on the controller only, so it sees every check's report once."""
 
-    def __init__(self, config: pytest.Config, settings: configuration.Settings):
+    def __init__(self, config: pytest.Config, settings: Settings):
         self.cadence = cadence_of(config)
         self.settings = settings
         self.lock = hold_cadence_lock(state_dir(config, settings), self.cadence)
@@ -139,7 +140,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(pytestconfig: pytest.Config) -> configuration.Settings:
+def settings(pytestconfig: pytest.Config) -> Settings:
     return pytestconfig.stash[SETTINGS]
 
 
@@ -235,7 +236,7 @@ def cadence_of(config: pytest.Config) -> str:
     return "all" if not expression else "custom"
 
 
-def state_dir(config: pytest.Config, settings):
+def state_dir(config: pytest.Config, settings: Settings):
     directory = settings.policy.state_dir
     return directory if directory.is_absolute() else config.rootpath / directory
 

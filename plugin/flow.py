@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from configuration import Settings
 from core import clock
 from core.vocabulary import ActionStatus, Mode, Prop, Recheck, Verdict
 from decision import exemptions
@@ -80,7 +81,7 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
         record(Prop.ALERT, kind)
 
 
-def remediate(item: pytest.Item, identity: CheckIdentity, settings, mode: Mode, state_dir: Path) -> Remedy:
+def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path) -> Remedy:
     """The check's action with its marker arguments and the check's own parameters (service, rule...)."""
     spec = identity.remediation
     params = dict(getattr(getattr(item, "callspec", None), "params", {}))

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from configuration import Settings
 
-def pytest_maintenance_parameters(settings) -> dict[str, list]:
+
+def pytest_maintenance_parameters(settings: Settings) -> dict[str, list]:
     """Values of check parameters that come from the configuration, by argument name.
 
     A probe module returns e.g. {"service": settings.services.critical()}: every check that takes
@@ -18,6 +20,6 @@ def pytest_maintenance_parameters(settings) -> dict[str, list]:
     """
 
 
-def pytest_maintenance_run_started(config: pytest.Config, settings) -> None:
+def pytest_maintenance_run_started(config: pytest.Config, settings: Settings) -> None:
     """The configuration is loaded and the run begins: start what should overlap the checks
     (the CPU sample), on the controller and on each xdist worker."""

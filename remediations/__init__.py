@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from configuration import Settings
 from core.vocabulary import ActionStatus, Mode
 
 
@@ -35,7 +36,7 @@ class Outcome:
 class Context(Protocol):
     """What an action may use: the settings, the host and its services, the mode, a command runner."""
 
-    settings: object
+    settings: Settings
     host: object
     services: object
     mode: Mode

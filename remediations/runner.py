@@ -16,13 +16,14 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from configuration import Settings
 from core.vocabulary import ActionStatus, Mode, Recheck
 from remediations import Outcome, load_all
 
 
 @dataclass
 class ActionContext:
-    settings: object
+    settings: Settings
     host: object
     services: object  # the run's service probe (fixtures/services.py), shared with the checks
     mode: Mode

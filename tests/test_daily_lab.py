@@ -39,6 +39,16 @@ def test_todays_trades_and_profit_are_recorded_in_the_report(daily, healthy_lab)
     assert "profit_today_usdt: " + guide[1] in run.html.read_text()
 
 
+def test_todays_error_counts_are_recorded_in_the_guides_order(daily, healthy_lab):
+    """The top codes as the guide's `sort | uniq -c | sort -nr | head -10` prints them, ties included."""
+    log = healthy_lab.paths.log_dir / f"error-{datetime.date.today():%Y-%m-%d}.log"
+    guide = subprocess.run(["bash", "-c", f"grep -oE '(TE|AI|NE|SE)[0-9]{{3}}' {log} | sort | uniq -c | sort -nr | head -10"],
+                           capture_output=True, text=True, check=True).stdout.split("\n")
+    expected = ", ".join(f"{code}={count}" for count, code in (line.split() for line in guide if line.strip()))
+    run = daily()
+    assert run.only("ERR-005").properties["error_counts_by_code"] == expected
+
+
 @dataclass(frozen=True)
 class Expect:
     check_id: str
