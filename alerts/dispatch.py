@@ -30,9 +30,18 @@ def alert_from(properties: dict, title: str, kind: AlertKind) -> Alert:
         title=("could not check " if kind == AlertKind.UNKNOWN else "") + title,
         message=message,
         why=properties.get(Prop.WHY, ""),
+        box=properties.get(Prop.BOX, ""),
         remediation=" / ".join(properties[key] for key in (Prop.REMEDIATION_OUTCOME, Prop.RECHECK)
                                if key in properties),
     )
+
+
+def unreachable_alert(box: str, alerts: list[Alert]) -> Alert:
+    """One message for a box that did not answer: every check of it could not look, for one reason."""
+    return Alert(check_id="BOX", severity=Severity.highest(a.severity for a in alerts), kind=AlertKind.UNKNOWN,
+                 title=f"box {box} unreachable", box=box,
+                 message=f"{len(alerts)} check(s) could not look: {alerts[0].message}",
+                 why="a box nobody can reach is a box nobody watches", items=tuple(a.as_dict() for a in alerts))
 
 
 class Alerter:
@@ -43,6 +52,7 @@ class Alerter:
         self.result = DeliveryResult()
         self.sent: list[Alert] = []
         self.digest: list[Alert] = []
+        self.unreachable: dict[str, list[Alert]] = {}  # box -> its checks' "could not check" alerts
 
     @property
     def delivery(self) -> Delivery:
@@ -69,7 +79,9 @@ class Alerter:
         if kind is None:
             return
         alert = alert_from(properties, title, AlertKind(kind))
-        if alert.kind in IMMEDIATE_KINDS and alert.severity == Severity.CRITICAL:
+        if Prop.UNREACHABLE in properties:  # told once per box, at the end, not once per check
+            self.unreachable.setdefault(properties[Prop.UNREACHABLE], []).append(alert)
+        elif alert.kind in IMMEDIATE_KINDS and alert.severity == Severity.CRITICAL:
             self.send(alert)
         else:
             self.digest.append(alert)
@@ -79,6 +91,9 @@ class Alerter:
         self.sent.append(alert)
 
     def finish(self) -> None:
+        for box, alerts in self.unreachable.items():
+            self.send(unreachable_alert(box, alerts))
+        self.unreachable = {}
         if self.digest:
             self.send(Alert.digest(self.digest, self.run_name))
             self.digest = []

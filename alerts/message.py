@@ -28,6 +28,7 @@ class Alert:
     title: str
     message: str
     why: str = ""  # the check's rationale: why an operator cares
+    box: str = ""  # the box the check looked at
     remediation: str = ""
     items: tuple = ()  # a digest carries the alerts it sums up, each as a dict
     at: str = field(default_factory=lambda: datetime.datetime.fromtimestamp(
@@ -37,7 +38,7 @@ class Alert:
     def digest(cls, alerts: list[Alert], run: str) -> Alert:
         """One message for everything a run owes that need not wake anyone."""
         severity = Severity.highest(a.severity for a in alerts)
-        lines = [f"- [{a.check_id}] {a.kind} {a.severity}: {a.title}: {a.message}"
+        lines = [f"- [{a.check_id}] {a.kind} {a.severity}: {a.box + ': ' if a.box else ''}{a.title}: {a.message}"
                  + (f" ({a.remediation})" if a.remediation else "") + (f" Why it matters: {a.why}." if a.why else "")
                  for a in alerts]
         return cls(check_id="DIGEST", severity=severity, kind=AlertKind.DIGEST,
@@ -64,7 +65,7 @@ class Message:
                 f"remediation: {alert.remediation}" if alert.remediation else ""]
         canonical = json.dumps(alert.as_dict(), sort_keys=True, ensure_ascii=False)
         return cls(key=hashlib.sha256(canonical.encode()).hexdigest()[:32], severity=alert.severity,
-                   subject=one_line(f"[{alert.check_id}] {alert.title}"),
+                   subject=one_line(f"[{alert.check_id}] " + (f"{alert.box}: " if alert.box else "") + alert.title),
                    text="\n".join(line for line in body if line), alert=alert)
 
     def rendered(self) -> str:

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.daily
 
 @pytest.mark.check("TRD-001", severity="warning", why="no log for today means the agent is not trading or not logging")
 def test_trading_log_written_today(daily_logs):
-    assert daily_logs.trading_log.is_file(), f"no trading log for today: {daily_logs.trading_log} is missing"
+    assert daily_logs.trading_log_written(), f"no trading log for today: {daily_logs.trading_log} is missing"
 
 
 @pytest.mark.check("TRD-002", severity="warning", why="no trades today - check system")

@@ -44,9 +44,22 @@ class Levels(Section):
 
 
 class Host(Section):
-    backend: str = "local://"
+    """The box: where it is, how to reach it, and what its service manager is."""
+
+    name: str = Field(default="trading-box", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    backend: str = Field(default="local://", pattern=r"^(local|ssh|paramiko)://")
     service_manager: Literal["systemd", "supervisor"] = "systemd"
     supervisorctl: list[str] = ["supervisorctl"]
+    # Over SSH: the maintenance user's key, an ssh_config, extra `ssh` arguments, the connect timeout.
+    ssh_identity_file: Path | None = None
+    ssh_config: Path | None = None
+    ssh_extra_args: list[str] = Field(default_factory=list)
+    connect_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    # The box's interpreter for the suite's readers (standard library only; Python 3.8 or newer).
+    python: str = "python3"
+    # Commands that change the box (restarts, rotation, clean-up) run through `sudo -n`: for a
+    # maintenance user that is not root; its rules come from `make sudoers`.
+    sudo: bool = False
 
 
 class Services(Section):
@@ -240,6 +253,15 @@ class Settings(Section):
     silences: list[Silence] = Field(default_factory=list)
     heartbeat: Heartbeat = Heartbeat()
     source: Path | None = Field(default=None, exclude=True)
+    # The boxes this run looks at: from [[boxes]], each the file with that box's tables over it; without
+    # [[boxes]], this one box. Set by `load`.
+    fleet: tuple[Settings, ...] = Field(default=(), exclude=True)
+
+    def boxes(self) -> tuple[Settings, ...]:
+        return self.fleet or (self,)
+
+    def box(self, name: str) -> Settings:
+        return next(box for box in self.boxes() if box.host.name == name)
 
     def secrets(self) -> list[str]:
         """Every secret this configuration can reach, so that none of them is ever printed."""
@@ -276,17 +298,58 @@ def load(path: Path) -> Settings:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    boxes = raw.pop("boxes", [])
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(describe(path, error)) from None
-    return settings.model_copy(update={"source": path.resolve()})
+    source = path.resolve()
+    fleet = tuple(box.model_copy(update={"source": source}) for box in _fleet(path, raw, boxes))
+    return settings.model_copy(update={"source": source, "fleet": fleet})
 
 
-def describe(path: Path, error: ValidationError) -> str:
+# What a box may set for itself in [[boxes]]; the rest (alerts, reports, policy...) is the run's.
+BOX_SECTIONS = {"host", "services", "resources", "paths", "retention", "logrotate", "trading", "api", "dashboard",
+                "tunnel", "exchange", "database", "diagnostics"}
+
+
+def _fleet(path: Path, raw: dict, boxes) -> list[Settings]:
+    """[[boxes]]: each a `name` and the tables in which that box differs from the file."""
+    if not isinstance(boxes, list) or not all(isinstance(box, dict) for box in boxes):
+        raise ConfigError(f"{path}: boxes must be an array of tables ([[boxes]]), each with a name")
+    fleet, names = [], set()
+    for index, box in enumerate(boxes):
+        box = dict(box)
+        name = box.pop("name", None)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{path}: boxes.{index}: every [[boxes]] entry needs a name")
+        if name in names:
+            raise ConfigError(f"{path}: boxes.{index}: the box name {name!r} is used twice")
+        names.add(name)
+        foreign = sorted(set(box) - BOX_SECTIONS)
+        if foreign:
+            raise ConfigError(f"{path}: boxes.{index} ({name}): {', '.join(foreign)} cannot differ per box; "
+                              f"a box may set: {', '.join(sorted(BOX_SECTIONS))}")
+        merged = _merged(raw, {**box, "host": {**box.get("host", {}), "name": name}})
+        try:
+            fleet.append(Settings.model_validate(merged))
+        except ValidationError as error:
+            raise ConfigError(describe(path, error, prefix=f"boxes.{index}")) from None
+    return fleet
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    merged = dict(base)
+    for key, value in changes.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = _merged(base[key], value) if both else value
+    return merged
+
+
+def describe(path: Path, error: ValidationError, prefix: str = "") -> str:
     lines = [f"{path}: {error.error_count()} bad value(s):"]
     for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        key = ".".join(str(part) for part in ([prefix] if prefix else []) + list(problem["loc"])) or "(top level)"
         # The given value is echoed only where it cannot be a secret pasted under a wrong key.
         shown = (problem["type"] not in ("missing", "extra_forbidden") and not SECRETISH.search(key)
                  and not isinstance(problem.get("input"), (dict, list)))

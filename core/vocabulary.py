@@ -94,6 +94,7 @@ class Prop(StrEnum):
     """Report property names: on every JUnit test case and HTML row, and read back by the summary."""
 
     CHECK_ID = "check_id"
+    BOX = "box"
     CADENCE = "cadence"
     SEVERITY = "severity"
     WHY = "why"
@@ -106,6 +107,7 @@ class Prop(StrEnum):
     RECHECK = "recheck"
     RECHECK_PROBLEM = "recheck_problem"
     ALERT = "alert"
+    UNREACHABLE = "box_unreachable"  # set when the check could not look because its box did not answer
 
 
 class RunFact(StrEnum):

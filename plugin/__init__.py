@@ -140,12 +140,27 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(pytestconfig: pytest.Config) -> Settings:
-    return pytestconfig.stash[SETTINGS]
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """The settings of the box a check looks at: with [[boxes]], each box is a parameter of every check."""
+    return box_settings(request.config, getattr(request, "param", None))
+
+
+def box_settings(config: pytest.Config, name: str | None) -> Settings:
+    run_settings = config.stash[SETTINGS]
+    return run_settings.box(name) if name else run_settings.boxes()[0]
+
+
+def box_of_item(item: pytest.Item) -> str:
+    name = getattr(getattr(item, "callspec", None), "params", {}).get("settings")
+    return name or item.config.stash[SETTINGS].boxes()[0].host.name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parameters that come from the configuration (hookspecs.pytest_maintenance_parameters)."""
+    """Each box of a fleet, then the parameters that come from the configuration
+    (hookspecs.pytest_maintenance_parameters)."""
+    boxes = [box.host.name for box in metafunc.config.stash[SETTINGS].boxes()]
+    if len(boxes) > 1 and "settings" in metafunc.fixturenames:
+        metafunc.parametrize("settings", boxes, indirect=True, scope="session")
     for argname, values in configured_parameters(metafunc.config).items():
         if argname in metafunc.fixturenames:
             metafunc.parametrize(argname, values)
@@ -164,6 +179,7 @@ def configured_parameters(config: pytest.Config) -> dict[str, list]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    fleet = len(config.stash[SETTINGS].boxes()) > 1
     try:
         known = load_all()
         for item in items:
@@ -173,6 +189,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                     f"remediation; known: {', '.join(sorted(known))}")
             item.stash[IDENTITY] = identity
             item.user_properties.extend((str(name), str(value)) for name, value in identity.properties())
+            item.user_properties.append((str(Prop.BOX), box_of_item(item)))
+            if fleet:  # `-n auto --dist loadgroup` keeps each box's checks on one worker
+                item.add_marker(pytest.mark.xdist_group(box_of_item(item)))
         check_unique_ids(items)
     except IdentityError as error:
         raise pytest.UsageError(str(error)) from None
@@ -189,8 +208,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.user_properties.append((str(name), str(value)))
             item.user_properties.append((str(name), str(value)))
 
-        flow.settle(item, report, call, identity, item.config.stash[SETTINGS], item.config.stash[MODE],
-                    state_dir(item.config, item.config.stash[SETTINGS]), record)
+        settings = item.config.stash[SETTINGS]
+        flow.settle(item, report, call, identity, settings, box_settings(item.config, box_of_item(item)),
+                    item.config.stash[MODE], state_dir(item.config, settings), record)
     # Every report, teardown included: JUnit writes the captured output of all phases from the teardown one.
     redactor = item.config.stash[REDACTOR]
     redact_report(report, redactor)

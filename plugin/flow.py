@@ -20,7 +20,7 @@ from decision import exemptions
 from decision.policy import count_remediation, judge, notification, rules_for
 from decision.state import StateStore
 from decision.verdict import first_line, instance_key, verdict_of
-from fixtures.host import host_of
+from fixtures.host import BoxUnreachable, box_of
 from fixtures.services import services_of
 from plugin.identity import LEVEL_ARGNAME, CheckIdentity
 from remediations.runner import ActionContext, Remedy, remediate_and_recheck
@@ -30,11 +30,14 @@ Record = Callable[[str, str], None]
 
 
 def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, identity: CheckIdentity,
-           settings, mode: Mode, state_dir: Path, record: Record) -> None:
+           settings: Settings, box: Settings, mode: Mode, state_dir: Path, record: Record) -> None:
+    """`settings`: the run's (policy, waivers); `box`: the settings of the box the check looked at."""
     error = call.excinfo.value if call.excinfo else None
     verdict, problem = verdict_of(report.passed, report.skipped, report.when == "call", error)
     if problem:
         record(Prop.PROBLEM, problem)
+    if isinstance(error, BoxUnreachable):
+        record(Prop.UNREACHABLE, box.host.name)
     now = clock.now()
     callspec = getattr(item, "callspec", None)
     key = instance_key(identity.id, callspec.id if callspec else None)
@@ -59,7 +62,7 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
 
     fixed = False
     if judgement.may_remediate and identity.remediation and mode != Mode.OFF:
-        remedy = remediate(item, identity, settings, mode, state_dir)
+        remedy = remediate(item, identity, box, mode, state_dir)
         record(Prop.REMEDIATION_OUTCOME, remedy.outcome.summary())
         record(Prop.RECHECK, remedy.recheck)
         if remedy.recheck_problem:
@@ -82,12 +85,14 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
 
 
 def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path) -> Remedy:
-    """The check's action with its marker arguments and the check's own parameters (service, rule...)."""
+    """The check's action with its marker arguments and the check's own parameters (service, rule...),
+    on the box the check looked at (`settings` are that box's)."""
     spec = identity.remediation
     params = dict(getattr(getattr(item, "callspec", None), "params", {}))
     params.pop(LEVEL_ARGNAME, None)
+    params.pop("settings", None)  # the box: the context carries it
     params.update(spec.params)
-    context = ActionContext(settings, host_of(settings), services_of(item.config, settings), mode)
+    context = ActionContext(settings, box_of(settings), services_of(item.config, settings), mode)
     return remediate_and_recheck(spec.name, params, context, lambda: recheck(item), state_dir)
 
 

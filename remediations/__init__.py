@@ -34,10 +34,11 @@ class Outcome:
 
 
 class Context(Protocol):
-    """What an action may use: the settings, the host and its services, the mode, a command runner."""
+    """What an action may use: the settings, the box (fixtures/host.py) and its services, the mode,
+    and a command runner on the box."""
 
     settings: Settings
-    host: object
+    box: object
     services: object
     mode: Mode
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 from remediations import command_outcome, remediation
 
 
@@ -15,7 +13,7 @@ def _tool_exists(ctx, which: str) -> str | None:
     if not hasattr(ctx.settings.diagnostics, which):
         return f"no [diagnostics] command named {which!r}"
     program = _argv(ctx, which)[0]
-    if shutil.which(program) is None:
+    if not ctx.box.host.exists(program):
         return f"{program} is not installed or not executable"
     return None
 

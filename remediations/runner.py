@@ -18,25 +18,21 @@ from filelock import FileLock
 
 from configuration import Settings
 from core.vocabulary import ActionStatus, Mode, Recheck
+from fixtures.host import Box
 from remediations import Outcome, load_all
 
 
 @dataclass
 class ActionContext:
     settings: Settings
-    host: object
+    box: Box  # where every command runs: this machine or the box over SSH
     services: object  # the run's service probe (fixtures/services.py), shared with the checks
     mode: Mode
 
     def run(self, argv: list[str]) -> subprocess.CompletedProcess:
-        """Argument lists only, never a shell string; bounded by the configured timeout."""
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                                  timeout=self.settings.remediation.timeout_seconds)
-        except subprocess.TimeoutExpired as error:
-            return subprocess.CompletedProcess(argv, 124, error.stdout or "", f"timed out after {error.timeout}s")
-        except OSError as error:
-            return subprocess.CompletedProcess(argv, 127, "", str(error))
+        """Argument lists only, never a shell string; on the box, with sudo where configured, bounded
+        by the configured timeout (exit 124 when it ran out)."""
+        return self.box.run(argv, privileged=True, timeout=self.settings.remediation.timeout_seconds)
 
 
 @dataclass

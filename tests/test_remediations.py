@@ -8,7 +8,7 @@ import time
 import pytest
 
 from configuration import load
-from fixtures.host import host_of
+from fixtures.host import box_of
 from fixtures.services import service_manager
 from remediations import load_all
 from remediations.runner import ActionContext
@@ -24,7 +24,7 @@ def settings_for(tmp_path, text: str = ""):
 
 def context(settings, mode="apply"):
     """What the glue gives an action: the host and the run's service probe for the configured manager."""
-    return ActionContext(settings, host=host_of(settings), services=service_manager(settings), mode=mode)
+    return ActionContext(settings, box=box_of(settings), services=service_manager(settings), mode=mode)
 
 
 def aged(path, days: float):
