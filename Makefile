@@ -20,7 +20,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo
 
 .PHONY: setup system-deps lock lint demo test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
-        install-schedule uninstall-schedule clear-budget
+        install-schedule uninstall-schedule clear-budget sudoers
 
 setup: $(VENV)/.installed system-deps
 
@@ -105,6 +105,11 @@ install-schedule: setup
 
 uninstall-schedule: setup
 	$(PY) -m commands.schedule uninstall --cron-file $(CRON_FILE)
+
+# The sudo rules the maintenance user needs on the box: make sudoers CONFIG=... [SUDO_USER_NAME=trading-maint]
+sudoers: setup
+	@test -n "$(CONFIG)" || { echo "make sudoers CONFIG=/path/to/maintenance.toml [SUDO_USER_NAME=user]"; exit 2; }
+	@$(PY) -m commands.sudoers --config $(CONFIG) $(if $(SUDO_USER_NAME),--user $(SUDO_USER_NAME))
 
 # After a human has looked: make clear-budget CHECK=SVC-001 CONFIG=...
 clear-budget: setup

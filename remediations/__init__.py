@@ -42,7 +42,7 @@ class Context(Protocol):
     services: object
     mode: Mode
 
-    def run(self, argv: list[str]) -> subprocess.CompletedProcess: ...
+    def run(self, argv: list[str], privileged: bool = True) -> subprocess.CompletedProcess: ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Remediation:
     act: Callable[..., Outcome]
     plan: Callable[..., str]
     guard: Callable[..., str | None] = field(default=lambda ctx, **params: None)
+    # Every command it may run as root on the box, for this configuration: `make sudoers` prints them.
+    privileged: Callable[[Settings], list[list[str]]] = field(default=lambda settings: [])
 
     def __call__(self, ctx: Context, **params) -> Outcome:
         try:
@@ -68,11 +70,13 @@ class Remediation:
 REGISTRY: dict[str, Remediation] = {}
 
 
-def remediation(name: str, *, touches: str, plan: Callable[..., str], guard=None):
-    """Register an action under the name that checks use in @pytest.mark.remediate(name)."""
+def remediation(name: str, *, touches: str, plan: Callable[..., str], guard=None, privileged=None):
+    """Register an action under the name that checks use in @pytest.mark.remediate(name).
+    `privileged(settings)`: the commands it runs through `ctx.run(argv, privileged=True)`."""
 
     def register(act: Callable[..., Outcome]) -> Callable[..., Outcome]:
-        REGISTRY[name] = Remediation(name, touches, act, plan, guard or (lambda ctx, **params: None))
+        REGISTRY[name] = Remediation(name, touches, act, plan, guard or (lambda ctx, **params: None),
+                                     privileged or (lambda settings: []))
         return act
 
     return register

@@ -22,4 +22,4 @@ def _tool_exists(ctx, which: str) -> str | None:
              plan=lambda ctx, which: "run " + " ".join(_argv(ctx, which)), guard=_tool_exists)
 def run_diagnostic(ctx, which: str):
     argv = _argv(ctx, which)
-    return command_outcome("run_diagnostic", argv, ctx.run(argv), "ran " + " ".join(argv))
+    return command_outcome("run_diagnostic", argv, ctx.run(argv, privileged=False), "ran " + " ".join(argv))

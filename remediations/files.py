@@ -51,7 +51,8 @@ def _plan_rotate(ctx) -> str:
     return "run " + " ".join(ctx.settings.logrotate.command)
 
 
-@remediation("rotate_logs", touches="the agent's logs, through the configured logrotate command", plan=_plan_rotate)
+@remediation("rotate_logs", touches="the agent's logs, through the configured logrotate command", plan=_plan_rotate,
+             privileged=lambda settings: [list(settings.logrotate.command)])
 def rotate_logs(ctx) -> Outcome:
     argv = list(ctx.settings.logrotate.command)
     return command_outcome("rotate_logs", argv, ctx.run(argv), "ran " + " ".join(argv))

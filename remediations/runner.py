@@ -29,10 +29,11 @@ class ActionContext:
     services: object  # the run's service probe (fixtures/services.py), shared with the checks
     mode: Mode
 
-    def run(self, argv: list[str]) -> subprocess.CompletedProcess:
-        """Argument lists only, never a shell string; on the box, with sudo where configured, bounded
-        by the configured timeout (exit 124 when it ran out)."""
-        return self.box.run(argv, privileged=True, timeout=self.settings.remediation.timeout_seconds)
+    def run(self, argv: list[str], privileged: bool = True) -> subprocess.CompletedProcess:
+        """Argument lists only, never a shell string; on the box, through sudo where configured when it
+        changes the box (the action declares those commands), bounded by the configured timeout
+        (exit 124 when it ran out)."""
+        return self.box.run(argv, privileged=privileged, timeout=self.settings.remediation.timeout_seconds)
 
 
 @dataclass

@@ -6,7 +6,9 @@ manager: this module never asks which one it is.
 
 from __future__ import annotations
 
+from configuration import Settings
 from core.vocabulary import ActionStatus
+from fixtures.services import MANAGERS
 from remediations import Outcome, command_outcome, remediation
 
 
@@ -28,7 +30,13 @@ def _plan(ctx, service=None, role=None) -> str:
     return "run " + " ".join(ctx.services.restart_argv(_name(ctx, service, role)))
 
 
-@remediation("restart_service", touches="one configured service", plan=_plan, guard=_restartable)
+def _privileged(settings: Settings) -> list[list[str]]:
+    manager = MANAGERS[settings.host.service_manager]
+    return [manager.restart_argv_for(settings, name) for name in settings.services.critical()]
+
+
+@remediation("restart_service", touches="one configured service", plan=_plan, guard=_restartable,
+             privileged=_privileged)
 def restart_service(ctx, service: str | None = None, role: str | None = None) -> Outcome:
     name = _name(ctx, service, role)
     argv = ctx.services.restart_argv(name)

@@ -29,6 +29,11 @@ def test_shipped_example_is_valid_and_matches_the_guide():
     ("[remediation]\nmode = \"yolo\"\n", "remediation.mode", "'off', 'plan' or 'apply'"),
     ("[[retention]]\nname = \"x\"\ndir = \"tmp\"\npattern = \"*\"\nmax_age_days = 1\n", "retention.0", "absolute"),
     ("[api]\nbase_urll = \"http://x\"\n", "api.base_urll", "Extra inputs are not permitted"),
+    ("[host]\nbackend = \"telnet://box\"\n", "host.backend", "should match pattern"),
+    ("[[boxes]]\nname = \"a\"\n[boxes.api]\nbase_url = \"ftp://x\"\n", "boxes.0.api.base_url", "should match"),
+    ("[[boxes]]\nname = \"a\"\n[[boxes]]\nname = \"a\"\n", "boxes.1", "used twice"),
+    ("[[boxes]]\nhost = { backend = \"local://\" }\n", "boxes.0", "needs a name"),
+    ("[[boxes]]\nname = \"a\"\n[boxes.alerts]\nfile = \"/x\"\n", "boxes.0 (a)", "alerts cannot differ per box"),
 ])
 def test_bad_value_names_file_key_and_expectation(tmp_path, text, key, expected):
     path = tmp_path / "bad.toml"
@@ -74,3 +79,23 @@ def test_bad_configuration_stops_the_run_before_any_check_without_traceback(tmp_
     assert "resources.disk" in completed.stderr and str(path) in completed.stderr
     assert "Traceback" not in completed.stderr + completed.stdout
     assert "passed" not in completed.stdout and "failed" not in completed.stdout
+
+
+def test_each_box_is_the_file_with_its_own_tables_over_it(tmp_path):
+    path = tmp_path / "fleet.toml"
+    path.write_text('[api]\ntimeout_seconds = 3\n'
+                    '[[boxes]]\nname = "nuc-1"\nhost = { backend = "ssh://maint@nuc-1" }\n'
+                    '[[boxes]]\nname = "nuc-2"\napi = { base_url = "http://127.0.0.1:3101" }\n')
+    settings = load(path)
+    one, two = settings.boxes()
+    assert (one.host.name, one.host.backend, one.api.base_url) == ("nuc-1", "ssh://maint@nuc-1", "http://127.0.0.1:3001")
+    assert (two.host.name, two.host.backend, two.api.base_url) == ("nuc-2", "local://", "http://127.0.0.1:3101")
+    assert one.api.timeout_seconds == two.api.timeout_seconds == 3  # the file's value, under each box
+    assert settings.box("nuc-2") is two
+
+
+def test_without_boxes_the_file_is_the_one_box(tmp_path):
+    path = tmp_path / "one.toml"
+    path.write_text("")
+    settings = load(path)
+    assert settings.boxes() == (settings,) and settings.boxes()[0].host.name == "trading-box"
