@@ -22,7 +22,9 @@ from configuration import ConfigError, Settings, load
 from core.vocabulary import ExitStatus
 from remediations import load_all
 
-SPECIAL = str.maketrans({"\\": "\\\\", ",": "\\,", ":": "\\:", "=": "\\="})
+# sudoers' own characters, and its wildcards: a `*` left bare in an argument matches anything, spaces
+# and further arguments included (`find /tmp -name trading-* ...` would allow `-exec`).
+SPECIAL = str.maketrans({c: "\\" + c for c in "\\,:=*?[]"})
 SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # where `sudo -n NAME` looks
 
 

@@ -47,7 +47,7 @@ class Host(Section):
     """The box: where it is, how to reach it, and what its service manager is."""
 
     name: str = Field(default="trading-box", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    backend: str = Field(default="local://", pattern=r"^(local|ssh|paramiko)://")
+    backend: str = Field(default="local://", pattern=r"^(local|ssh)://")
     service_manager: Literal["systemd", "supervisor"] = "systemd"
     supervisorctl: list[str] = ["supervisorctl"]
     # Over SSH: the maintenance user's key, an ssh_config, extra `ssh` arguments, the connect timeout.

@@ -1,12 +1,14 @@
-"""python -m lab up|down [--purge]|status|fault list|fault inject NAME|fault clear NAME|--all|config-path
+"""python -m lab up|down [--purge]|status|fault list|fault inject NAME|fault clear NAME|--all|config-path|box ...
 
 LAB_DIR (default <repo>/.lab) and LAB_PORT_BASE (default 23000) choose where and on which ports.
 Expected problems (lab not up, unknown fault) print one clear line, never a traceback.
+`python -m lab box ...` is the box: a real systemd as PID 1 of its own namespaces (lab/box/cli.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from lab import faults
@@ -16,10 +18,8 @@ from lab.errors import LabError
 
 def _progress(message: str) -> None:
     """Progress on stderr; a closed stderr (`| head`) must not abort an `up` half way."""
-    try:
+    with contextlib.suppress(OSError):
         print(f"lab: {message}", file=sys.stderr, flush=True)
-    except OSError:
-        pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("--purge", action="store_true", help="also delete LAB_DIR")
     commands.add_parser("status", help="programs, their states and the active faults")
     commands.add_parser("config-path", help="print the path of the lab's maintenance.toml")
+    commands.add_parser("box", add_help=False, help="a box with a real systemd: python -m lab box --help")
     fault = commands.add_parser("fault", help="list, inject or clear faults")
     actions = fault.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="fault names and what each breaks")
@@ -77,6 +78,11 @@ def _fault(lab: Lab, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["box"]:  # its own parser: `box exec -- CMD` must reach it untouched
+        from lab.box.cli import main as box_main
+
+        return box_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "config-path":

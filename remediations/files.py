@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.vocabulary import ActionStatus
+from configuration.schema import RetentionRule
 from fixtures import readers
 from remediations import Outcome, command_outcome, remediation
 
@@ -28,23 +28,33 @@ def _expired(ctx, rule) -> list[str]:
     return ctx.box.call(readers.expired_files, str(rule.dir), rule.pattern, rule.max_age_days)
 
 
+def find_argv(rule: RetentionRule) -> list[str]:
+    """The guide's own `find DIR -name PATTERN -mtime +N -delete`, on regular files only (`find -P`
+    follows no link), printing each file as it goes: one fixed command per rule, so the sudo rule
+    that lets a maintenance user run it names exactly it."""
+    return ["find", str(rule.dir), "-name", rule.pattern, "-type", "f", "-mtime", f"+{rule.max_age_days}",
+            "-print", "-delete"]
+
+
 def _plan_cleanup(ctx, retention_rule: str) -> str:
     rule = _rule(ctx, retention_rule)
     files = _expired(ctx, rule)
-    return f"delete {len(files)} file(s) under {rule.dir}: " + ", ".join(files[:20])
+    return (f"run {' '.join(find_argv(rule))}: {len(files)} file(s) under {rule.dir}: "
+            + ", ".join(files[:20]))
 
 
 @remediation("delete_expired_files", touches="files matching one retention rule, under its directory",
-             plan=_plan_cleanup, guard=_rule_dir_is_safe)
+             plan=_plan_cleanup, guard=_rule_dir_is_safe,
+             privileged=lambda settings: [find_argv(rule) for rule in settings.retention])
 def delete_expired_files(ctx, retention_rule: str) -> Outcome:
     rule = _rule(ctx, retention_rule)
-    result = ctx.box.call(readers.delete_under, _expired(ctx, rule), str(rule.dir))
-    deleted, refused = result["deleted"], result["refused"]
-    status = ActionStatus.FAILED if refused else ActionStatus.DONE
-    detail = f"deleted {len(deleted)} file(s) past {rule.max_age_days} day(s) under {rule.dir}"
-    if refused:
-        detail += f"; refused {len(refused)} outside it or behind a link"
-    return Outcome("delete_expired_files", status, detail, output="\n".join(deleted))
+    argv = find_argv(rule)
+    completed = ctx.run(argv)
+    deleted = [line for line in completed.stdout.splitlines() if line]
+    outcome = command_outcome("delete_expired_files", argv, completed,
+                              f"deleted {len(deleted)} file(s) past {rule.max_age_days} day(s) under {rule.dir}")
+    outcome.output = "\n".join(deleted) + (f"\n{completed.stderr.strip()}" if completed.stderr.strip() else "")
+    return outcome
 
 
 def _plan_rotate(ctx) -> str:

@@ -46,5 +46,6 @@ def restart_service(ctx, service: str | None = None, role: str | None = None) ->
         return Outcome("restart_service", ActionStatus.FAILED, f"{name} is {ctx.services.state(name)} after restart",
                        outcome.exit_status, outcome.output)
     if outcome.status == ActionStatus.FAILED:
-        outcome.detail = f"restart of {name} failed; it is {ctx.services.state(name)}"
+        said = outcome.output.splitlines()[-1] if outcome.output else "no output"
+        outcome.detail = f"restart of {name} failed ({said}); it is {ctx.services.state(name)}"
     return outcome

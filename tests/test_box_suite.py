@@ -1,0 +1,205 @@
+"""The suite against a real systemd box: run inside it (local) and from the machine over SSH, the
+same faults give the same verdicts, remediations and re-checks; systemd's own ways for real; and a
+fleet of boxes, each with its own fault, one of them down.
+
+A box is a real systemd as PID 1 of its own namespaces with the guide's paths and an sshd with a
+maintenance user and sudo rules (lab/box); only root can run one, the tests skip saying why otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, CadenceRun, config_with, read_alerts, read_junit, run_cadence
+from lab.box import Box
+
+PORT_BASE = int(os.environ.get("TEST_BOX_SUITE_PORT_BASE", "28500"))  # test_box.py takes 28100-28300
+WHY_NOT = Box.unavailable()
+RELAXED_CPU = {"resources": {"cpu": {"warning": 100, "critical": 100}}}  # the machine's CPU, not the box's
+
+pytestmark = [pytest.mark.lab, pytest.mark.skipif(WHY_NOT is not None, reason=f"no box here: {WHY_NOT}")]
+
+# The daily faults of the lab, made on the box the way they happen there.
+DAILY_FAULTS = ["service-down:trading-agent", "service-down:trading-dashboard", "service-down:ssh-tunnel",
+                "service-down:postgresql", "api-500", "api-malformed", "error-rate-high", "critical-errors",
+                "circuit-breakers-open", "health-low", "no-trades-today", "new-error-code", "logs-unrotated",
+                "files-past-retention", "exchange-down"]
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory):
+    instance = Box(tmp_path_factory.mktemp("box") / "box-1", PORT_BASE)
+    instance.up()
+    yield instance
+    instance.down()
+
+
+@pytest.fixture
+def healthy_box(box):
+    """No fault, and the suite with no memory of earlier runs, inside or outside."""
+    box.clear()
+    for state in (box.paths.root / "maintenance", box.paths.root / "outside"):
+        shutil.rmtree(state, ignore_errors=True)
+    yield box
+    box.clear()
+
+
+def over_ssh(box: Box, reports: Path, *args: str):
+    config = config_with(box.paths.ssh_maintenance_config, box.paths.root / "outside-relaxed.toml", RELAXED_CPU)
+    return run_cadence(config, reports, *args)
+
+
+def inside(box: Box, reports: Path, *args: str):
+    """The daily cadence run by the box's own processes: the suite's local fast path, systemctl direct."""
+    relaxed = config_with(box.paths.config, box.paths.root / "inside-relaxed.toml", RELAXED_CPU)
+    seen_inside = Path("/run/trading-box") / relaxed.name
+    report_dir = box.paths.root / "inside-reports"
+    report_dir.mkdir(exist_ok=True)
+    before = set(report_dir.iterdir())
+    python = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "python"
+    completed = box.run(["env", "-C", str(ROOT), str(python), "-m", "pytest", "-m", "daily", "-p", "no:cacheprovider",
+                         f"--maintenance-config={seen_inside}", "--reports-dir=/run/trading-box/inside-reports", *args],
+                        timeout=300)
+    new = sorted(set(report_dir.iterdir()) - before)
+    junit = next((p for p in new if p.suffix == ".xml"), None)
+    alerts_file = box.paths.root / "var" / "log" / "trading-agent" / "maintenance-alerts.jsonl"
+    return CadenceRun(completed.returncode, completed.stdout + completed.stderr, None, junit,
+                      read_junit(junit) if junit else [], read_alerts(alerts_file))
+
+
+def findings(run) -> set[tuple]:
+    """What the operator is told about each check that did not pass: verdict, action, outcome, re-check."""
+    told = set()
+    for result in run.results:
+        p = result.properties
+        if p.get("verdict") in ("failed", "unknown"):
+            action = p.get("remediation_outcome", "").split(":")[:2]
+            told.add((p["check_id"], result.name.split("[")[-1].rstrip("]").split("-")[-1], p["verdict"],
+                      tuple(part.strip() for part in action), p.get("recheck", "")))
+    return told
+
+
+@pytest.mark.parametrize("fault", DAILY_FAULTS)
+def test_a_fault_is_told_alike_inside_the_box_and_over_ssh(healthy_box, fault, tmp_path):
+    healthy_box.inject(fault)
+    remote = over_ssh(healthy_box, tmp_path / "ssh")
+    healthy_box.clear()
+    shutil.rmtree(healthy_box.paths.root / "outside" / "state", ignore_errors=True)
+    healthy_box.inject(fault)
+    local = inside(healthy_box, tmp_path / "inside")
+    assert remote.returncode in (10, 11, 12) and local.returncode == remote.returncode, remote.output + local.output
+    assert findings(remote), f"{fault} was not found over SSH:\n{remote.output}"
+    assert findings(remote) == findings(local), f"over SSH:\n{remote.output}\ninside:\n{local.output}"
+
+
+def test_a_healthy_box_passes_every_daily_check_over_ssh(healthy_box, tmp_path):
+    run = over_ssh(healthy_box, tmp_path / "ssh")
+    assert run.returncode == 0, run.output
+    assert {r.properties["box"] for r in run.results} == {"box-1"} and len(run.results) >= 25
+
+
+def test_a_stopped_unit_is_restarted_through_sudo_systemctl_over_ssh(healthy_box, tmp_path):
+    """PostgreSQL: only the service check looks at it, so its own finding is the one remediated."""
+    healthy_box.inject("service-down:postgresql")
+    run = over_ssh(healthy_box, tmp_path / "ssh")
+    service = run.only("SVC-001", "postgresql").properties
+    assert service["verdict"] == "failed" and "inactive" in service["problem"]
+    assert service["remediation_outcome"].startswith("restart_service: done") and service["recheck"] == "fixed"
+    assert healthy_box.unit_states(["postgresql"])["postgresql"]["ActiveState"] == "active"
+
+
+def test_a_unit_at_its_start_limit_is_reported_and_not_restarted(healthy_box, tmp_path):
+    healthy_box.inject("crashloop:trading-agent")
+    before = healthy_box.unit_states(["trading-agent"])["trading-agent"]
+    run = over_ssh(healthy_box, tmp_path / "ssh")
+    service = run.only("SVC-001", "trading-agent").properties
+    assert service["verdict"] == "failed"
+    assert "guard refused" in service["remediation_outcome"] and "start limit" in service["remediation_outcome"]
+    assert "reset-failed trading-agent" in service["remediation_outcome"]
+    after = healthy_box.unit_states(["trading-agent"])["trading-agent"]
+    assert after["ActiveState"] == "failed" and after["NRestarts"] == before["NRestarts"]  # nobody restarted it
+
+
+def test_without_the_sudo_rule_a_restart_is_refused_and_said(healthy_box, tmp_path):
+    """The maintenance user may restart only what its rules name: a service outside them is refused by sudo."""
+    config = config_with(healthy_box.paths.ssh_maintenance_config, tmp_path / "other.toml",
+                         {**RELAXED_CPU, "services": {"dashboard": "cron"}})
+    run = run_cadence(config, tmp_path / "ssh")
+    service = run.only("SVC-001", "cron").properties
+    assert service["verdict"] == "failed"
+    assert service["remediation_outcome"].startswith("restart_service: failed") and "sudo" in service["remediation_outcome"]
+
+
+def test_the_clean_up_rule_allows_its_own_find_and_nothing_smuggled_through_its_pattern(healthy_box):
+    """sudo's `*` matches spaces and further arguments unless escaped: the rules escape it."""
+    ssh = ["ssh", "-F", str(healthy_box.paths.ssh_config), "trading-box"]
+    own = subprocess.run([*ssh, "sudo -n /usr/bin/find /tmp -name 'trading-*' -type f -mtime +1 -print -delete"],
+                         capture_output=True, text=True, timeout=30)
+    smuggled = subprocess.run([*ssh, "sudo -n /usr/bin/find /tmp -name 'trading-x -o -name *' -type f -mtime +1 "
+                                     "-print -delete"], capture_output=True, text=True, timeout=30)
+    assert own.returncode == 0, own.stderr
+    assert smuggled.returncode != 0 and "password is required" in smuggled.stderr
+
+
+FLEET_PORTS = int(os.environ.get("TEST_BOX_FLEET_PORT_BASE", "28600"))  # 28600, 28700, 28800, 28900
+FLEET_FAULTS = {"box-1": "service-down:postgresql", "box-2": "health-low", "box-3": "files-past-retention"}
+BOX_SECTIONS = ("host", "api", "dashboard", "tunnel", "exchange", "database", "diagnostics", "services",
+                "paths", "retention", "logrotate")  # not resources: the run's relaxed CPU thresholds hold
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """Three boxes up and a fourth that was up once and is down: its sshd no longer answers."""
+    root = tmp_path_factory.mktemp("fleet")
+    boxes = [Box(root / f"box-{n}", FLEET_PORTS + 100 * (n - 1)) for n in range(1, 5)]
+    try:
+        for box in boxes:
+            box.up()
+        boxes[3].down()
+        yield boxes
+    finally:
+        for box in boxes:
+            box.down()
+
+
+def fleet_config(boxes: list[Box], destination: Path) -> Path:
+    """One file for the fleet: each box's own tables (as it is seen over SSH) under [[boxes]]."""
+    import tomllib
+
+    first = tomllib.loads(boxes[0].paths.ssh_maintenance_config.read_text())
+    entries = []
+    for box in boxes:
+        own = tomllib.loads(box.paths.ssh_maintenance_config.read_text())
+        entries.append({"name": own["host"]["name"], **{key: own[key] for key in BOX_SECTIONS if key in own}})
+    outside = destination.parent / "outside"
+    return config_with(boxes[0].paths.ssh_maintenance_config, destination, {
+        **RELAXED_CPU, "boxes": entries, "alerts": {"file": str(outside / "alerts.jsonl"),
+                                                    "spool_dir": str(outside / "spool")},
+        "policy": {"state_dir": str(outside / "state")}, "reports": {"dir": str(outside / "reports")},
+        "host": first["host"]})
+
+
+def test_a_fleet_finds_each_fault_on_its_own_box_and_one_box_down_is_one_alert(fleet, tmp_path):
+    for box in fleet[:3]:
+        box.inject(FLEET_FAULTS[box.paths.root.name])
+    config = fleet_config(fleet, tmp_path / "fleet.toml")
+    run = run_cadence(config, tmp_path / "reports", "-n", "2", "--dist", "loadgroup")
+    found: dict[str, set[str]] = {}
+    for result in run.results:
+        if result.properties["verdict"] in ("failed", "unknown"):
+            found.setdefault(result.properties["box"], set()).add(result.properties["check_id"])
+    assert found.get("box-1") == {"SVC-001"}, run.output
+    assert found.get("box-2") == {"ERR-003"}, run.output
+    assert found.get("box-3") == {"LOG-002"}, run.output
+    down = [r for r in run.results if r.properties["box"] == "box-4"]
+    assert len(down) >= 25 and all(r.properties["verdict"] == "unknown" for r in down)
+    unreachable = [a for a in run.alerts if a["title"].startswith("box ") and a["title"].endswith(" unreachable")]
+    assert [a["box"] for a in unreachable] == ["box-4"]
+    assert {a["box"] for a in run.alerts if a["check_id"] != "BOX"} <= {"box-1", "box-2", "box-3"}
+    fleet[0].clear()
+    assert fleet[0].unit_states(["postgresql"])["postgresql"]["ActiveState"] == "active"
