@@ -38,7 +38,7 @@ RECIPIENT = "admin@yourdomain.com"
 CHAT_ID = "-100123"
 TOKEN_ENV, HOOK_ENV = "E2E_TELEGRAM_BOT_TOKEN", "E2E_WEBHOOK_TOKEN"
 FAULTS = ("dashboard-down", "critical-errors")
-CRITICAL_PREFIX = "🚨 CRITICAL: [SVC-001] test_service_is_running[trading-dashboard]"
+CRITICAL_PREFIX = "🚨 CRITICAL: [SVC-001] trading-box: test_service_is_running[trading-dashboard]"  # the lab's box
 DIGEST_PREFIX = "⚠️ WARNING: [DIGEST] daily run: "
 FAILURES_REMAIN, ALERTS_SPOOLED = 11, 14
 

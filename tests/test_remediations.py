@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-
 from configuration import load
 from fixtures.host import box_of
 from fixtures.services import service_manager
@@ -32,29 +30,6 @@ def aged(path, days: float):
     when = time.time() - days * DAY
     os.utime(path, (when, when))
     return path
-
-
-@pytest.fixture
-def fake_systemctl(tmp_path, monkeypatch):
-    """No systemd runs on this machine (no PID 1 systemd): a stand-in `systemctl` that answers like a
-    unit stuck at its start limit and records every call, so we can see none tries a restart."""
-    calls = tmp_path / "systemctl-calls"
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "systemctl"
-    script.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n'
-                      f'[ "$1" = show ] && echo start-limit-hit\nexit 0\n')
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    return calls
-
-
-def test_a_unit_at_its_start_limit_is_reported_not_fought(tmp_path, fake_systemctl):
-    settings = settings_for(tmp_path, '[host]\nservice_manager = "systemd"\n')
-    outcome = load_all()["restart_service"](context(settings), service="trading-agent")
-    assert outcome.status == "skipped"
-    assert "start limit (start-limit-hit)" in outcome.detail and "reset-failed trading-agent" in outcome.detail
-    assert "restart" not in fake_systemctl.read_text()
 
 
 def test_only_configured_services_are_restarted(tmp_path):
