@@ -20,7 +20,7 @@ WORKERS ?= 2
 LAB_DEPS := postgresql:/usr/lib/postgresql/*/bin/postgres
 BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo
 
-.PHONY: setup system-deps lock lint demo test test-fast lab-up lab-down lab-status fault fault-clear \
+.PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers
 
@@ -64,7 +64,8 @@ lab-up: setup
 	$(PY) -m lab up
 
 lab-down:
-	@if [ -x $(PY) ]; then $(PY) -m lab down; fi
+	@if [ -x $(PY) ]; then $(PY) -m lab down; \
+	  if [ -d .box ]; then $(PY) -m lab box down; fi; if [ -d .fleet ]; then $(PY) -m lab box fleet down; fi; fi
 
 lab-status: setup
 	$(PY) -m lab status
@@ -76,7 +77,22 @@ fault: setup
 fault-clear: setup
 	$(PY) -m lab fault clear $(if $(NAME),$(NAME),--all)
 
-demo: lab-up
+# make demo: the lab (as any user). make demo BOXES=3 (root): a fleet of systemd boxes watched over SSH.
+BOXES ?= 0
+FLEET_FAULTS := service-down:postgresql health-low files-past-retention
+demo: $(if $(filter-out 0,$(BOXES)),demo-fleet,demo-lab)
+
+demo-fleet: setup
+	@$(PY) -m lab box fleet up $(BOXES)
+	@n=0; for fault in $(FLEET_FAULTS); do n=$$((n+1)); [ $$n -le $(BOXES) ] || break; \
+	  $(PY) -m lab box --dir .fleet/box-$$n fault inject $$fault; done
+	@echo
+	@echo "Running the daily cadence over SSH against $(BOXES) box(es), one fault each: $(FLEET_FAULTS)"
+	@$(PY) -m pytest -m daily --maintenance-config=.fleet/maintenance.toml -q -n auto --dist loadgroup $(PYTEST_ARGS); \
+	  status=$$?; echo; echo "daily run exit status $$status (see README: exit statuses)"; \
+	  echo "the boxes keep running: make lab-down to stop them"
+
+demo-lab: lab-up
 	@$(PY) -m lab fault clear --all >/dev/null
 	@for fault in $(DEMO_FAULTS); do $(PY) -m lab fault inject $$fault; done
 	@echo
@@ -124,6 +140,8 @@ bench: lab-up
 	$(PY) bench/bench_logscan.py
 	$(PY) bench/bench_daily.py
 	$(PY) bench/bench_startup.py
+	@if [ "$$(id -u)" = 0 ]; then $(PY) bench/bench_fleet.py; \
+	  else echo "bench_fleet: skipped, boxes need root (a real systemd in its own namespaces)"; fi
 
 clean: lab-down
 	rm -rf $(VENV) .lab .ruff_cache

@@ -9,7 +9,7 @@ Needs root (a box is a real systemd in its own namespaces: lab/box). Side by sid
                      ssh -F <box ssh_config> -o ControlMaster=auto -o ControlPath=<sock> trading-box true
             the issue's aim: suite/ssh within 1.5x.
   fleet     the daily cadence over SSH (remediation off) against 1 box and against 8 boxes
-            ([[boxes]] in one file), each --repeat times, 8 boxes with `-n auto --dist loadgroup`:
+            ([[boxes]] in one file), each --repeat times, 8 boxes with `-n WORKERS --dist loadgroup`:
             wall time, the ratio 8/1 (the issue's aim: within 3x) and peak memory of the run.
 
     sudo .venv/bin/python bench/bench_fleet.py            # boxes on ports 29000-29700, in a temporary dir
@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,8 +36,6 @@ from bench_logscan import load_average, measure, summary  # noqa: E402
 
 PORT_BASE = 29000
 BOXES = 8
-BOX_TABLES = ("host", "api", "dashboard", "tunnel", "exchange", "database", "diagnostics", "services", "paths",
-              "retention", "logrotate")
 
 
 def command_cost(box, count: int) -> tuple[list[float], list[float]]:
@@ -66,28 +63,15 @@ def command_cost(box, count: int) -> tuple[list[float], list[float]]:
     return suite, ssh
 
 
-def fleet_config(boxes, destination: Path) -> Path:
-    import tomli_w
-
-    base = tomllib.loads(boxes[0].paths.ssh_maintenance_config.read_text())
-    entries = []
-    for box in boxes:
-        own = tomllib.loads(box.paths.ssh_maintenance_config.read_text())
-        entries.append({"name": own["host"]["name"], **{key: own[key] for key in BOX_TABLES if key in own}})
-    outside = destination.parent / "outside"
-    base.update(boxes=entries, alerts={"file": str(outside / "alerts.jsonl"), "spool_dir": str(outside / "spool")},
-                policy={"state_dir": str(outside / "state")}, reports={"dir": str(outside / "reports")})
-    base["resources"]["cpu"] = {"warning": 100, "critical": 100}
-    destination.write_text(tomli_w.dumps(base))
-    return destination
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commands", type=int, default=100, help="commands per side (default 100)")
     parser.add_argument("--repeat", type=int, default=3, help="cadence runs per fleet size (default 3)")
+    parser.add_argument("--workers", default="auto", help="pytest-xdist workers for the fleet run (default auto)")
     args = parser.parse_args()
     from lab.box import Box
+    from lab.box.fleet import boxes as fleet_boxes
+    from lab.box.fleet import fleet_config
 
     why = Box.unavailable()
     if why:
@@ -96,7 +80,7 @@ def main() -> int:
     print(f"machine  {os.cpu_count()} CPUs; load {load_average()} before", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as scratch:
         scratch = Path(scratch)
-        boxes = [Box(scratch / f"box-{n + 1}", PORT_BASE + 100 * n) for n in range(BOXES)]
+        boxes = fleet_boxes(scratch, BOXES, PORT_BASE)
         try:
             started = time.monotonic()
             for box in boxes:
@@ -109,13 +93,14 @@ def main() -> int:
                   f"ratio suite/ssh {statistics.median(suite) / statistics.median(ssh):.2f}")
 
             one = boxes[0].paths.ssh_maintenance_config
-            all_boxes = fleet_config(boxes, scratch / "fleet.toml")
+            all_boxes = fleet_config(boxes, scratch / "fleet.toml", {"resources": {"cpu": {"warning": 100,
+                                                                                            "critical": 100}}})
             python = venv_python()
             common = ["-m", "pytest", "-m", "daily", "-q", "-p", "no:cacheprovider", "--remediation=off"]
             sides = {
                 "1 box": [python, *common, f"--maintenance-config={one}", f"--reports-dir={scratch / 'r1'}"],
                 f"{BOXES} boxes": [python, *common, f"--maintenance-config={all_boxes}", f"--reports-dir={scratch / 'r8'}",
-                                   "-n", "auto", "--dist", "loadgroup"],
+                                   "-n", args.workers, "--dist", "loadgroup"],
             }
             runs = {name: [] for name in sides}
             for index in range(args.repeat):

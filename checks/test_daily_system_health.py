@@ -20,7 +20,7 @@ def test_cpu_usage_below_threshold(resources, settings, level):
 @pytest.mark.check("RES-002", why="memory pressure gets the agent or PostgreSQL killed")
 def test_memory_usage_below_threshold(resources, settings, level):
     limit = getattr(settings.resources.memory, level)
-    usage = resources.memory_percent()
+    usage = resources.memory
     assert usage <= limit, f"memory at {usage:.1f}%, {level} threshold {limit:g}% (over by {usage - limit:.1f} points)"
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from conftest import ROOT, CadenceRun, config_with, read_alerts, read_junit, run_cadence
 from lab.box import Box
+from lab.box.fleet import boxes as fleet_boxes
+from lab.box.fleet import fleet_config
 
 PORT_BASE = int(os.environ.get("TEST_BOX_SUITE_PORT_BASE", "28500"))  # test_box.py takes 28100-28300
 WHY_NOT = Box.unavailable()
@@ -148,15 +150,11 @@ def test_the_clean_up_rule_allows_its_own_find_and_nothing_smuggled_through_its_
 
 FLEET_PORTS = int(os.environ.get("TEST_BOX_FLEET_PORT_BASE", "28600"))  # 28600, 28700, 28800, 28900
 FLEET_FAULTS = {"box-1": "service-down:postgresql", "box-2": "health-low", "box-3": "files-past-retention"}
-BOX_SECTIONS = ("host", "api", "dashboard", "tunnel", "exchange", "database", "diagnostics", "services",
-                "paths", "retention", "logrotate")  # not resources: the run's relaxed CPU thresholds hold
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     """Three boxes up and a fourth that was up once and is down: its sshd no longer answers."""
     root = tmp_path_factory.mktemp("fleet")
-    boxes = [Box(root / f"box-{n}", FLEET_PORTS + 100 * (n - 1)) for n in range(1, 5)]
+    boxes = fleet_boxes(root, 4, FLEET_PORTS)
     try:
         for box in boxes:
             box.up()
@@ -167,27 +165,10 @@ def fleet(tmp_path_factory):
             box.down()
 
 
-def fleet_config(boxes: list[Box], destination: Path) -> Path:
-    """One file for the fleet: each box's own tables (as it is seen over SSH) under [[boxes]]."""
-    import tomllib
-
-    first = tomllib.loads(boxes[0].paths.ssh_maintenance_config.read_text())
-    entries = []
-    for box in boxes:
-        own = tomllib.loads(box.paths.ssh_maintenance_config.read_text())
-        entries.append({"name": own["host"]["name"], **{key: own[key] for key in BOX_SECTIONS if key in own}})
-    outside = destination.parent / "outside"
-    return config_with(boxes[0].paths.ssh_maintenance_config, destination, {
-        **RELAXED_CPU, "boxes": entries, "alerts": {"file": str(outside / "alerts.jsonl"),
-                                                    "spool_dir": str(outside / "spool")},
-        "policy": {"state_dir": str(outside / "state")}, "reports": {"dir": str(outside / "reports")},
-        "host": first["host"]})
-
-
 def test_a_fleet_finds_each_fault_on_its_own_box_and_one_box_down_is_one_alert(fleet, tmp_path):
     for box in fleet[:3]:
         box.inject(FLEET_FAULTS[box.paths.root.name])
-    config = fleet_config(fleet, tmp_path / "fleet.toml")
+    config = fleet_config(fleet, tmp_path / "fleet.toml", RELAXED_CPU)
     run = run_cadence(config, tmp_path / "reports", "-n", "2", "--dist", "loadgroup")
     found: dict[str, set[str]] = {}
     for result in run.results:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from lab.box import faults
 from lab.box.core import BOX_ENV, Box
@@ -44,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     clear = actions.add_parser("clear", help="clear a fault, or all with --all")
     clear.add_argument("name", nargs="?")
     clear.add_argument("--all", action="store_true")
+    fleet = commands.add_parser("fleet", help="several boxes and one configuration for all: fleet up N | down")
+    fleet.add_argument("action", choices=("up", "down"))
+    fleet.add_argument("count", nargs="?", type=int, default=3)
     return parser
 
 
@@ -95,12 +99,28 @@ def _exec(box: Box, argv: list[str]) -> int:
     return subprocess.run(box.command(argv), env=env).returncode
 
 
+def _fleet(args) -> int:
+    from lab.box import fleet
+
+    directory = Path(args.dir).resolve() if args.dir else fleet.default_fleet_dir()
+    if args.action == "down":
+        for said in fleet.down(directory) or [f"no fleet in {directory}"]:
+            print(said)
+        return 0
+    base = args.port_base if args.port_base is not None else fleet.default_port_base()
+    config = fleet.up(directory, args.count, base, _progress)
+    print(f"fleet of {args.count} box(es) up in {directory}; configuration: {config}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         box_dir = args.dir or default_box_dir()
         port_base = args.port_base if args.port_base is not None else default_port_base()
         box = Box(box_dir, port_base, log=_progress)
+        if args.command == "fleet":
+            return _fleet(args)
         if args.command == "config-path":
             print(box.config_path)
         elif args.command == "up":
