@@ -14,6 +14,10 @@ Side by side in one run, alternating, against one running lab (`python -m lab up
 Reported: median and best wall time of each and the ratios collect/bare and empty/bare.
 The issue's aim: collect within 1.2x bare.
 
+Each side runs without PYTHONDONTWRITEBYTECODE, as cron runs it on a box, after one warm-up run:
+with it set, the suite's own modules are compiled (and assertion-rewritten) on every run, which a
+box never pays twice; the bare side has no module of its own to compile.
+
     python bench/bench_startup.py             # needs a running lab: python -m lab up
     python bench/bench_startup.py --repeat 9
 """
@@ -21,6 +25,7 @@ The issue's aim: collect within 1.2x bare.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -54,11 +59,14 @@ def main() -> int:
             "empty": ([python, "-m", "pytest", "-m", "emergency", *common, f"--maintenance-config={config}",
                        f"--reports-dir={scratch / 'reports'}"], REPO, (*FINISHED, NO_TESTS)),
         }
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+        for argv, cwd, allowed in sides.values():  # warm-up: bytecode written once, as on a box
+            measure(argv, env=env, cwd=cwd, allowed_returncodes=allowed)
         runs: dict[str, list[Run]] = {name: [] for name in sides}
         for index in range(args.repeat):
             order = list(sides.items())
             for name, (argv, cwd, allowed) in order if index % 2 == 0 else order[::-1]:
-                runs[name].append(measure(argv, cwd=cwd, allowed_returncodes=allowed))
+                runs[name].append(measure(argv, env=env, cwd=cwd, allowed_returncodes=allowed))
     print(f"load     {load_average()} after")
     for name, measured in runs.items():
         print(summary(name, measured))

@@ -96,9 +96,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(run, "maintenance-run")
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Checks were selected and will run: probes start what should overlap them (the CPU sample)."""
+    config = session.config
+    if session.items and not config.option.collectonly:
+        config.hook.pytest_maintenance_run_started(config=config, settings=config.stash[SETTINGS])
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    config.hook.pytest_maintenance_run_started(config=config, settings=config.stash[SETTINGS])
     run = config.stash.get(RUN, None)
     if run is None:
         return

@@ -21,5 +21,5 @@ def pytest_maintenance_parameters(settings: Settings) -> dict[str, list]:
 
 
 def pytest_maintenance_run_started(config: pytest.Config, settings: Settings) -> None:
-    """The configuration is loaded and the run begins: start what should overlap the checks
-    (the CPU sample), on the controller and on each xdist worker."""
+    """Checks were collected and are about to run: start what should overlap them (the CPU sample),
+    on the controller and on each xdist worker. Not called when nothing was selected."""
