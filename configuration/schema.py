@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from configuration.alerts import AlertSettings
+from configuration.inventory import InventoryError, boxes_from
 from configuration.section import Section
 from core.vocabulary import Mode
 
@@ -225,6 +226,13 @@ class Heartbeat(Section):
     timeout_seconds: float = Field(default=10, gt=0, le=60)
 
 
+class Inventory(Section):
+    """Boxes from an Ansible inventory (configuration/inventory.py), added to [[boxes]]."""
+
+    ansible: Path | None = None  # INI, or the JSON of `ansible-inventory --list`; relative to this file
+    group: str = "all"
+
+
 class Reports(Section):
     dir: Path = Path("reports")
 
@@ -252,6 +260,7 @@ class Settings(Section):
     waivers: list[Waiver] = Field(default_factory=list)
     silences: list[Silence] = Field(default_factory=list)
     heartbeat: Heartbeat = Heartbeat()
+    inventory: Inventory = Inventory()
     source: Path | None = Field(default=None, exclude=True)
     # The boxes this run looks at: from [[boxes]], each the file with that box's tables over it; without
     # [[boxes]], this one box. Set by `load`.
@@ -304,6 +313,12 @@ def load(path: Path) -> Settings:
     except ValidationError as error:
         raise ConfigError(describe(path, error)) from None
     source = path.resolve()
+    if settings.inventory.ansible is not None:
+        inventory = source.parent / settings.inventory.ansible.expanduser()
+        try:
+            boxes = [*boxes, *boxes_from(inventory, settings.inventory.group)]
+        except InventoryError as error:
+            raise ConfigError(f"{path}: inventory.ansible: {error}") from None
     fleet = tuple(box.model_copy(update={"source": source}) for box in _fleet(path, raw, boxes))
     return settings.model_copy(update={"source": source, "fleet": fleet})
 

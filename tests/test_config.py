@@ -99,3 +99,56 @@ def test_without_boxes_the_file_is_the_one_box(tmp_path):
     path.write_text("")
     settings = load(path)
     assert settings.boxes() == (settings,) and settings.boxes()[0].host.name == "trading-box"
+
+
+INI_INVENTORY = """\
+# the operator's Ansible inventory
+[trading]
+nuc-1 ansible_host=10.0.0.11
+nuc-2 ansible_host=10.0.0.12 ansible_port=2222 ansible_user=ops
+
+[trading:vars]
+ansible_user=trading-maint
+ansible_ssh_private_key_file=~/.ssh/maint
+
+[monitoring]
+grafana ansible_host=10.0.0.20
+
+[boxes:children]
+trading
+"""
+
+
+def test_boxes_come_from_an_ansible_ini_inventory(tmp_path):
+    (tmp_path / "hosts").write_text(INI_INVENTORY)
+    path = tmp_path / "m.toml"
+    path.write_text('[inventory]\nansible = "hosts"\ngroup = "boxes"\n')
+    boxes = {box.host.name: box.host for box in load(path).boxes()}
+    assert set(boxes) == {"nuc-1", "nuc-2"}  # the group's children, not the monitoring host
+    assert boxes["nuc-1"].backend == "ssh://trading-maint@10.0.0.11"  # the group's user
+    assert boxes["nuc-2"].backend == "ssh://ops@10.0.0.12:2222"  # the host's own user and port win
+    assert str(boxes["nuc-1"].ssh_identity_file).endswith("/.ssh/maint")
+
+
+def test_boxes_come_from_ansible_inventory_list_json(tmp_path):
+    (tmp_path / "inventory.json").write_text(
+        '{"_meta": {"hostvars": {"nuc-1": {"ansible_host": "10.0.0.11", "ansible_user": "m"}}},'
+        ' "all": {"children": ["trading"]}, "trading": {"hosts": ["nuc-1"]}}')
+    path = tmp_path / "m.toml"
+    path.write_text('[inventory]\nansible = "inventory.json"\ngroup = "trading"\n')
+    assert [box.host.backend for box in load(path).boxes()] == ["ssh://m@10.0.0.11"]
+
+
+@pytest.mark.parametrize("inventory, expected", [
+    (None, "cannot read the Ansible inventory"),
+    ("[trading]\nnuc-1 ansible_host\n", "is not key=value"),
+    ("[other]\nx\n", "no group 'trading'"),
+])
+def test_a_bad_inventory_is_named(tmp_path, inventory, expected):
+    if inventory is not None:
+        (tmp_path / "hosts").write_text(inventory)
+    path = tmp_path / "m.toml"
+    path.write_text('[inventory]\nansible = "hosts"\ngroup = "trading"\n')
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    assert "inventory.ansible" in str(error.value) and expected in str(error.value), str(error.value)
