@@ -94,6 +94,10 @@ class DeliveryResult:
     def lines(self) -> list[str]:
         return self.notes + [o.describe() for o in self.outcomes]
 
+    def undelivered_lines(self) -> list[str]:
+        """What did not reach its channel (and notes about the run), each said once."""
+        return self.notes + [o.describe() for o in self.with_status(SPOOLED, LOST)]
+
 
 class Delivery:
     """One run's delivery: its channels, its clock, and which channels turned out to be down.

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
-from core.atomic import write_atomically
+from core.atomic import remove_stale_temporaries, write_atomically
 
 PENDING, INFLIGHT, CORRUPT = ".json", ".inflight", ".corrupt"
-STALE_TEMPORARY_SECONDS = 3600  # a writer killed between mkstemp and os.replace leaves one behind
 
 
 @dataclass
@@ -64,7 +62,7 @@ class Spool:
         if not self.directory.is_dir():
             return []
         for folder in sorted(p for p in self.directory.iterdir() if p.is_dir()):
-            _remove_stale_temporaries(folder)
+            remove_stale_temporaries(folder)
             # .inflight first, so a pending file of the same key (newer) replaces it in the dict.
             for suffix in (INFLIGHT, PENDING):
                 for path in sorted(folder.glob(f"*{suffix}")):
@@ -92,15 +90,6 @@ class Spool:
         self.put(entry.channel, entry.key, data)
         entry.path.unlink(missing_ok=True)
         entry.path, entry.data = entry.path.with_suffix(PENDING), data
-
-
-def _remove_stale_temporaries(folder: Path) -> None:
-    for path in folder.glob(".*.tmp"):
-        try:
-            if time.time() - path.stat().st_mtime > STALE_TEMPORARY_SECONDS:
-                path.unlink()
-        except OSError:
-            pass
 
 
 def _read(path: Path) -> dict | None:

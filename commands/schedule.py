@@ -4,13 +4,15 @@
     python -m commands.schedule uninstall
 
 The guide's times: daily 02:00, weekly Sunday 03:00, monthly the 1st at 04:00, and the emergency
-checks every 5 minutes. Quarterly maintenance is manual in the guide and is not scheduled.
+checks every 5 minutes; a cadence is installed only when it has checks. Quarterly maintenance is
+manual in the guide and is not scheduled.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,12 +30,27 @@ SCHEDULE = {
 }
 
 
-def cron_text(config: Path, python: Path, user: str, log: Path) -> str:
+def cadences_with_checks(config: Path, python: Path) -> list[Cadence]:
+    """A cadence without a check is not scheduled: every run of it would check nothing."""
+    found = []
+    for cadence in SCHEDULE:
+        listed = subprocess.run([str(python), "-m", "pytest", "-m", cadence, "--collect-only", "-q", "-p",
+                                 "no:cacheprovider", f"--maintenance-config={config}"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        if any("::" in line for line in listed.stdout.splitlines()):
+            found.append(cadence)
+    return found
+
+
+def cron_text(config: Path, python: Path, user: str, log: Path, cadences: list[Cadence]) -> str:
     lines = [
         "# Trading box maintenance: written by `make install-schedule`; `make uninstall-schedule` removes it.",
+        "# Scheduled: the cadences that have checks; the others are added when their checks are.",
         "SHELL=/bin/bash",
     ]
     for cadence, when in SCHEDULE.items():
+        if cadence not in cadences:
+            continue
         command = (f"cd {shlex.quote(str(ROOT))} && {shlex.quote(str(python))} -m pytest -m {cadence} -q "
                    f"--maintenance-config={shlex.quote(str(config))} >> {shlex.quote(str(log))} 2>&1")
         lines.append(f"{when} {user} {command}")
@@ -60,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"not installed: {error}", file=sys.stderr)
         return ExitStatus.BAD_CONFIGURATION
-    text = cron_text(args.config.resolve(), Path(sys.executable), args.user, args.log)
+    cadences = cadences_with_checks(args.config.resolve(), Path(sys.executable))
+    text = cron_text(args.config.resolve(), Path(sys.executable), args.user, args.log, cadences)
     if args.action == "show":
         print(text, end="")
         return 0

@@ -51,6 +51,8 @@ def _status(lab: Lab) -> int:
     for name, state in status["programs"].items():
         print(f"  {name:<18} {state}")
     print("faults: " + (", ".join(status["faults"]) or "none"))
+    if status["mended"]:
+        print("mended since injected (by the suite or by hand): " + ", ".join(status["mended"]))
     print("tmpfs:  " + ("mounted" if status["tmpfs"] else "not mounted"))
     print(f"config: {status['config']}")
     return 0

@@ -251,7 +251,18 @@ class Lab:
         return [name for name, fault in faults.FAULTS.items() if not faults.unavailable(self, fault)]
 
     def active_faults(self) -> list[str]:
-        return sorted(n for n in map(faults.from_switch_file, self.switches.names_on()) if n)
+        """Injected and still in effect: a stopped program the suite restarted, files it cleaned up,
+        are not a fault any more (`mended_faults` lists those)."""
+        injected = sorted(n for n in map(faults.from_switch_file, self.switches.names_on()) if n)
+        return [name for name in injected if not self._mended(name)]
+
+    def mended_faults(self) -> list[str]:
+        injected = sorted(n for n in map(faults.from_switch_file, self.switches.names_on()) if n)
+        return [name for name in injected if self._mended(name)]
+
+    def _mended(self, name: str) -> bool:
+        fault = faults.FAULTS[name]
+        return fault.still_on is not None and self.is_up() and not fault.still_on(self)
 
     def inject(self, name: str) -> None:
         fault = faults.resolve(name)
@@ -331,6 +342,7 @@ class Lab:
             "up": up,
             "programs": self.supervisor.states() if up else {},
             "faults": self.active_faults(),
+            "mended": self.mended_faults() if up else [],
             "tmpfs": tmpfs.is_mounted(self.paths.disk),
             "config": str(self.config_path),
         }

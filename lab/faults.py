@@ -37,15 +37,20 @@ class Fault:
     kind: str  # switch | service-down | crashloop | file | disk
     program: str | None = None
     breaks_files: Callable | None = None
+    # For a fault something can mend (a restart, a clean-up): is its damage still there? None: it
+    # lasts until cleared (a switch the lab's servers read, a log line the agent wrote).
+    still_on: Callable | None = None
 
 
 def _catalogue() -> list[Fault]:
     faults = [
-        Fault(f"service-down:{p}", f"{p} is stopped (supervisorctl stop)", "service-down", p)
+        Fault(f"service-down:{p}", f"{p} is stopped (supervisorctl stop)", "service-down", p,
+              still_on=_not_running(p))
         for p in ("trading-agent", "trading-dashboard", "ssh-tunnel", "postgresql")
     ]
     faults += [
-        Fault(f"crashloop:{p}", f"{p} exits at every start (BACKOFF, then FATAL)", "crashloop", p)
+        Fault(f"crashloop:{p}", f"{p} exits at every start (BACKOFF, then FATAL)", "crashloop", p,
+              still_on=_not_running(p))
         for p in ("trading-agent", "trading-dashboard")
     ]
     switch = [
@@ -71,12 +76,18 @@ def _catalogue() -> list[Fault]:
         Fault("new-error-code", f"today's error log has a code not in known-errors.txt "
               f"({sample.NEW_ERROR_CODE})", "file", breaks_files=files.new_error_code),
         Fault("files-past-retention", "temp files, app logs and backups past their retention", "file",
-              breaks_files=files.files_past_retention),
+              breaks_files=files.files_past_retention,
+              still_on=lambda lab: any(path.exists() for path, _ in files.past_retention(lab.paths))),
         Fault("logs-unrotated", "dated logs of 3-5 days ago left uncompressed", "file",
-              breaks_files=files.logs_unrotated),
+              breaks_files=files.logs_unrotated,
+              still_on=lambda lab: any(path.exists() for path in files.unrotated_days(lab.paths))),
         Fault("disk-full", "the lab disk (tmpfs) is 92% full", "disk"),
     ]
     return faults
+
+
+def _not_running(program: str) -> Callable:
+    return lambda lab: lab.supervisor.states().get(program) != "RUNNING"
 
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _catalogue()}

@@ -182,16 +182,30 @@ def new_error_code(paths: LabPaths, now: datetime | None = None) -> None:
     os.utime(path, (now.timestamp(), now.timestamp()))
 
 
-def files_past_retention(paths: LabPaths, now: datetime | None = None) -> None:
+def past_retention(paths: LabPaths, now: datetime | None = None) -> list[tuple[Path, int]]:
+    """The files the files-past-retention fault plants, with their ages in days."""
     now = now or datetime.now().astimezone()
-    for directory, name, age in (
+    return [(directory / name, age) for directory, name, age in (
         (paths.temp_dir, "trading-export-4711.csv", 3),
         (paths.temp_dir, "trading-orderbook.tmp", 4),
         (paths.app_log_dir, f"agent-{(now - timedelta(days=9)).date().isoformat()}.log", 9),
         (paths.app_log_dir, f"dashboard-{(now - timedelta(days=12)).date().isoformat()}.log", 12),
         (paths.backup_dir, f"weekly-backup-{(now - timedelta(days=32)):%Y%m%d}.tar.gz", 32),
         (paths.backup_dir, f"weekly-backup-{(now - timedelta(days=39)):%Y%m%d}.tar.gz", 39),
-    ):
+    )]
+
+
+def unrotated_days(paths: LabPaths, now: datetime | None = None) -> list[Path]:
+    """The plain dated logs the logs-unrotated fault leaves."""
+    now = now or datetime.now().astimezone()
+    return [paths.log_dir / f"{kind}-{(now.date() - timedelta(days=age)).isoformat()}.log"
+            for age in (3, 4, 5) for kind in ("trading", "error")]
+
+
+def files_past_retention(paths: LabPaths, now: datetime | None = None) -> None:
+    now = now or datetime.now().astimezone()
+    for path, age in past_retention(paths, now):
+        directory, name = path.parent, path.name
         at = now - timedelta(days=age)
         data = config_tarball(paths) if name.endswith(".tar.gz") else f"{sample.stamp(at)} old\n"
         _write(directory / name, data, at)

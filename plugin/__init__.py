@@ -20,6 +20,7 @@ import configuration
 from alerts import heartbeat
 from alerts.dispatch import Alerter
 from configuration import Settings
+from core.atomic import remove_stale_temporaries
 from core.redact import Redactor
 from core.redact import install as install_redaction
 from core.vocabulary import Cadence, ExitStatus, Mode, Prop, RunFact
@@ -47,6 +48,7 @@ class Run:
         self.cadence = cadence_of(config)
         self.settings = settings
         self.lock = hold_cadence_lock(state_dir(config, settings), self.cadence)
+        remove_stale_temporaries(state_dir(config, settings))  # left by a run killed mid-write
         self.report_paths = None
         if not config.option.collectonly:  # a listing of checks is no run: nothing to record
             self.report_paths = files.choose_report_paths(
@@ -121,6 +123,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     """Around every other plugin's session end: the exit status is set before junitxml and
     pytest-html write their reports, and the reports are renamed into place after they wrote them."""
     run = session.config.stash.get(RUN, None)
+    if run is not None and not session.items and run.report_paths is not None:
+        # No check was selected: nothing ran, so nothing is reported, pinged or alerted about it.
+        files.discard_reports(session.config)
+        run.report_paths = None
+        try:
+            return (yield)
+        finally:
+            files.remove_partials(session.config)
     if run is not None:
         run.alerter.finish()
         if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
@@ -252,6 +262,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
     if run is not None and run.report_paths is not None:
         summary.write_summary(terminalreporter, run.tally, run.alerter, run.report_paths)
+    elif run is not None and not config.option.collectonly:
+        terminalreporter.write_sep("-", "maintenance summary")
+        terminalreporter.write_line(f"no checks for cadence {run.cadence}: nothing was checked and no report "
+                                    f"written (exit status {pytest.ExitCode.NO_TESTS_COLLECTED:d})")
 
 
 def cadence_of(config: pytest.Config) -> str:

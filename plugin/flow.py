@@ -93,7 +93,8 @@ def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mo
     params.pop("settings", None)  # the box: the context carries it
     params.update(spec.params)
     context = ActionContext(settings, box_of(settings), services_of(item.config, settings), mode)
-    return remediate_and_recheck(spec.name, params, context, lambda: recheck(item), state_dir)
+    return remediate_and_recheck(spec.name, params, context, lambda: recheck(item), state_dir,
+                                 check=item.nodeid.split("::")[-1])
 
 
 def recheck(item: pytest.Item) -> str | None:

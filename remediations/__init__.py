@@ -54,6 +54,8 @@ class Remediation:
     guard: Callable[..., str | None] = field(default=lambda ctx, **params: None)
     # Every command it may run as root on the box, for this configuration: `make sudoers` prints them.
     privileged: Callable[[Settings], list[list[str]]] = field(default=lambda settings: [])
+    # What it acts on, the same for every check that asks for the same thing (a service by name).
+    target: Callable[..., str] = field(default=lambda ctx, **params: "")
 
     def __call__(self, ctx: Context, **params) -> Outcome:
         try:
@@ -70,16 +72,21 @@ class Remediation:
 REGISTRY: dict[str, Remediation] = {}
 
 
-def remediation(name: str, *, touches: str, plan: Callable[..., str], guard=None, privileged=None):
+def remediation(name: str, *, touches: str, plan: Callable[..., str], guard=None, privileged=None, target=None):
     """Register an action under the name that checks use in @pytest.mark.remediate(name).
-    `privileged(settings)`: the commands it runs through `ctx.run(argv, privileged=True)`."""
+    `privileged(settings)`: the commands it runs through `ctx.run(argv, privileged=True)`.
+    `target(ctx, **params)`: what it acts on; by default the action and its parameters."""
 
     def register(act: Callable[..., Outcome]) -> Callable[..., Outcome]:
         REGISTRY[name] = Remediation(name, touches, act, plan, guard or (lambda ctx, **params: None),
-                                     privileged or (lambda settings: []))
+                                     privileged or (lambda settings: []), target or _default_target(name))
         return act
 
     return register
+
+
+def _default_target(name: str) -> Callable[..., str]:
+    return lambda ctx, **params: name + "".join(f" {key}={value}" for key, value in sorted(params.items()))
 
 
 def command_outcome(action: str, argv: list[str], completed: subprocess.CompletedProcess, detail: str) -> Outcome:

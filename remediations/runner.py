@@ -8,6 +8,7 @@ action fixed it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from configuration import Settings
+from core.atomic import write_atomically
 from core.vocabulary import ActionStatus, Mode, Recheck
 from fixtures.host import Box
 from remediations import Outcome, load_all
@@ -53,21 +55,59 @@ class Remedy:
 
 
 def remediate_and_recheck(name: str, params: dict, context: ActionContext, recheck: Callable[[], str | None],
-                          lock_dir: Path) -> Remedy:
-    """`recheck()` runs the check again: None when it passes, else what is still wrong."""
+                          lock_dir: Path, check: str = "") -> Remedy:
+    """`recheck()` runs the check again: None when it passes, else what is still wrong. `check`: the
+    check instance that asks, recorded with what its action did."""
     action = load_all().get(name)
     if action is None:
         return Remedy(Outcome(name, ActionStatus.FAILED, "no such remediation"), Recheck.NOT_RECHECKED)
+    target = action.target(context, **params)
     # One action at a time on the box (xdist workers included), and a last look before acting:
     # two checks of one service must not restart it twice.
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / "remediation.lock")):
         if context.mode == Mode.APPLY and recheck() is None:
-            return Remedy(Outcome(name, ActionStatus.SKIPPED, "passes now: mended by an earlier action of this run"),
-                          Recheck.FIXED)
+            earlier = ActionLog(lock_dir).earlier_in_this_run(target)
+            credit = (f"passes now: mended by {earlier['action']} for {earlier['check']} earlier in this run"
+                      if earlier else "passes now: it recovered by itself, nothing acted on it")
+            return Remedy(Outcome(name, ActionStatus.SKIPPED, credit), Recheck.FIXED)
         outcome = action(context, **params)
+        if context.mode == Mode.APPLY and outcome.status in (ActionStatus.DONE, ActionStatus.FAILED):
+            ActionLog(lock_dir).record(target, name, check)
         if outcome.status != ActionStatus.DONE:
             return Remedy(outcome, Recheck.NOT_RECHECKED)
         time.sleep(context.settings.remediation.recheck_after_seconds)
         problem = recheck()
     return Remedy(outcome, Recheck.FIXED) if problem is None else Remedy(outcome, Recheck.STILL_FAILING, problem)
+
+
+# When this process joined the run: xdist workers start with it, so an action recorded since then is
+# this run's, and one recorded before is an earlier run's.
+PROCESS_STARTED = time.time()
+KEEP_ACTIONS = 500
+
+
+class ActionLog:
+    """What actions touched which target, one JSON line each, in the remediation lock's directory.
+    Written and read under that lock only."""
+
+    def __init__(self, directory: Path):
+        self.path = directory / "actions.jsonl"
+
+    def record(self, target: str, action: str, check: str) -> None:
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        lines = [*lines[-(KEEP_ACTIONS - 1):], json.dumps({"at": time.time(), "target": target, "action": action,
+                                                           "check": check})]
+        write_atomically(self.path, "\n".join(lines) + "\n")
+
+    def earlier_in_this_run(self, target: str) -> dict | None:
+        try:
+            lines = self.path.read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        entries = [json.loads(line) for line in lines if line.strip()]
+        mine = [e for e in entries if e.get("target") == target and e.get("at", 0) >= PROCESS_STARTED - RUN_SLACK]
+        return mine[-1] if mine else None
+
+
+RUN_SLACK = 5.0  # seconds: the controller and its workers start within this of each other

@@ -36,7 +36,7 @@ def _privileged(settings: Settings) -> list[list[str]]:
 
 
 @remediation("restart_service", touches="one configured service", plan=_plan, guard=_restartable,
-             privileged=_privileged)
+             privileged=_privileged, target=lambda ctx, service=None, role=None: f"service {_name(ctx, service, role)}")
 def restart_service(ctx, service: str | None = None, role: str | None = None) -> Outcome:
     name = _name(ctx, service, role)
     argv = ctx.services.restart_argv(name)

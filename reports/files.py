@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.atomic import remove_stale_temporaries
 from reports import junit
 
 REPORT_PATHS = pytest.StashKey[tuple[Path, Path]]()
@@ -28,6 +29,7 @@ def choose_report_paths(config: pytest.Config, directory: Path | str, cadence: s
     if not directory.is_absolute():
         directory = config.rootpath / directory
     directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory, (".*.partial",))  # reports of a run killed while writing them
     now = datetime.datetime.now()
     stem = report_stem(cadence, now)
     # Runs of one cadence never overlap (its lock); a name taken all the same moves a millisecond on.
@@ -47,6 +49,20 @@ def choose_report_paths(config: pytest.Config, directory: Path | str, cadence: s
 
 def partial(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial")
+
+
+def discard_reports(config: pytest.Config) -> None:
+    """A run that checked nothing leaves no report. Called before the session ends: pytest-html is
+    unregistered (it writes nothing, announces nothing); junitxml writes its partial file, which
+    `remove_partials` takes away after it."""
+    for plugin in list(config.pluginmanager.get_plugins()):
+        if hasattr(plugin, "_report_path") and config.pluginmanager.is_registered(plugin):  # pytest-html's
+            config.pluginmanager.unregister(plugin)
+
+
+def remove_partials(config: pytest.Config) -> None:
+    for path in config.stash.get(REPORT_PATHS, ()):
+        partial(path).unlink(missing_ok=True)
 
 
 def publish_reports(config: pytest.Config) -> None:

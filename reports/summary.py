@@ -22,7 +22,7 @@ def write_summary(terminal, tally, alerter, report_paths) -> None:
         terminal.write_line("every check passed")
     terminal.write_line(f"{len(alerter.sent)} alert message(s) sent; "
                         f"every one is also in {alerter.settings.alerts.file}")
-    for line in alerter.result.lines() if alerter.undelivered else ():
+    for line in alerter.result.undelivered_lines():
         terminal.write_line(f"NOT DELIVERED: {line}")
     html_path, xml_path = report_paths
     terminal.write_line(f"HTML report: {html_path}")

@@ -559,3 +559,12 @@ def test_the_message_every_channel_sends_says_why_the_check_matters():
     assert "why it matters: a stopped service stops trading" in text
     digest = Alert.digest([alert], "daily run")
     assert "Why it matters: a stopped service stops trading." in digest.message
+
+
+def test_only_what_was_not_delivered_is_listed_as_not_delivered():
+    """First contact, finding 15: one undelivered alert put "NOT DELIVERED:" before every outcome line."""
+    from alerts.delivery import DeliveryOutcome, DeliveryResult
+
+    result = DeliveryResult([DeliveryOutcome("k1", "file", DELIVERED), DeliveryOutcome("k1", "telegram", SPOOLED,
+                                                                                       reason="HTTP 502")])
+    assert result.undelivered_lines() == ["telegram k1: spooled (HTTP 502)"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lab import Lab
+from lab import Lab, files
 
 pytestmark = pytest.mark.lab
 
@@ -255,3 +255,16 @@ def test_down_stops_everything_and_up_brings_it_back(lab):
     assert result.returncode != 0 and "not up" in result.stderr and "Traceback" not in result.stderr
     lab.up()
     assert api(lab, "/api/health").status_code == 200
+
+
+def test_a_fault_something_mended_is_no_longer_listed_as_active(healthy):
+    """First contact, finding 16: `lab status` listed faults the suite had already fixed."""
+    healthy.inject("service-down:trading-dashboard")
+    healthy.inject("files-past-retention")
+    healthy.inject("error-rate-high")
+    assert {"service-down:trading-dashboard", "files-past-retention"} <= set(healthy.active_faults())
+    healthy.supervisor.start("trading-dashboard", wait=True)  # what the suite's restart does
+    for path, _ in files.past_retention(healthy.paths):  # what the suite's clean-up does
+        path.unlink()
+    assert healthy.active_faults() == ["error-rate-high"]  # a switch lasts until cleared
+    assert healthy.mended_faults() == ["files-past-retention", "service-down:trading-dashboard"]

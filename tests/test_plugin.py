@@ -301,3 +301,75 @@ def test_the_html_report_is_written_to_a_partial_file_then_renamed(suite):
     assert written_to.endswith(".partial") and written_to == str(final.with_name(f".{final.name}.partial"))
     assert not list(suite.reports.glob(".*.partial"))
     result.stdout.fnmatch_lines([f"*Generated html report: {final.as_uri()}*"])
+
+
+def test_temporaries_of_a_run_killed_mid_write_are_removed_by_the_next_run(suite, tmp_path):
+    """First contact, finding 14: a half-written `.state.json.*.tmp` (or report partial) stays for ever."""
+    import os
+    import time
+
+    state = tmp_path / "state"
+    state.mkdir()
+    stale, fresh = state / ".state.json.x1y2.tmp", state / ".state.json.a1b2.tmp"
+    stale.write_text('{"checks": {')  # what a killed writer leaves
+    fresh.write_text("{")  # a writer of another run, still at work
+    os.utime(stale, (time.time() - 7200,) * 2)
+    suite.reports.mkdir()
+    partial = suite.reports / ".daily-20261126-020000-000.html.partial"
+    partial.write_text("<html>")
+    os.utime(partial, (time.time() - 7200,) * 2)
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="info", why="w")
+        def test_ok(): pass
+    ''')
+    assert run(suite, "-m", "daily").ret == 0
+    assert not stale.exists() and fresh.exists() and not partial.exists()
+
+
+def test_a_check_that_passes_on_the_last_look_is_credited_to_nothing_when_nothing_acted(suite, tmp_path):
+    """First contact, finding 13: "mended by an earlier action of this run" when nothing had acted."""
+    counter, marker = tmp_path / "looks", tmp_path / "marker"
+    suite.makepyfile(f'''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="warning", why="w")
+        @pytest.mark.remediate("touch", path={str(marker)!r})
+        def test_flaky_service():
+            with open({str(counter)!r}, "a") as looks:
+                looks.write("x")
+            assert len(open({str(counter)!r}).read()) > 1, "down at the first look"
+    ''')
+    run(suite, "-m", "daily")
+    outcome = junit_properties(suite)["test_flaky_service"]["remediation_outcome"]
+    assert outcome == "touch: skipped: passes now: it recovered by itself, nothing acted on it"
+    assert not marker.exists()
+
+
+def test_a_fix_is_credited_to_the_action_that_made_it(suite, tmp_path):
+    """Two checks of one thing: the second, down at its first look, finds it mended at its last look;
+    the credit goes to the first check's action on the same target, not to "recovered by itself"."""
+    marker, counter = tmp_path / "marker", tmp_path / "looks"
+    suite.makepyfile(f'''
+        import os, pytest
+        MARKER = {str(marker)!r}
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="warning", why="w")
+        @pytest.mark.remediate("touch", path=MARKER)
+        def test_first():
+            assert os.path.exists(MARKER), "missing"
+
+        @pytest.mark.daily
+        @pytest.mark.check("X-002", severity="warning", why="w")
+        @pytest.mark.remediate("touch", path=MARKER)
+        def test_second():
+            with open({str(counter)!r}, "a") as looks:
+                looks.write("x")
+            assert len(open({str(counter)!r}).read()) > 1, "down at its first look"
+    ''')
+    run(suite, "-m", "daily")
+    properties = junit_properties(suite)
+    assert properties["test_first"]["remediation_outcome"].startswith("touch: done")
+    assert properties["test_second"]["remediation_outcome"] == (
+        "touch: skipped: passes now: mended by touch for test_first earlier in this run")

@@ -23,6 +23,7 @@ from lab.box import namespaces
 from lab.box.layout import MAINT_USER, BoxPaths, Guide
 from lab.box.namespaces import Cgroup
 from lab.errors import LabError
+from lab.paths import REPO
 from lab.postgres import SUPERUSER
 
 SYSTEMD = "/lib/systemd/systemd"
@@ -59,6 +60,7 @@ def render(paths: BoxPaths) -> str:
 set -eu
 BOX={q(str(paths.root))}
 B={q(str(b))}
+REPO={q(str(REPO))}
 fail() {{ echo "box boot: $*" >&2; exit 1; }}
 
 [ "$$" = 1 ] || fail "not PID 1 of a new PID namespace (pid $$): refusing to boot systemd"
@@ -70,6 +72,9 @@ mount --make-rprivate /
 mount -t tmpfs -o mode=755,nosuid,nodev box-run /run
 mkdir -p "$B"
 mount --bind "$BOX" "$B"
+# The repository the box's programs run from (the lab's servers, its virtualenv), kept in reach too.
+mkdir -p /run/.box-repo
+mount --bind "$REPO" /run/.box-repo
 
 # Mounts inherited from the machine (other labs' tmpfs, ...) are of no use in the box: drop its copies.
 findmnt -rn -o TARGET | sort -r | while read -r target; do
@@ -138,6 +143,14 @@ fi
 umount -R /sys/fs/cgroup 2>/dev/null || true
 mount -o remount,bind,ro /sys
 mount -t cgroup2 -o nosuid,nodev,noexec box-cgroup2 /sys/fs/cgroup
+
+# Where the box's own mounts hide the repository (a checkout under /tmp), it comes back at its own
+# path, read-only as the rest of the machine's files.
+if [ ! -e "$REPO/lab/box/boot.py" ]; then
+    mkdir -p "$REPO"
+    mount --bind /run/.box-repo "$REPO"
+    mount -o remount,bind,ro "$REPO"
+fi
 
 # The machine's root read-only: what the box writes goes to its own mounts (BOX_DIR is $B inside).
 mount -o remount,bind,ro /
