@@ -10,6 +10,10 @@ WIDTH = 300
 
 def write_summary(terminal, tally, alerter, report_paths) -> None:
     terminal.write_sep("-", "maintenance summary")
+    broken = [report for report in terminal.stats.get("error", []) if getattr(report, "when", "collect") == "collect"]
+    if broken:
+        terminal.write_line(f"NOT CHECKED: {len(broken)} check file(s) could not be collected (see the errors "
+                            f"above): what they check was not looked at")
     for nodeid, found in tally.findings:
         line = f"{found[Prop.VERDICT].upper():8} {found[Prop.CHECK_ID]:8} {found[Prop.SEVERITY]:8} " \
                f"{nodeid.split('::')[-1]}: {found.get(Prop.PROBLEM, '')}"
@@ -18,7 +22,7 @@ def write_summary(terminal, tally, alerter, report_paths) -> None:
             if key in found:
                 recheck = f" (re-check: {found[Prop.RECHECK]})" if key == Prop.REMEDIATION_OUTCOME else ""
                 terminal.write_line(f"{'':27}{key.split('_')[0]}: {found[key]}{recheck}"[:WIDTH])
-    if not tally.findings:
+    if not tally.findings and not broken:
         terminal.write_line("every check passed")
     terminal.write_line(f"{len(alerter.sent)} alert message(s) sent; "
                         f"every one is also in {alerter.settings.alerts.file}")

@@ -9,10 +9,12 @@ from core.vocabulary import ExitStatus, Prop, Recheck, Verdict
 class Tally:
     def __init__(self):
         self.failed = self.fixed = self.unknown = 0
+        self.seen = 0  # checks that came to a verdict (on an xdist controller, session.items is empty)
         self.findings: list[tuple[str, dict]] = []  # (nodeid, properties) of every check not passed
 
     def observe(self, nodeid: str, properties: dict) -> None:
         verdict = properties.get(Prop.VERDICT)
+        self.seen += verdict is not None
         if verdict in (Verdict.FAILED, Verdict.UNKNOWN, Verdict.WAIVED):
             self.findings.append((nodeid, properties))
         if verdict == Verdict.FAILED:

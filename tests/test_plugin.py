@@ -373,3 +373,31 @@ def test_a_fix_is_credited_to_the_action_that_made_it(suite, tmp_path):
     assert properties["test_first"]["remediation_outcome"].startswith("touch: done")
     assert properties["test_second"]["remediation_outcome"] == (
         "touch: skipped: passes now: mended by touch for test_first earlier in this run")
+
+
+def test_an_empty_selection_says_so_and_writes_no_report(suite):
+    """First contact, finding 2: `make weekly` selected nothing, said "every check passed" and wrote a report."""
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="info", why="w")
+        def test_ok(): pass
+    ''')
+    result = run(suite, "-m", "weekly")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(["no checks for cadence weekly: nothing was checked and no report written*"])
+    assert "every check passed" not in result.stdout.str()
+    assert not suite.reports.exists() or list(suite.reports.iterdir()) == []
+
+
+def test_a_check_file_that_cannot_be_collected_is_never_every_check_passed(suite):
+    suite.makepyfile(test_broken="import no_such_module\n", test_fine='''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-001", severity="info", why="w")
+        def test_ok(): pass
+    ''')
+    result = run(suite, "-m", "daily")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["NOT CHECKED: 1 check file(s) could not be collected*"])
+    assert "every check passed" not in result.stdout.str()

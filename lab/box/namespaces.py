@@ -110,9 +110,12 @@ class Cgroup:
         pids = []
         if not self.exists():
             return pids
-        for procs in self.path.rglob("cgroup.procs"):
-            with suppress(OSError, ValueError):  # a cgroup removed while we read
-                pids += [int(p) for p in procs.read_text().split()]
+        # os.walk, not Path.rglob: a unit's cgroup removed while we walk (a killed service) is skipped
+        # (onerror ignores it) instead of ending the walk with FileNotFoundError.
+        for directory, _, names in os.walk(self.path, onerror=lambda error: None):
+            if "cgroup.procs" in names:
+                with suppress(OSError, ValueError):  # a cgroup removed while we read
+                    pids += [int(p) for p in (Path(directory) / "cgroup.procs").read_text().split()]
         return pids
 
     def populated(self) -> bool:
