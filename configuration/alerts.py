@@ -18,7 +18,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from configuration.section import Section
+from configuration.section import SecretUrl, Section
+from core.redact import url_secrets
 from core.vocabulary import Severity
 
 FILE_CHANNEL = "file"  # always on: the record of last resort
@@ -135,7 +136,7 @@ class EmailSettings(ChannelSettings):
 
 
 class WebhookSettings(ChannelSettings):
-    url: str = Field(pattern=r"^https?://")
+    url: SecretUrl  # a chat bridge's URL often carries its token (`?token=...`, user-info)
     severities: list[Severity] = ["critical", "warning", "info"]
     header_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
     header_value_env: str | None = None
@@ -153,7 +154,8 @@ class WebhookSettings(ChannelSettings):
         return read_secret(self.header_value_env, self.header_value_file, "header_value")
 
     def secrets(self) -> list[str]:
-        return _resolvable(self.header_value) if self.header_name else []
+        found = url_secrets(self.url.get_secret_value())
+        return found + (_resolvable(self.header_value) if self.header_name else [])
 
 
 class AlertSettings(Section):

@@ -13,13 +13,13 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from configuration.alerts import AlertSettings
 from configuration.inventory import InventoryError, boxes_from
-from configuration.section import Section
+from configuration.section import SecretUrl, Section
+from core.redact import url_secrets
 from core.vocabulary import Mode
 
 ENV_VAR = "MAINTENANCE_CONFIG"
@@ -222,8 +222,12 @@ class Silence(Section):
 class Heartbeat(Section):
     """healthchecks.io convention: URL/start at start, URL on success, URL/fail on failure."""
 
-    url: str | None = Field(default=None, pattern=r"^https?://")
+    url: SecretUrl | None = None
     timeout_seconds: float = Field(default=10, gt=0, le=60)
+
+    def address(self) -> str | None:
+        """Unwrapped only by the line that sends the ping."""
+        return self.url.get_secret_value() if self.url else None
 
 
 class Inventory(Section):
@@ -279,11 +283,7 @@ class Settings(Section):
         if password is not None:
             found.append(password.get_secret_value())
         if self.heartbeat.url:
-            found.append(self.heartbeat.url)
-            # urllib3's DEBUG line names the host and the path apart ("POST /<uuid>/fail"): the path
-            # (healthchecks.io: the check's uuid) is the secret part of the URL on its own.
-            parts = urlsplit(self.heartbeat.url)
-            found += [part for part in (parts.path.rstrip("/"), parts.query) if len(part) >= 8]
+            found += url_secrets(self.heartbeat.address(), path_is_secret=True)
         return found
 
 

@@ -14,6 +14,21 @@ from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+SHORTEST = 6  # a shorter piece is too likely to be an ordinary word of a report
+
+
+def url_secrets(url: str, path_is_secret: bool = False) -> list[str]:
+    """The forms a secret URL leaks in: whole, its query (`?token=...`) and each value in it, its
+    user-info password, and (healthchecks.io: the check's uuid) its path. urllib3's DEBUG line names
+    the path and query apart from the host."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    found = [url, parts.query, parts.password or ""]
+    found += [value for _, value in parse_qsl(parts.query)]
+    if path_is_secret:
+        found.append(parts.path.rstrip("/"))
+    return [piece for piece in found if len(piece) >= SHORTEST]
 
 
 class Redactor:

@@ -114,7 +114,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
              RunFact.CONFIGURATION: str(run.settings.source)}
     html.record_run_facts(config, facts)
     junit.record_run_facts(config, facts)
-    heartbeat.ping(run.settings.heartbeat.url, "/start", run.settings.heartbeat.timeout_seconds)
+    heartbeat.ping(run.settings.heartbeat.address(), "/start", run.settings.heartbeat.timeout_seconds)
     run.alerter.flush_spool()
 
 
@@ -136,7 +136,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
         if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             session.exitstatus = run.tally.status(run.alerter.undelivered)
         healthy = session.exitstatus in (ExitStatus.ALL_PASSED, ExitStatus.ALL_FIXED)
-        heartbeat.ping(run.settings.heartbeat.url, "" if healthy else "/fail", run.settings.heartbeat.timeout_seconds)
+        heartbeat.ping(run.settings.heartbeat.address(), "" if healthy else "/fail",
+                       run.settings.heartbeat.timeout_seconds)
     try:
         return (yield)
     finally:

@@ -166,9 +166,10 @@ def test_documented_section_loads_and_a_missing_env_var_is_not_a_load_error(monk
     settings = AlertSettings.model_validate(tomllib.loads(DOCUMENTED)["alerts"])
     assert settings.enabled() == ["telegram", "email", "webhook"]
     assert settings.telegram.chat_id == "-100123" and settings.email.port == 587
-    assert settings.fallback == ["email", "file"] and settings.secrets() == []
+    # No variable is set: the only secret is the webhook's URL, a secret whatever it holds.
+    assert settings.fallback == ["email", "file"] and settings.secrets() == ["https://hooks.example.com/trading"]
     monkeypatch.setenv("EMAIL_PASS", "s3cret")
-    assert settings.secrets() == ["s3cret"]
+    assert settings.secrets() == ["s3cret", "https://hooks.example.com/trading"]
 
 
 def test_only_the_file_channel_is_required():

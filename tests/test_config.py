@@ -152,3 +152,27 @@ def test_a_bad_inventory_is_named(tmp_path, inventory, expected):
     with pytest.raises(ConfigError) as error:
         load(path)
     assert "inventory.ansible" in str(error.value) and expected in str(error.value), str(error.value)
+
+
+def test_urls_that_carry_secrets_never_appear_in_a_repr_cut_or_whole(tmp_path):
+    """First contact, findings 8 and 10: a webhook's `?token=` reached the terminal, the run log and the
+    spool; --showlocals printed the settings' repr cut at 240 characters, inside the heartbeat URL."""
+    uuid = "5f2b9a8e-0c1d-4e7f-9a3b-6c8d2e1f0a4b"
+    path = tmp_path / "m.toml"
+    path.write_text(f'[heartbeat]\nurl = "https://hc-ping.com/{uuid}"\n'
+                    '[alerts.webhook]\nurl = "https://bridge.example/hook?token=tok-98765-secret"\n'
+                    'severities = ["critical"]\n')
+    settings = load(path)
+    text = repr(settings) + str(settings) + repr(settings.heartbeat) + repr(settings.alerts.webhook)
+    for piece in (uuid, uuid[:12], "tok-98765-secret", "98765"):
+        assert piece not in text, piece
+    assert settings.heartbeat.address() == f"https://hc-ping.com/{uuid}"
+    assert {f"/{uuid}", "tok-98765-secret", "token=tok-98765-secret"} <= set(settings.secrets())
+
+
+def test_a_secret_url_that_is_not_http_is_refused_without_echoing_it(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('[heartbeat]\nurl = "ftp://user:hunter2@x"\n')
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    assert "heartbeat.url" in str(error.value) and "hunter2" not in str(error.value)

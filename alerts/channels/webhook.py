@@ -33,7 +33,7 @@ class WebhookChannel:
                    "text": message.rendered(), "alert": message.alert.as_dict()}
         failure = None
         try:
-            response = requests.post(self.settings.url, json=payload, headers=headers,
+            response = requests.post(self.settings.url.get_secret_value(), json=payload, headers=headers,
                                      timeout=self.settings.timeout_seconds, allow_redirects=False)
         except requests.Timeout:
             failure = f"no answer within {self.settings.timeout_seconds:g}s"
