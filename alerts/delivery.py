@@ -60,8 +60,8 @@ class DeliveryOutcome:
     reason: str = ""
 
     def describe(self) -> str:
-        what = {DELIVERED: "delivered", FALLBACK: f"delivered via fallback {self.via}", SPOOLED: "spooled",
-                LOST: "NOT delivered and NOT spooled"}[self.status]
+        what = {DELIVERED: "delivered", FALLBACK: f"refused, not delivered; only the fallback {self.via} has it",
+                SPOOLED: "spooled", LOST: "NOT delivered and NOT spooled"}[self.status]
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
         return f"{self.channel} {self.key}: {what}{tries}" + (f" ({self.reason})" if self.reason else "")
 
@@ -86,7 +86,13 @@ class DeliveryResult:
 
     @property
     def ok(self) -> bool:
-        return not self.with_status(SPOOLED, LOST)
+        """Every message reached every channel it was for: one that only a fallback took was not."""
+        return not self.with_status(SPOOLED, LOST, FALLBACK)
+
+    def sent_keys(self) -> set[str]:
+        """Messages every one of whose channels took them: the only ones to call sent."""
+        keys = {o.key for o in self.outcomes}
+        return keys - {o.key for o in self.with_status(SPOOLED, LOST, FALLBACK)}
 
     def merged(self, other: DeliveryResult) -> DeliveryResult:
         return DeliveryResult(self.outcomes + other.outcomes, self.notes + other.notes)
@@ -96,7 +102,7 @@ class DeliveryResult:
 
     def undelivered_lines(self) -> list[str]:
         """What did not reach its channel (and notes about the run), each said once."""
-        return self.notes + [o.describe() for o in self.with_status(SPOOLED, LOST)]
+        return self.notes + [o.describe() for o in self.with_status(SPOOLED, LOST, FALLBACK)]
 
 
 class Delivery:

@@ -82,8 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "show":
         print(text, end="")
         return 0
-    write_atomically(args.cron_file, text)
-    args.cron_file.chmod(0o644)
+    try:
+        write_atomically(args.cron_file, text)
+        args.cron_file.chmod(0o644)
+    except OSError as error:
+        print(f"not installed: cannot write {args.cron_file}: {error.strerror}. Install the schedule as root "
+              f"(sudo make install-schedule ...), or give --cron-file a path this user may write.", file=sys.stderr)
+        return ExitStatus.BAD_CONFIGURATION
     print(f"installed {args.cron_file}:\n{text}", end="")
     return 0
 

@@ -299,14 +299,17 @@ def resolve_path(option: str | None) -> Path:
 
 
 def load(path: Path) -> Settings:
-    if not path.is_file():
-        raise ConfigError(
-            f"configuration file {path} does not exist. Copy {EXAMPLE} to {path} and edit it."
-        )
     try:
         raw = tomllib.loads(path.read_text())
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ConfigError(
+            f"configuration file {path} does not exist. Copy {EXAMPLE} to {path} and edit it."
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"configuration file {path} cannot be read: {error.strerror}. Run as a user who may "
+                          f"read it (its owner or root), or give that user read access (chgrp/chmod).") from None
     boxes = raw.pop("boxes", [])
     try:
         settings = Settings.model_validate(raw)

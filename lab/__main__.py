@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 from lab import faults
 from lab.core import Lab
 from lab.errors import LabError
+from lab.faultcli import fault_command
 
 
 def _progress(message: str) -> None:
@@ -59,24 +61,7 @@ def _status(lab: Lab) -> int:
 
 
 def _fault(lab: Lab, args) -> int:
-    if args.action == "list":
-        available = set(lab.available_faults())
-        for name, fault in faults.FAULTS.items():
-            note = "" if name in available else "  [unavailable: no tmpfs mounted]"
-            print(f"{name:<32} {fault.description}{note}")
-        for alias, target in faults.ALIASES.items():
-            print(f"{alias:<32} alias of {target}")
-        return 0
-    if args.action == "inject":
-        lab.inject(args.name)
-        print(f"injected {faults.resolve(args.name).name}")
-        return 0
-    if args.all == (args.name is not None):
-        print("python -m lab fault clear: give a fault name or --all (not both)", file=sys.stderr)
-        return 2
-    lab.clear(None if args.all else args.name)
-    print("cleared " + ("all faults; the lab is healthy" if args.all else faults.resolve(args.name).name))
-    return 0
+    return fault_command(lab, args, faults, "python -m lab", "lab", available=set(lab.available_faults()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `| head` closed stdout: not an error of the lab
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

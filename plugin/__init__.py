@@ -94,7 +94,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[REDACTOR] = redactor = Redactor(settings.secrets())
     config.add_cleanup(install_redaction(redactor))  # every log record, in every process
     if not hasattr(config, "workerinput"):
-        config.stash[RUN] = run = Run(config, settings)
+        try:
+            config.stash[RUN] = run = Run(config, settings)
+        except OSError as error:  # the state or reports directory: say which, and what to do
+            raise pytest.UsageError(
+                f"cannot write {error.filename}: {error.strerror}. The suite keeps its state in [policy] "
+                f"state_dir and its reports in [reports] dir: make them writable by this user, or run as "
+                f"the user who owns them.") from None
         config.pluginmanager.register(run, "maintenance-run")
 
 

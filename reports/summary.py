@@ -24,8 +24,11 @@ def write_summary(terminal, tally, alerter, report_paths) -> None:
                 terminal.write_line(f"{'':27}{key.split('_')[0]}: {found[key]}{recheck}"[:WIDTH])
     if not tally.findings and not broken:
         terminal.write_line("every check passed")
-    terminal.write_line(f"{len(alerter.sent)} alert message(s) sent; "
-                        f"every one is also in {alerter.settings.alerts.file}")
+    keys = {o.key for o in alerter.result.outcomes}
+    sent = len(alerter.result.sent_keys())
+    terminal.write_line(f"{sent} alert message(s) sent to every channel they were for"
+                        + (f"; {len(keys) - sent} not (below)" if len(keys) > sent else "")
+                        + f"; every one is also in {alerter.settings.alerts.file}")
     for line in alerter.result.undelivered_lines():
         terminal.write_line(f"NOT DELIVERED: {line}")
     html_path, xml_path = report_paths

@@ -343,7 +343,10 @@ def test_403_is_not_retried_and_goes_to_the_fallback_channel(tmp_path, telegram,
     # The info one is not for email, but the fallback takes it there.
     assert sorted(m.message["Subject"].split(": ", 1)[1] for m in smtp.received) == [
         "[TST-001] test_thing[1]", "[TST-002] test_thing[2]"]
-    assert not result.all_channels_down and result.ok
+    # Not "sent": Telegram never got them. The fallback is named as such, and the run will say so.
+    assert not result.all_channels_down and not result.ok and result.sent_keys() == set()
+    assert all("refused, not delivered; only the fallback email has it" in line and "bot was blocked" in line
+               for line in result.undelivered_lines()) and len(result.undelivered_lines()) == 2
     assert spool_leftovers(tmp_path) == []
 
 

@@ -5,9 +5,14 @@ Each test here names the finding of the "first contact" issue it covers.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from conftest import config_with, run_cadence
+from conftest import ROOT, config_with, run_cadence
 
 pytestmark = pytest.mark.lab
 
@@ -47,3 +52,66 @@ def test_a_missing_known_errors_file_is_unknown(healthy_lab, lab_config, tmp_pat
                          {"paths": {"known_errors": str(tmp_path / "gone" / "known-errors.txt")}})
     result = run_cadence(config, tmp_path / "reports", "--remediation=off").only("ERR-005")
     assert result.properties["verdict"] == "unknown" and "known-errors.txt" in result.properties["problem"]
+
+
+def _as_nobody_possible() -> str | None:
+    import shutil
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return "needs root and setpriv to run a step as another user"
+    if not Path("/usr/bin/python3").exists() or subprocess.run(
+            ["/usr/bin/python3", "-c", f"import sys; sys.exit(sys.version_info[:2] != {tuple(sys.version_info[:2])})"]
+    ).returncode:
+        return "needs the system's python3 of the suite's Python version (to run as nobody)"
+    return None
+
+
+@pytest.mark.skipif(_as_nobody_possible() is not None, reason=str(_as_nobody_possible()))
+def test_an_unreadable_configuration_is_one_line_naming_it(tmp_path):
+    """Finding 5: a configuration the user may not read (mode 600, another owner) ended in a traceback."""
+    import site
+    import sys
+
+    config = tmp_path / "maintenance.toml"  # tmp_path is root's, mode 700: nobody may not read in it
+    config.write_text("")
+    packages = [p for p in sys.path if p.endswith("site-packages")] or site.getsitepackages()
+    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
+                           f"import sys; sys.path[:0] = [{str(ROOT)!r}, *{packages!r}]\n"
+                           f"from commands.budget import main; sys.exit(main(['show', '--config', {str(config)!r}]))"],
+                          capture_output=True, text=True, timeout=60, cwd="/")
+    assert done.returncode == 4, done.stderr
+    assert "cannot be read: Permission denied" in done.stderr and str(config) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _read_only(directory: Path, argv: list[str]) -> subprocess.CompletedProcess:
+    """argv run where `directory` is a read-only mount (its own mount namespace): really unwritable, even for root."""
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                           str(directory), *argv], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+needs_unshare = pytest.mark.skipif(os.geteuid() != 0, reason="a read-only mount needs root (unshare --mount)")
+
+
+@needs_unshare
+def test_an_unwritable_state_directory_is_one_line_and_status_4(lab_config, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    config = config_with(lab_config, tmp_path / "ro.toml", {"policy": {"state_dir": str(state)}})
+    done = _read_only(state, [sys.executable, "-m", "pytest", "-m", "daily", f"--maintenance-config={config}",
+                              f"--reports-dir={tmp_path / 'reports'}"])
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert f"cannot write {state}" in done.stderr and "Read-only file system" in done.stderr
+    assert "INTERNALERROR" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+@needs_unshare
+def test_a_schedule_that_cannot_be_written_is_one_line_and_status_4(lab_config, tmp_path):
+    cron_dir = tmp_path / "cron.d"
+    cron_dir.mkdir()
+    done = _read_only(cron_dir, [sys.executable, "-m", "commands.schedule", "install", "--config", str(lab_config),
+                                 "--cron-file", str(cron_dir / "trading-maintenance")])
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "not installed: cannot write" in done.stderr and "Traceback" not in done.stderr

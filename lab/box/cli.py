@@ -18,6 +18,7 @@ from lab.box import faults
 from lab.box.core import BOX_ENV, Box
 from lab.box.layout import default_box_dir, default_port_base
 from lab.errors import LabError
+from lab.faultcli import fault_command
 
 
 def _progress(message: str) -> None:
@@ -71,22 +72,7 @@ def _status(box: Box) -> int:
 
 
 def _fault(box: Box, args) -> int:
-    if args.action == "list":
-        for name, fault in faults.FAULTS.items():
-            print(f"{name:<32} {fault.description}")
-        for alias, target in faults.ALIASES.items():
-            print(f"{alias:<32} alias of {target}")
-        return 0
-    if args.action == "inject":
-        box.inject(args.name)
-        print(f"injected {faults.resolve(args.name).name}")
-        return 0
-    if args.all == (args.name is not None):
-        print("python -m lab box fault clear: give a fault name or --all (not both)", file=sys.stderr)
-        return 2
-    box.clear(None if args.all else args.name)
-    print("cleared " + ("all faults; the box is healthy" if args.all else faults.resolve(args.name).name))
-    return 0
+    return fault_command(box, args, faults, "python -m lab box", "box")
 
 
 def _exec(box: Box, argv: list[str]) -> int:
