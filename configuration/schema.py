@@ -64,6 +64,8 @@ class Host(Section):
 
 
 class Services(Section):
+    # The user the agent runs as: what a retention rule may delete is, by default, only its files.
+    user: str = Field(default="trading", min_length=1)
     agent: str = "trading-agent"
     dashboard: str = "trading-dashboard"
     tunnel: str = "ssh-tunnel"
@@ -87,12 +89,16 @@ class Paths(Section):
 
 
 class RetentionRule(Section):
-    """One line of the guide's cleanup: find DIR -name PATTERN -mtime +MAX_AGE_DAYS -delete."""
+    """One line of the guide's cleanup: find DIR -name PATTERN -mtime +MAX_AGE_DAYS -delete, and only
+    what the rule owns: files directly in DIR (unless `recursive`), owned by `owners` (by default
+    [services] user), on DIR's own filesystem, never through a link."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     dir: Path
     pattern: str = Field(min_length=1)
     max_age_days: int = Field(ge=0)
+    recursive: bool = False
+    owners: list[str] = Field(default_factory=list)  # empty: [services] user
 
     @model_validator(mode="after")
     def _pattern_is_a_name(self) -> RetentionRule:
@@ -269,6 +275,18 @@ class Settings(Section):
     # The boxes this run looks at: from [[boxes]], each the file with that box's tables over it; without
     # [[boxes]], this one box. Set by `load`.
     fleet: tuple[Settings, ...] = Field(default=(), exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rules_own_the_service_users_files(cls, data):
+        """A [[retention]] rule without `owners` deletes only the files of [services] user."""
+        if not isinstance(data, dict) or not isinstance(data.get("retention"), list):
+            return data
+        services = data.get("services") if isinstance(data.get("services"), dict) else {}
+        user = services.get("user", Services.model_fields["user"].default)
+        rules = [{**rule, "owners": rule.get("owners") or [user]} if isinstance(rule, dict) else rule
+                 for rule in data["retention"]]
+        return {**data, "retention": rules}
 
     def boxes(self) -> tuple[Settings, ...]:
         return self.fleet or (self,)

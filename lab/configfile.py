@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import sys
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
     sections = [
         ("host", {"backend": "local://", "service_manager": "supervisor",
                   "supervisorctl": [venv_bin("supervisorctl"), "-c", str(paths.supervisor_conf)]}),
-        ("services", {"agent": "trading-agent", "dashboard": "trading-dashboard",
+        ("services", {"user": pwd.getpwuid(os.getuid()).pw_name,  # the lab's files are its user's
+                      "agent": "trading-agent", "dashboard": "trading-dashboard",
                       "tunnel": "ssh-tunnel", "database": "postgresql"}),
         ("resources", {"disk_paths": [str(p) for p in disk_paths], "cpu_sample_seconds": 0.5}),
         ("resources.cpu", {"warning": 70, "critical": 85}),

@@ -25,15 +25,21 @@ def _rule_dir_is_safe(ctx, retention_rule: str) -> str | None:
 
 
 def _expired(ctx, rule) -> list[str]:
-    return ctx.box.call(readers.expired_files, str(rule.dir), rule.pattern, rule.max_age_days)
+    return ctx.box.call(readers.expired_files, str(rule.dir), rule.pattern, rule.max_age_days, rule.owners,
+                        rule.recursive)
 
 
 def find_argv(rule: RetentionRule) -> list[str]:
-    """The guide's own `find DIR -name PATTERN -mtime +N -delete`, on regular files only (`find -P`
-    follows no link), printing each file as it goes: one fixed command per rule, so the sudo rule
-    that lets a maintenance user run it names exactly it."""
-    return ["find", str(rule.dir), "-name", rule.pattern, "-type", "f", "-mtime", f"+{rule.max_age_days}",
-            "-print", "-delete"]
+    """The guide's own `find DIR -name PATTERN -mtime +N -delete`, limited to what the rule owns:
+    regular files (`find -P` follows no link) on DIR's filesystem (-xdev), directly in DIR unless the
+    rule is recursive, owned by its owners; printing each file as it goes. One fixed command per
+    rule, so the sudo rule that lets a maintenance user run it names exactly it."""
+    owners = [word for owner in rule.owners for word in ("-o", "-user", owner)][1:]
+    if len(rule.owners) > 1:
+        owners = ["(", *owners, ")"]
+    depth = [] if rule.recursive else ["-maxdepth", "1"]
+    return ["find", str(rule.dir), "-xdev", *depth, "-name", rule.pattern, "-type", "f", *owners,
+            "-mtime", f"+{rule.max_age_days}", "-print", "-delete"]
 
 
 def _plan_cleanup(ctx, retention_rule: str) -> str:

@@ -140,10 +140,10 @@ def test_without_the_sudo_rule_a_restart_is_refused_and_said(healthy_box, tmp_pa
 def test_the_clean_up_rule_allows_its_own_find_and_nothing_smuggled_through_its_pattern(healthy_box):
     """sudo's `*` matches spaces and further arguments unless escaped: the rules escape it."""
     ssh = ["ssh", "-F", str(healthy_box.paths.ssh_config), "trading-box"]
-    own = subprocess.run([*ssh, "sudo -n /usr/bin/find /tmp -name 'trading-*' -type f -mtime +1 -print -delete"],
-                         capture_output=True, text=True, timeout=30)
-    smuggled = subprocess.run([*ssh, "sudo -n /usr/bin/find /tmp -name 'trading-x -o -name *' -type f -mtime +1 "
-                                     "-print -delete"], capture_output=True, text=True, timeout=30)
+    rule = "/usr/bin/find /tmp -xdev -maxdepth 1 -name {} -type f -user root -mtime +1 -print -delete"
+    own = subprocess.run([*ssh, "sudo -n " + rule.format("'trading-*'")], capture_output=True, text=True, timeout=30)
+    smuggled = subprocess.run([*ssh, "sudo -n " + rule.format("'trading-x -o -name *'")],
+                              capture_output=True, text=True, timeout=30)
     assert own.returncode == 0, own.stderr
     assert smuggled.returncode != 0 and "password is required" in smuggled.stderr
 

@@ -127,7 +127,7 @@ def test_files_past_retention_are_deleted_and_fresh_files_kept(daily, healthy_la
 
     healthy_lab.inject("files-past-retention")
     rules = load(healthy_lab.config_path).retention
-    expired = {p for rule in rules for p in expired_files(rule.dir, rule.pattern, rule.max_age_days)}
+    expired = {p for rule in rules for p in expired_files(rule)}
     everything = {p for rule in rules for p in rule.dir.rglob("*") if p.is_file()}
     assert expired and everything - expired, "the fault must leave both expired and fresh files"
 

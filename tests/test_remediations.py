@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import subprocess
 import time
+
+import pytest
 
 from configuration import load
 from fixtures.host import box_of
@@ -37,8 +41,10 @@ def test_only_configured_services_are_restarted(tmp_path):
     assert outcome.status == "skipped" and "not one of the configured services" in outcome.detail
 
 
-def retention_config(tmp_path) -> str:
-    return f'[[retention]]\nname = "temp-files"\ndir = "{tmp_path / "tmp"}"\npattern = "trading-*"\nmax_age_days = 1\n'
+def retention_config(tmp_path, extra: str = "") -> str:
+    """A rule for tmp_path/tmp, owned by whoever runs the tests (the files they write are theirs)."""
+    return (f'[services]\nuser = "{getpass.getuser()}"\n[[retention]]\nname = "temp-files"\n'
+            f'dir = "{tmp_path / "tmp"}"\npattern = "trading-*"\nmax_age_days = 1\n{extra}')
 
 
 def test_cleanup_plan_lists_and_deletes_nothing(tmp_path):
@@ -80,3 +86,44 @@ def test_a_missing_diagnostic_tool_is_skipped_with_the_reason(tmp_path):
     settings = settings_for(tmp_path, '[diagnostics]\nerror_analysis = ["/nonexistent/trading-error-analysis"]\n')
     outcome = load_all()["run_diagnostic"](context(settings), which="error_analysis")
     assert outcome.status == "skipped" and "not installed" in outcome.detail
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another owner (chown) and another filesystem (mount) need root")
+def test_the_clean_up_deletes_only_what_its_rule_owns(tmp_path):
+    """First contact, finding 1: the temp-files rule went down into every directory under /tmp and
+    deleted other programs' trading-*.log.gz. Planted here: another program's files in a
+    subdirectory, a link into another tree, a file on another filesystem, a file of another user."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    ours = aged(tmp / "trading-export.csv", 3)
+    (tmp / "other-program").mkdir()
+    theirs = aged(tmp / "other-program" / "trading-2026-11-01.log.gz", 20)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = aged(elsewhere / "trading-precious", 20)
+    link = tmp / "trading-link"
+    link.symlink_to(target)
+    os.utime(link, (time.time() - 5 * DAY,) * 2, follow_symlinks=False)
+    other_user = aged(tmp / "trading-nobodys", 9)
+    os.chown(other_user, 65534, 65534)
+    mount = tmp / "trading-mnt"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "trading-test", str(mount)], check=True)
+    try:
+        foreign_fs = aged(mount / "trading-on-another-fs", 9)
+        never = (link, target, other_user, foreign_fs)
+
+        def clean(extra: str, planned: set):
+            settings = settings_for(tmp_path, retention_config(tmp_path, extra))
+            plan = load_all()["delete_expired_files"](context(settings, "plan"), retention_rule="temp-files")
+            listed = {path for path in (ours, theirs, *never) if str(path) in plan.detail}
+            assert listed == planned, plan.detail
+            done = load_all()["delete_expired_files"](context(settings), retention_rule="temp-files")
+            assert done.status == "done" and set(done.output.split()) == {str(p) for p in planned}, done.output
+            assert all(os.path.lexists(kept) for kept in never)
+
+        clean("", {ours})  # directly in the directory only: the other program's subdirectory is not its
+        assert theirs.exists()
+        clean("recursive = true\n", {theirs})  # going down, still never across a filesystem, a link, an owner
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
