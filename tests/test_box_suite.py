@@ -45,7 +45,7 @@ def box(tmp_path_factory):
 def healthy_box(box):
     """No fault, and the suite with no memory of earlier runs, inside or outside."""
     box.clear()
-    for state in (box.paths.root / "maintenance", box.paths.root / "outside"):
+    for state in (box.paths.maintenance_dir, box.paths.root / "outside"):
         shutil.rmtree(state, ignore_errors=True)
     yield box
     box.clear()

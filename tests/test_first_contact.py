@@ -67,7 +67,10 @@ def _as_nobody_possible() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_as_nobody_possible() is not None, reason=str(_as_nobody_possible()))
+WHY_NOT_AS_NOBODY = _as_nobody_possible()
+
+
+@pytest.mark.skipif(WHY_NOT_AS_NOBODY is not None, reason=str(WHY_NOT_AS_NOBODY))
 def test_an_unreadable_configuration_is_one_line_naming_it(tmp_path):
     """Finding 5: a configuration the user may not read (mode 600, another owner) ended in a traceback."""
     import site

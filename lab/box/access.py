@@ -19,7 +19,6 @@ from lab.box.layout import HOSTNAME, MAINT_USER, BoxPaths, BoxPorts
 from lab.errors import LabError
 from lab.paths import REPO
 
-OVERLAID = ("passwd", "group", "shadow", "gshadow", "hosts", "hostname")
 FIRST_UID = 2900
 
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from lab.box import namespaces
-from lab.box.layout import MAINT_USER, BoxPaths, Guide
+from lab.box.layout import MAINT_USER, OVERLAID_ETC, BoxPaths, Guide
 from lab.box.namespaces import Cgroup
 from lab.errors import LabError
 from lab.paths import REPO
@@ -50,7 +50,7 @@ def render(paths: BoxPaths) -> str:
     tty_gid = grp.getgrnam("tty").gr_gid
     b = Guide.stable_box_dir
     overlays = "\n".join(f"mount --bind {q(str(b / 'box' / 'etc' / name))} /etc/{name}"
-                         for name in ("passwd", "group", "shadow", "gshadow", "hosts", "hostname"))
+                         for name in OVERLAID_ETC)
     checks = " ".join(q(str(p)) for p in MUST_BE_MOUNTED)
     hidden = " ".join(q(str(p)) for p in sentinels(paths))
     caps = ",".join(f"-{cap}" for cap in DROPPED_CAPS)

@@ -350,9 +350,6 @@ class Box:
 
     # ---- faults ---------------------------------------------------------------------------
 
-    def fault_names(self) -> list[str]:
-        return list(box_faults.FAULTS)
-
     def active_faults(self) -> list[str]:
         return sorted(n for n in map(box_faults.from_switch_file, self.switches.names_on()) if n)
 
