@@ -22,6 +22,7 @@ def alert_from(properties: dict, title: str, kind: AlertKind) -> Alert:
         AlertKind.RESOLVED: "passes again",
         AlertKind.FLAPPING: properties.get(Prop.POLICY, "alternating between pass and fail"),
         AlertKind.HUMAN_NEEDED: properties.get(Prop.HUMAN_NEEDED, ""),
+        AlertKind.FIXED: f"was wrong, now fixed: {properties.get(Prop.PROBLEM, '')}",
     }.get(kind, properties.get(Prop.PROBLEM, ""))
     return Alert(
         check_id=properties[Prop.CHECK_ID],

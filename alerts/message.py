@@ -18,6 +18,11 @@ from core.vocabulary import AlertKind, Severity
 
 TEMPLATES = {"critical": "🚨 CRITICAL: {message}", "warning": "⚠️ WARNING: {message}", "info": "ℹ️ INFO: {message}"}
 SUBJECT_MAX = 200
+# A digest's sections, in the order the operator should read them.
+DIGEST_GROUPS = ((AlertKind.PROBLEM, "Still wrong"), (AlertKind.HUMAN_NEEDED, "Human needed"),
+                 (AlertKind.UNKNOWN, "Could not check"), (AlertKind.FLAPPING, "Flapping"),
+                 (AlertKind.RESOLVED, "Passes again"), (AlertKind.FIXED, "Fixed"))
+DONE_KINDS = (AlertKind.RESOLVED, AlertKind.FIXED)  # nothing left to do: they never raise a digest's severity
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,25 @@ class Alert:
 
     @classmethod
     def digest(cls, alerts: list[Alert], run: str) -> Alert:
-        """One message for everything a run owes that need not wake anyone."""
-        severity = Severity.highest(a.severity for a in alerts)
-        lines = [f"- [{a.check_id}] {a.kind} {a.severity}: {a.box + ': ' if a.box else ''}{a.title}: {a.message}"
-                 + (f" ({a.remediation})" if a.remediation else "") + (f" Why it matters: {a.why}." if a.why else "")
-                 for a in alerts]
-        return cls(check_id="DIGEST", severity=severity, kind=AlertKind.DIGEST,
-                   title=f"{run}: {len(alerts)} alert(s)", message="\n".join(lines),
-                   items=tuple(a.as_dict() for a in alerts))
+        """One message for everything a run owes that need not wake anyone: what is still wrong first,
+        what was fixed last, as done. Its severity is that of what still needs someone."""
+        groups = [(heading, [a for a in alerts if a.kind == kind]) for kind, heading in DIGEST_GROUPS]
+        lines = []
+        for heading, members in groups:
+            if members:
+                lines += [f"{heading}:", *(a.digest_line() for a in members)]
+        open_ = [a.severity for a in alerts if a.kind not in DONE_KINDS]
+        counts = ", ".join(f"{len(members)} {heading.lower()}" for heading, members in groups if members)
+        boxes = {a.box for a in alerts}
+        return cls(check_id="DIGEST", severity=Severity.highest(open_) if open_ else Severity.INFO,
+                   kind=AlertKind.DIGEST, title=f"{run}: {counts}", message="\n".join(lines),
+                   box=boxes.pop() if len(boxes) == 1 else "", items=tuple(a.as_dict() for a in alerts))
+
+    def digest_line(self) -> str:
+        where = f"{self.box}: " if self.box else ""
+        return (f"- [{self.check_id}] {self.severity}: {where}{self.title}: {self.message}"
+                + (f" ({self.remediation})" if self.remediation else "")
+                + (f" Why it matters: {self.why}." if self.why else ""))
 
     def as_dict(self) -> dict:
         return asdict(self)

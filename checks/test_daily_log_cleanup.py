@@ -5,7 +5,7 @@ import pytest
 pytestmark = pytest.mark.daily
 
 
-@pytest.mark.check("LOG-001", severity="warning", why="unrotated logs grow until the disk fills")
+@pytest.mark.check("LOG-001", severity="warning", why="unrotated logs grow until the disk fills", routine=True)
 @pytest.mark.remediate("rotate_logs")
 def test_dated_logs_rotated(files):
     stale = files.unrotated()
@@ -15,7 +15,8 @@ def test_dated_logs_rotated(files):
     )
 
 
-@pytest.mark.check("LOG-002", severity="warning", why="files past retention fill the disk and keep stale data around")
+@pytest.mark.check("LOG-002", severity="warning", why="files past retention fill the disk and keep stale data around",
+                   routine=True)
 @pytest.mark.remediate("delete_expired_files")
 def test_no_files_past_retention(files, retention_rule):
     rule = files.rules[retention_rule]

@@ -166,6 +166,9 @@ class AlertSettings(Section):
     fallback: list[Annotated[str, AfterValidator(_known_channel)]] = ["email", FILE_CHANNEL]
     max_attempts: int = Field(default=3, ge=1, le=10)
     max_retry_seconds: float = Field(default=30, ge=0, le=600)
+    # Routine maintenance that did its job (a log rotated, yesterday's temp files removed) is in the
+    # report; it is sent to nobody unless this is true.
+    tell_routine_fixes: bool = False
     telegram: TelegramSettings | None = None
     email: EmailSettings | None = None
     webhook: WebhookSettings | None = None

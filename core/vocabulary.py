@@ -34,9 +34,12 @@ class Severity(StrEnum):
 
 
 class Verdict(StrEnum):
-    """What a check found. FAILED is the check's own assertion; UNKNOWN means it could not look."""
+    """What a check found, in the operator's words. FAILED is the check's own assertion, still wrong
+    after whatever was done; FIXED failed, was remediated and passed its re-check; UNKNOWN means it
+    could not look."""
 
     PASSED = "passed"
+    FIXED = "fixed"
     FAILED = "failed"
     UNKNOWN = "unknown"
     SKIPPED = "skipped"
@@ -73,7 +76,8 @@ class Recheck(StrEnum):
 
 
 class AlertKind(StrEnum):
-    PROBLEM = "problem"
+    PROBLEM = "problem"  # still wrong
+    FIXED = "fixed"  # was wrong, its remediation fixed it: told as done, never as a problem
     UNKNOWN = "unknown"  # the check could not look
     FLAPPING = "flapping"
     RESOLVED = "resolved"

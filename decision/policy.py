@@ -111,13 +111,14 @@ def count_remediation(record: CheckRecord, now: float) -> None:
 
 
 def notification(record: CheckRecord, verdict: Verdict, fixed: bool, judgement: Judgement, now: float,
-                 rules: Rules) -> AlertKind | None:
-    """The alert this run owes for the check, if any: problem, unknown, flapping or resolved."""
+                 rules: Rules, tell_fixed: bool = True) -> AlertKind | None:
+    """The alert this run owes for the check, if any: problem, fixed, unknown, flapping or resolved.
+    `tell_fixed` false: routine maintenance (rotation, clean-up) that did its job tells nobody."""
     if judgement.flap_started:
         return AlertKind.FLAPPING
-    if fixed:  # tell what broke and that it was mended; nothing stays open
+    if fixed:  # told as done, never as a problem; nothing stays open
         record.notified_kind = record.notified_at = None
-        return AlertKind.PROBLEM
+        return AlertKind.FIXED if tell_fixed else None
     if not verdict.is_bad:
         if record.notified_kind is None:
             return None

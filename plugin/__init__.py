@@ -23,12 +23,13 @@ from configuration import Settings
 from core.atomic import remove_stale_temporaries
 from core.redact import Redactor
 from core.redact import install as install_redaction
-from core.vocabulary import Cadence, ExitStatus, Mode, Prop, RunFact
+from core.vocabulary import Cadence, ExitStatus, Mode, Prop, RunFact, Verdict
 from fixtures import probe_modules
 from plugin import flow, hookspecs
 from plugin.identity import IDENTITY, IdentityError, check_unique_ids, read_identity
 from remediations import load_all
-from reports import files, html, junit, summary
+from reports import files, html, junit
+from reports import summary as summary_module
 from reports.tally import Tally
 
 pytest_plugins = probe_modules()
@@ -55,8 +56,18 @@ class Run:
                 config, config.option.reports_dir or settings.reports.dir, self.cadence)
             config.pluginmanager.register(
                 html.HtmlTitle(f"Trading box maintenance: {self.report_paths[0].stem}"), "maintenance-title")
-        self.alerter = Alerter(settings, f"{self.cadence} run")
+            html.add_style(config)
+        boxes = ", ".join(box.host.name for box in settings.boxes())
+        self.alerter = Alerter(settings, f"{self.cadence} run")  # a digest names its box(es) itself
         self.tally = Tally()
+        self.heading = f"{self.cadence} run on {boxes}, remediation mode {config.stash[MODE]}"
+
+    def summary(self, config: pytest.Config) -> summary_module.Summary:
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        broken = [report for report in (terminal.stats.get("error", []) if terminal else [])
+                  if getattr(report, "when", "collect") == "collect"]
+        return summary_module.summarize(self.heading, self.tally, self.alerter,
+                                 [f"{report.nodeid or report.fspath}: {last_error_line(report)}" for report in broken])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """As each check's verdict arrives (from an xdist worker too): count it, alert on it."""
@@ -66,6 +77,13 @@ class Run:
         if Prop.VERDICT in properties:
             self.tally.observe(report.nodeid, properties)
         self.alerter.observe(properties, report.nodeid.split("::")[-1])
+
+
+def last_error_line(report) -> str:
+    """A collection error's own words (`E   ImportError: ...`), without pytest's traceback."""
+    lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return (errors[-1] if errors else lines[-1] if lines else "could not be collected")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -119,7 +137,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     facts = {RunFact.MODE: config.stash[MODE], RunFact.CADENCE: run.cadence,
              RunFact.CONFIGURATION: str(run.settings.source)}
     html.record_run_facts(config, facts)
-    junit.record_run_facts(config, facts)
+    junit.record_run_facts(config, facts, suite_name=f"maintenance-{run.cadence}")
     heartbeat.ping(run.settings.heartbeat.address(), "/start", run.settings.heartbeat.timeout_seconds)
     run.alerter.flush_spool()
 
@@ -227,7 +245,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     identity = item.stash.get(IDENTITY, None)
-    if identity is not None and report.when != "teardown" and (report.when != "setup" or report.failed):
+    if identity is not None and report.when != "teardown" and (report.when != "setup" or not report.passed):
         def record(name: str, value: str) -> None:
             """On the report for the HTML row, and on the item so that JUnit's teardown report has it too.
             Plain strings: xdist serializes properties and knows no enum."""
@@ -268,10 +286,29 @@ def pytest_html_results_table_row(report, cells: list[str]) -> None:
     html.row(report, cells)
 
 
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    """The operator's verdicts (passed, fixed, failed, unknown, waived, skipped) in pytest's progress and
+    its final count, instead of its own outcomes: a fixed finding is not shown as FAILED."""
+    verdict = dict(getattr(report, "user_properties", ())).get(Prop.VERDICT)  # collection reports have none
+    if verdict is not None and report.when in ("setup", "call"):
+        return verdict, VERDICT_LETTERS[verdict], verdict.upper()
+    return None
+
+
+VERDICT_LETTERS = {Verdict.PASSED: ".", Verdict.FIXED: "f", Verdict.FAILED: "F", Verdict.UNKNOWN: "?",
+                   Verdict.WAIVED: "w", Verdict.SKIPPED: "s"}
+
+
+def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str], session) -> None:
+    run = session.config.stash.get(RUN, None)
+    if run is not None and run.report_paths is not None:
+        prefix.extend(summary_module.as_html(run.summary(session.config)))
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
     if run is not None and run.report_paths is not None:
-        summary.write_summary(terminalreporter, run.tally, run.alerter, run.report_paths)
+        summary_module.write_terminal(terminalreporter, run.summary(config), run.report_paths)
     elif run is not None and not config.option.collectonly:
         terminalreporter.write_sep("-", "maintenance summary")
         terminalreporter.write_line(f"no checks for cadence {run.cadence}: nothing was checked and no report "

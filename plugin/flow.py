@@ -48,8 +48,8 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
             record(Prop.POLICY, f"waived until {exemptions.expiry(waiver)}: {waiver.reason}")
             return
         record(Prop.POLICY, f"waiver expired on {exemptions.expiry(waiver)}: counts as a failure again")
-    record(Prop.VERDICT, verdict)
     if verdict == Verdict.SKIPPED:
+        record(Prop.VERDICT, verdict)
         return
     store = StateStore(state_dir)
     rules = rules_for(settings, identity.id)
@@ -74,8 +74,12 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
             with store.record(key) as state:
                 count_remediation(state, now)
 
+    record(Prop.VERDICT, Verdict.FIXED if fixed else verdict)  # once: what the operator reads
     with store.record(key) as state:
-        kind = notification(state, verdict, fixed, judgement, now, rules)
+        kind = notification(state, verdict, fixed, judgement, now, rules,
+                            tell_fixed=not identity.routine or settings.alerts.tell_routine_fixes)
+    if fixed and not kind:
+        record(Prop.POLICY, "routine maintenance done: no alert ([alerts] tell_routine_fixes = true to be told)")
     silence = exemptions.find(settings.silences, identity.id, key)
     if kind and exemptions.is_active(silence, now):
         record(Prop.POLICY, f"alert silenced until {exemptions.expiry(silence)}: {silence.reason}")

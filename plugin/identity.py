@@ -1,6 +1,6 @@
 """What a check is, read from the markers written next to it.
 
-A check carries a cadence marker, `check(ID, severity=..., why=...)` and optionally
+A check carries a cadence marker, `check(ID, severity=..., why=..., routine=False)` and optionally
 `remediate(NAME, **params)`. A check that lacks any of them is refused at collection, naming the
 check and what to add, so nothing runs without an identity the reports and alerts can use.
 """
@@ -32,6 +32,7 @@ class CheckIdentity:
     severity: Severity
     why: str
     remediation: RemediationSpec | None
+    routine: bool = False  # maintenance that is expected to act (rotation, clean-up): its fixes alert nobody
 
     def properties(self) -> list[tuple[Prop, str]]:
         """What JUnit and HTML record for every check, pass or fail."""
@@ -69,6 +70,7 @@ def read_identity(item: pytest.Item) -> CheckIdentity:
         severity=Severity(_severity(item, check)),
         why=why,
         remediation=_remediation(item),
+        routine=bool(check.kwargs.get("routine", False)),
     )
 
 

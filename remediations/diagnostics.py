@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from remediations import command_outcome, remediation
 
 
@@ -22,4 +24,7 @@ def _tool_exists(ctx, which: str) -> str | None:
              plan=lambda ctx, which: "run " + " ".join(_argv(ctx, which)), guard=_tool_exists)
 def run_diagnostic(ctx, which: str):
     argv = _argv(ctx, which)
-    return command_outcome("run_diagnostic", argv, ctx.run(argv, privileged=False), "ran " + " ".join(argv))
+    # The command line goes to the report with the output; alerts carry the short detail only.
+    outcome = command_outcome("run_diagnostic", argv, ctx.run(argv, privileged=False),
+                              f"ran the {which} diagnostic: its output is in the report")
+    return dataclasses.replace(outcome, output=f"$ {' '.join(argv)}\n{outcome.output}")

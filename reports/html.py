@@ -5,16 +5,18 @@ row, the run's facts and a title that names the run."""
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import pytest
 
 from core.vocabulary import Prop, RunFact
 
-COLUMNS = (Prop.CHECK_ID, Prop.CADENCE, Prop.SEVERITY, Prop.VERDICT, Prop.REMEDIATION_OUTCOME)
-TITLES = {Prop.CHECK_ID: "Check", Prop.CADENCE: "Cadence", Prop.SEVERITY: "Severity", Prop.VERDICT: "Verdict",
+# The verdict is in pytest-html's own Result column (see `row`).
+COLUMNS = (Prop.CHECK_ID, Prop.CADENCE, Prop.SEVERITY, Prop.REMEDIATION_OUTCOME)
+TITLES = {Prop.CHECK_ID: "Check", Prop.CADENCE: "Cadence", Prop.SEVERITY: "Severity",
           Prop.REMEDIATION_OUTCOME: "Remediation"}
 # Everything else a check or the policy recorded (readings such as profit_today_usdt, notes) goes in Details.
-NOT_DETAILS = {*COLUMNS, Prop.REMEDIATION, Prop.RECHECK, Prop.WHY}
+NOT_DETAILS = {*COLUMNS, Prop.VERDICT, Prop.REMEDIATION, Prop.RECHECK, Prop.WHY}
 
 
 class HtmlTitle:
@@ -25,6 +27,14 @@ class HtmlTitle:
 
     def pytest_html_report_title(self, report) -> None:
         report.title = self.title
+
+
+STYLE = Path(__file__).with_name("report.css")
+
+
+def add_style(config: pytest.Config) -> None:
+    """Rows coloured by the operator's verdict, and the maintenance summary at the top (reports/report.css)."""
+    config.option.css = [*(config.option.css or []), str(STYLE)]
 
 
 def record_run_facts(config: pytest.Config, facts: dict[RunFact, str]) -> None:
@@ -47,9 +57,14 @@ def header(cells: list[str]) -> None:
 
 
 def row(report, cells: list[str]) -> None:
+    """pytest-html's Result cell says the operator's verdict (a fixed finding is not "Failed"); the
+    verdict's class colours the row."""
     properties = dict(getattr(report, "user_properties", ()))  # collection errors have none
     if Prop.VERDICT not in properties and Prop.CHECK_ID in properties:
         properties[Prop.VERDICT] = report.outcome
+    if Prop.VERDICT in properties:
+        verdict = html.escape(properties[Prop.VERDICT])
+        cells[0] = f'<td class="col-result verdict-{verdict}">{verdict.capitalize()}</td>'
     if Prop.RECHECK in properties:
         properties[Prop.REMEDIATION_OUTCOME] += f" (re-check: {properties[Prop.RECHECK]})"
     cells[1:1] = [f'<td class="col-{key}">{html.escape(str(properties.get(key, "")))}</td>' for key in COLUMNS]

@@ -1,36 +1,105 @@
-"""What the operator reads first, at the end of the terminal output: each finding, what was done
-about it, the alerts, and where the reports are."""
+"""What the operator reads first: what is still wrong, what could not be checked, what was fixed,
+the alerts, where the reports are. Said once, at the end of the terminal output, and at the top of
+the HTML report, in the same words."""
 
 from __future__ import annotations
 
-from core.vocabulary import Prop
+import html
+from dataclasses import dataclass, field
 
-WIDTH = 300
+from core.vocabulary import Prop, Verdict
+from reports.tally import FINDING_ORDER, Tally
+
+HEADINGS = {Verdict.FAILED: "still wrong", Verdict.UNKNOWN: "could not check", Verdict.FIXED: "fixed",
+            Verdict.WAIVED: "waived"}
+WIDTH = 300  # a terminal line longer than this is cut, and says so
 
 
-def write_summary(terminal, tally, alerter, report_paths) -> None:
-    terminal.write_sep("-", "maintenance summary")
-    broken = [report for report in terminal.stats.get("error", []) if getattr(report, "when", "collect") == "collect"]
-    if broken:
-        terminal.write_line(f"NOT CHECKED: {len(broken)} check file(s) could not be collected (see the errors "
-                            f"above): what they check was not looked at")
-    for nodeid, found in tally.findings:
-        line = f"{found[Prop.VERDICT].upper():8} {found[Prop.CHECK_ID]:8} {found[Prop.SEVERITY]:8} " \
-               f"{nodeid.split('::')[-1]}: {found.get(Prop.PROBLEM, '')}"
-        terminal.write_line(line[:WIDTH])
-        for key in (Prop.REMEDIATION_OUTCOME, Prop.POLICY):
-            if key in found:
-                recheck = f" (re-check: {found[Prop.RECHECK]})" if key == Prop.REMEDIATION_OUTCOME else ""
-                terminal.write_line(f"{'':27}{key.split('_')[0]}: {found[key]}{recheck}"[:WIDTH])
-    if not tally.findings and not broken:
-        terminal.write_line("every check passed")
+@dataclass
+class Summary:
+    """The run's summary as lines of text, grouped; `heading` names the run and its mode."""
+
+    heading: str
+    not_collected: list[str] = field(default_factory=list)  # "path: the error", one per broken check file
+    sections: list[tuple[str, list[list[str]]]] = field(default_factory=list)  # (heading, entries of lines)
+    overview: str = ""
+    alerts: list[str] = field(default_factory=list)
+
+
+def summarize(heading: str, tally: Tally, alerter, not_collected: list[str]) -> Summary:
+    sections = []
+    for verdict in FINDING_ORDER:
+        found = tally.findings(verdict)
+        if found:
+            sections.append((f"{HEADINGS[verdict]} ({len(found)})", [entry(nodeid, props) for nodeid, props in found]))
+    return Summary(heading, not_collected, sections, tally.overview(), alert_lines(alerter))
+
+
+def entry(nodeid: str, found: dict) -> list[str]:
+    """A finding's line, then what was done about it."""
+    lines = [f"{found[Prop.VERDICT].upper():8} {found[Prop.CHECK_ID]:8} {found[Prop.SEVERITY]:8} "
+             f"{nodeid.split('::')[-1]}: {found.get(Prop.PROBLEM, '')}"]
+    if Prop.REMEDIATION_OUTCOME in found:
+        lines.append(f"remediation: {found[Prop.REMEDIATION_OUTCOME]} (re-check: {found.get(Prop.RECHECK, '')})")
+    if Prop.RECHECK_PROBLEM in found:
+        lines.append(f"still: {found[Prop.RECHECK_PROBLEM]}")
+    if Prop.POLICY in found:
+        lines.append(f"policy: {found[Prop.POLICY]}")
+    return lines
+
+
+def alert_lines(alerter) -> list[str]:
     keys = {o.key for o in alerter.result.outcomes}
     sent = len(alerter.result.sent_keys())
-    terminal.write_line(f"{sent} alert message(s) sent to every channel they were for"
-                        + (f"; {len(keys) - sent} not (below)" if len(keys) > sent else "")
-                        + f"; every one is also in {alerter.settings.alerts.file}")
-    for line in alerter.result.undelivered_lines():
-        terminal.write_line(f"NOT DELIVERED: {line}")
+    lines = [f"{sent} alert message(s) sent to every channel they were for"
+             + (f"; {len(keys) - sent} not (below)" if len(keys) > sent else "")
+             + f"; every one is also in {alerter.settings.alerts.file}"]
+    return lines + [f"NOT DELIVERED: {line}" for line in alerter.result.undelivered_lines()]
+
+
+def cut(line: str) -> str:
+    if len(line) <= WIDTH:
+        return line
+    return f"{line[:WIDTH]}… [cut: {len(line) - WIDTH} more characters in the HTML report]"
+
+
+def write_terminal(terminal, summary: Summary, report_paths) -> None:
+    terminal.write_sep("-", f"maintenance summary: {summary.heading}")
+    if summary.not_collected:
+        terminal.write_line(f"NOT CHECKED: {len(summary.not_collected)} check file(s) could not be collected: "
+                            f"what they check was not looked at", red=True)
+        for line in summary.not_collected:
+            terminal.write_line(cut(f"  {line}"))
+    for heading, entries in summary.sections:
+        terminal.write_line(heading.upper(), bold=True)
+        for lines in entries:
+            terminal.write_line(cut(f"  {lines[0]}"))
+            for line in lines[1:]:
+                terminal.write_line(cut(f"{'':29}{line}"))
+    if not summary.sections and not summary.not_collected:
+        terminal.write_line("every check passed")
+    terminal.write_line(summary.overview)
+    for line in summary.alerts:
+        terminal.write_line(cut(line))
     html_path, xml_path = report_paths
     terminal.write_line(f"HTML report: {html_path}")
     terminal.write_line(f"JUnit XML:   {xml_path}")
+
+
+def as_html(summary: Summary) -> list[str]:
+    """The same summary, whole (nothing is cut), for the top of the HTML report."""
+    parts = [f'<div class="maintenance-summary"><p class="maintenance-heading">{html.escape(summary.heading)}</p>']
+    if summary.not_collected:
+        parts.append(_block("not checked", "not-checked", [[line] for line in summary.not_collected]))
+    for heading, entries in summary.sections:
+        parts.append(_block(heading, heading.split(" (")[0].replace(" ", "-"), entries))
+    if not summary.sections and not summary.not_collected:
+        parts.append("<p>every check passed</p>")
+    parts.append(f'<p class="maintenance-overview">{html.escape(summary.overview)}</p>')
+    parts.append(_block("alerts", "alerts", [[line] for line in summary.alerts]))
+    return [*parts, "</div>"]
+
+
+def _block(heading: str, css_class: str, entries: list[list[str]]) -> str:
+    items = "".join(f"<li>{'<br>'.join(html.escape(line) for line in lines)}</li>" for lines in entries)
+    return f'<h3 class="{css_class}">{html.escape(heading)}</h3><ul class="{css_class}">{items}</ul>'

@@ -1,35 +1,45 @@
 """The run as a whole, as cron sees it: verdicts counted into one exit status (vocabulary.ExitStatus,
-documented in the README)."""
+documented in the README), and the findings in the order the operator should read them."""
 
 from __future__ import annotations
 
-from core.vocabulary import ExitStatus, Prop, Recheck, Verdict
+from collections import Counter
+
+from core.vocabulary import ExitStatus, Prop, Verdict
+
+# What is still wrong first, what was done about last.
+FINDING_ORDER = (Verdict.FAILED, Verdict.UNKNOWN, Verdict.FIXED, Verdict.WAIVED)
 
 
 class Tally:
     def __init__(self):
-        self.failed = self.fixed = self.unknown = 0
-        self.seen = 0  # checks that came to a verdict (on an xdist controller, session.items is empty)
-        self.findings: list[tuple[str, dict]] = []  # (nodeid, properties) of every check not passed
+        self.counts: Counter[Verdict] = Counter()
+        self._findings: list[tuple[str, dict]] = []  # (nodeid, properties) of every check not passed
+
+    @property
+    def seen(self) -> int:
+        """Checks that came to a verdict (on an xdist controller, session.items is empty)."""
+        return sum(self.counts.values())
 
     def observe(self, nodeid: str, properties: dict) -> None:
-        verdict = properties.get(Prop.VERDICT)
-        self.seen += verdict is not None
-        if verdict in (Verdict.FAILED, Verdict.UNKNOWN, Verdict.WAIVED):
-            self.findings.append((nodeid, properties))
-        if verdict == Verdict.FAILED:
-            if properties.get(Prop.RECHECK) == Recheck.FIXED:
-                self.fixed += 1
-            else:
-                self.failed += 1
-        elif verdict == Verdict.UNKNOWN:
-            self.unknown += 1
+        verdict = Verdict(properties[Prop.VERDICT])
+        self.counts[verdict] += 1
+        if verdict in FINDING_ORDER:
+            self._findings.append((nodeid, properties))
+
+    def findings(self, verdict: Verdict) -> list[tuple[str, dict]]:
+        return [(nodeid, found) for nodeid, found in self._findings if found[Prop.VERDICT] == verdict]
+
+    def overview(self) -> str:
+        """`25 checks: 18 passed, 3 fixed, 2 failed, 1 unknown, 1 waived`."""
+        parts = ", ".join(f"{self.counts[verdict]} {verdict}" for verdict in Verdict if self.counts[verdict])
+        return f"{self.seen} check{'s' if self.seen != 1 else ''}: {parts}" if self.seen else "no checks ran"
 
     def status(self, alerts_undelivered: bool) -> ExitStatus:
         if alerts_undelivered:
             return ExitStatus.ALERTS_SPOOLED
-        if self.failed:
+        if self.counts[Verdict.FAILED]:
             return ExitStatus.FAILURES_REMAIN
-        if self.unknown:
+        if self.counts[Verdict.UNKNOWN]:
             return ExitStatus.COULD_NOT_CHECK
-        return ExitStatus.ALL_FIXED if self.fixed else ExitStatus.ALL_PASSED
+        return ExitStatus.ALL_FIXED if self.counts[Verdict.FIXED] else ExitStatus.ALL_PASSED

@@ -39,7 +39,7 @@ CHAT_ID = "-100123"
 TOKEN_ENV, HOOK_ENV = "E2E_TELEGRAM_BOT_TOKEN", "E2E_WEBHOOK_TOKEN"
 FAULTS = ("dashboard-down", "critical-errors")
 CRITICAL_PREFIX = "🚨 CRITICAL: [SVC-001] trading-box: test_service_is_running[trading-dashboard]"  # the lab's box
-DIGEST_PREFIX = "⚠️ WARNING: [DIGEST] daily run: "
+DIGEST_PREFIX = "⚠️ WARNING: [DIGEST] trading-box: daily run: "
 FAILURES_REMAIN, ALERTS_SPOOLED = 11, 14
 
 
@@ -190,7 +190,7 @@ def test_all_channels_healthy_each_gets_the_critical_alert_at_once_and_the_diges
     # Telegram: the guide's template, the configured chat, the token in the Bot API path; critical first.
     assert rig.telegram.texts() == [critical.rendered(), digest.rendered()]
     assert rig.telegram.texts()[0].startswith(CRITICAL_PREFIX + "\nservice trading-dashboard is STOPPED")
-    assert rig.telegram.texts()[1].startswith(DIGEST_PREFIX + "2 alert(s)\n")
+    assert rig.telegram.texts()[1].startswith(DIGEST_PREFIX + "2 still wrong\nStill wrong:\n")
     assert "[WEB-001]" in rig.telegram.texts()[1] and "[ERR-002]" in rig.telegram.texts()[1]
     for request in rig.telegram.requests:
         assert request.path == f"/bot{rig.token}/sendMessage" and request.json()["chat_id"] == CHAT_ID

@@ -79,7 +79,7 @@ def findings(run) -> set[tuple]:
     told = set()
     for result in run.results:
         p = result.properties
-        if p.get("verdict") in ("failed", "unknown"):
+        if p.get("verdict") in ("failed", "fixed", "unknown"):
             action = p.get("remediation_outcome", "").split(":")[:2]
             told.add((p["check_id"], result.name.split("[")[-1].rstrip("]").split("-")[-1], p["verdict"],
                       tuple(part.strip() for part in action), p.get("recheck", "")))
@@ -110,7 +110,7 @@ def test_a_stopped_unit_is_restarted_through_sudo_systemctl_over_ssh(healthy_box
     healthy_box.inject("service-down:postgresql")
     run = over_ssh(healthy_box, tmp_path / "ssh")
     service = run.only("SVC-001", "postgresql").properties
-    assert service["verdict"] == "failed" and "inactive" in service["problem"]
+    assert service["verdict"] == "fixed" and "inactive" in service["problem"]
     assert service["remediation_outcome"].startswith("restart_service: done") and service["recheck"] == "fixed"
     assert healthy_box.unit_states(["postgresql"])["postgresql"]["ActiveState"] == "active"
 
@@ -172,7 +172,7 @@ def test_a_fleet_finds_each_fault_on_its_own_box_and_one_box_down_is_one_alert(f
     run = run_cadence(config, tmp_path / "reports", "-n", "2", "--dist", "loadgroup")
     found: dict[str, set[str]] = {}
     for result in run.results:
-        if result.properties["verdict"] in ("failed", "unknown"):
+        if result.properties["verdict"] in ("failed", "fixed", "unknown"):
             found.setdefault(result.properties["box"], set()).add(result.properties["check_id"])
     assert found.get("box-1") == {"SVC-001"}, run.output
     assert found.get("box-2") == {"ERR-003"}, run.output

@@ -78,6 +78,9 @@ def test_logxml_sets_logfile_in_init_and_takes_global_properties(tmp_path):
     assert "logfile" in vars(xml), moved("a LogXML object has no instance attribute logfile")
     assert Path(xml.logfile) == target, moved(f"LogXML.logfile is {xml.logfile!r}, not the path it was given")
     assert callable(getattr(xml, "add_global_property", None)), moved("LogXML.add_global_property is gone")
+    assert vars(xml).get("suite_name") == "pytest", moved("LogXML no longer keeps suite_name (the run names it by cadence)")
+    assert "self.suite_name" in inspect.getsource(LogXML.pytest_sessionfinish), moved(
+        "LogXML.pytest_sessionfinish no longer writes self.suite_name")
 
 
 # --- pytest-metadata ---------------------------------------------------------------------------------
@@ -89,6 +92,14 @@ def test_pytest_metadata_key_exists():
 
 
 # --- pytest-html -------------------------------------------------------------------------------------
+
+def test_pytest_html_template_has_what_the_report_style_hides_and_orders():
+    """reports/report.css hides pytest-html's outcome counts (the maintenance summary counts verdicts)
+    and shows the environment after the summary: the classes and ids it names must still exist."""
+    template = (Path(internal("pytest_html").__file__).parent / "resources" / "index.jinja2").read_text()
+    for needle in ('class="run-count"', 'class="filter"', 'class="filters"', 'id="environment-header"',
+                   'id="environment"', 'id="results-table"', "additional_summary['prefix']"):
+        assert needle in template, moved(f"pytest-html's report template no longer has {needle}")
 
 def test_pytest_html_report_class_sets_report_path():
     basereport = internal("pytest_html.basereport")

@@ -78,8 +78,15 @@ def test_resolved_is_sent_once_and_only_after_an_alert():
 def test_a_fixed_finding_is_told_and_leaves_nothing_open():
     rules, record = Rules(), CheckRecord()
     _, alert = run(record, FAILED, 0, rules, fixed=True)
-    assert alert == AlertKind.PROBLEM and record.notified_kind is None
+    assert alert == AlertKind.FIXED and record.notified_kind is None
     assert run(record, PASSED, 60, rules)[1] is None  # no "resolved" for what was already mended
+
+
+def test_routine_maintenance_that_did_its_job_tells_nobody():
+    rules, record = Rules(), CheckRecord()
+    judgement = judge(record, FAILED, 0, rules)
+    assert notification(record, FAILED, True, judgement, 0, rules, tell_fixed=False) is None
+    assert notification(record, PASSED, False, judge(record, PASSED, 60, rules), 60, rules) is None
 
 
 # -- flapping
