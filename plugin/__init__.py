@@ -48,10 +48,11 @@ class Run:
     def __init__(self, config: pytest.Config, settings: Settings):
         self.cadence = cadence_of(config)
         self.settings = settings
-        self.lock = hold_cadence_lock(state_dir(config, settings), self.cadence)
-        remove_stale_temporaries(state_dir(config, settings))  # left by a run killed mid-write
+        self.lock = None
         self.report_paths = None
-        if not config.option.collectonly:  # a listing of checks is no run: nothing to record
+        if not config.option.collectonly:  # a listing of checks is no run: nothing to lock, record or write
+            self.lock = hold_cadence_lock(state_dir(config, settings), self.cadence)
+            remove_stale_temporaries(state_dir(config, settings))  # left by a run killed mid-write
             self.report_paths = files.choose_report_paths(
                 config, config.option.reports_dir or settings.reports.dir, self.cadence)
             config.pluginmanager.register(
@@ -170,7 +171,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
-    if run is not None:
+    if run is not None and run.lock is not None:
         run.lock.release()
 
 

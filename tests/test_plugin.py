@@ -402,3 +402,12 @@ def test_a_check_file_that_cannot_be_collected_is_never_every_check_passed(suite
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["NOT CHECKED: 1 check file(s) could not be collected*"])
     assert "every check passed" not in result.stdout.str()
+
+
+def test_a_listing_of_checks_writes_nothing(suite, tmp_path):
+    """`--collect-only` (the schedule asks it which cadences have checks) is no run: it must not
+    create the state directory, a lock or a report, on the box or here."""
+    suite.makepyfile(FIXABLE.format(marker=str(tmp_path / "marker")))
+    result = run(suite, "-m", "daily", "--collect-only", "-q")
+    assert result.ret == 0 and "test_marker_exists" in result.stdout.str()
+    assert not (tmp_path / "state").exists() and not suite.reports.exists()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.box.layout import HOSTNAME, MAINT_USER, BoxPaths, BoxPorts
+from lab.box.layout import HOSTNAME, MAINT_USER, SERVICE_USER, BoxPaths, BoxPorts
 from lab.errors import LabError
 from lab.paths import REPO
 
@@ -34,7 +34,15 @@ def _run(args: list[str], what: str) -> str:
 
 def maint_ids() -> tuple[int, int]:
     """The maintenance user's uid and gid: the first pair from FIRST_UID up that the machine does not use."""
-    uid = FIRST_UID
+    return free_ids(FIRST_UID)
+
+
+def service_ids() -> tuple[int, int]:
+    """The service user's: the next free pair after the maintenance user's."""
+    return free_ids(maint_ids()[0] + 1)
+
+
+def free_ids(uid: int) -> tuple[int, int]:
     while True:
         try:
             pwd.getpwuid(uid)
@@ -56,15 +64,21 @@ def _secret_file(path: Path, text: str, mode: int = 0o600) -> None:
 def write_etc(paths: BoxPaths) -> tuple[int, int]:
     """The box's passwd, group, shadow, gshadow, hosts and hostname; returns the user's uid, gid."""
     uid, gid = maint_ids()
+    service_uid, service_gid = service_ids()
     etc = paths.overlay_dir
     etc.mkdir(parents=True, exist_ok=True)
     lines = {name: [line for line in Path(f"/etc/{name}").read_text().splitlines()
-                    if not line.startswith(f"{MAINT_USER}:")]
+                    if not line.startswith((f"{MAINT_USER}:", f"{SERVICE_USER}:"))]
              for name in ("passwd", "group", "shadow", "gshadow")}
     lines["passwd"].append(f"{MAINT_USER}:x:{uid}:{gid}:Trading box maintenance:/home/{MAINT_USER}:/bin/bash")
     lines["group"].append(f"{MAINT_USER}:x:{gid}:")
     lines["shadow"].append(f"{MAINT_USER}:*:20000:0:99999:7:::")  # '*': no password, not locked (keys only)
     lines["gshadow"].append(f"{MAINT_USER}:!::")
+    # The guide's service user, so that the shipped example's `[services] user` names someone here.
+    lines["passwd"].append(f"{SERVICE_USER}:x:{service_uid}:{service_gid}:Trading agent:/nonexistent:/usr/sbin/nologin")
+    lines["group"].append(f"{SERVICE_USER}:x:{service_gid}:")
+    lines["shadow"].append(f"{SERVICE_USER}:!:20000:0:99999:7:::")
+    lines["gshadow"].append(f"{SERVICE_USER}:!::")
     for name, content in lines.items():
         path = etc / name
         _secret_file(path, "\n".join(content) + "\n", 0o640 if "shadow" in name else 0o644)

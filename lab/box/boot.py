@@ -33,7 +33,11 @@ UNSHARE = ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--cgroup"
 # the kernel log are the machine's.
 DROPPED_CAPS = ["sys_module", "sys_time", "wake_alarm", "net_admin", "sys_rawio", "mac_admin",
                 "mac_override", "audit_control", "audit_read", "syslog"]
-MUST_BE_MOUNTED = ["/tmp", "/var/tmp", "/run", "/var/log", "/etc/systemd", "/var/lib/systemd", "/dev"]
+MUST_BE_MOUNTED = ["/tmp", "/var/tmp", "/run", "/var/log", "/etc", "/var/lib", "/etc/systemd", "/var/lib/systemd", "/dev"]
+# The machine's directories the box may write to as a real box would (an operator's
+# /etc/trading-maintenance, the suite's state in /var/lib/trading-maintenance): overlays whose
+# writes land in BOX_DIR/box/overlay, the machine's own files unchanged underneath.
+WRITABLE_OVERLAYS = {"/etc": "etc", "/var/lib": "var-lib"}
 DISK_MIB = 64
 MOUNTED_TIMEOUT = 20.0
 SYSTEMD_EXEC_TIMEOUT = 20.0
@@ -52,6 +56,10 @@ def render(paths: BoxPaths) -> str:
     overlays = "\n".join(f"mount --bind {q(str(b / 'box' / 'etc' / name))} /etc/{name}"
                          for name in OVERLAID_ETC)
     checks = " ".join(q(str(p)) for p in MUST_BE_MOUNTED)
+    writable = "\n".join(
+        f'mkdir -p "$B/box/overlay/{name}/upper" "$B/box/overlay/{name}/work"\n'
+        f'mount -t overlay box-overlay-{name} -o "lowerdir={target},upperdir=$B/box/overlay/{name}/upper,'
+        f'workdir=$B/box/overlay/{name}/work" {target}' for target, name in WRITABLE_OVERLAYS.items())
     hidden = " ".join(q(str(p)) for p in sentinels(paths))
     caps = ",".join(f"-{cap}" for cap in DROPPED_CAPS)
     return f"""#!/bin/sh
@@ -82,6 +90,9 @@ findmnt -rn -o TARGET | sort -r | while read -r target; do
     case "$BOX/" in "$target"/*) continue ;; esac
     umount -l "$target" 2>/dev/null || true
 done
+
+# /etc and /var/lib writable as on a real box: what the box writes there lands in BOX_DIR; the machine's stay.
+{writable}
 
 # The box's /tmp, /var/tmp and /var/log: its own directories. Nothing of the machine's is visible there.
 mount --bind "$B/tmp" /tmp
