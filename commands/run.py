@@ -22,6 +22,8 @@ import tomllib
 from contextlib import suppress
 from pathlib import Path
 
+from filelock import Timeout
+
 from commands import runslog, secretsfile
 from configuration import ConfigError, Settings, load
 from configuration.schema import Reports, Schedule
@@ -51,11 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(log_dir, started, args.cadence, str(error))
     except OSError as error:
         return refuse(log_dir, started, args.cadence, cannot_write(error))
-    reports_dir = settings.reports.dir if settings.reports.dir.is_absolute() else ROOT / settings.reports.dir
-    before = set(reports_dir.glob(f"{args.cadence}-*.html"))
+    before = set(reports_of(settings).glob(f"{args.cadence}-*.html"))
     with handle:
         code = run_pytest(args.cadence, args.config.resolve(), {**os.environ, **secrets}, handle)
-    report = max(set(reports_dir.glob(f"{args.cadence}-*.html")) - before, default=None)
+    report = max(set(reports_of(settings).glob(f"{args.cadence}-*.html")) - before, default=None)
     seconds = (datetime.datetime.now().astimezone() - started).total_seconds()
     record(settings, runslog.line(started, args.cadence, code, seconds, report, output))
     return code
@@ -70,6 +71,11 @@ def run_pytest(cadence: str, config: Path, env: dict[str, str], output) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda received, _frame: child.send_signal(received))
     return child.wait()
+
+
+def reports_of(settings: Settings) -> Path:
+    """[reports] dir as the run resolves it: relative to the suite's directory."""
+    return settings.reports.dir if settings.reports.dir.is_absolute() else ROOT / settings.reports.dir
 
 
 def open_output(log_dir: Path, cadence: str, started: datetime.datetime):
@@ -90,13 +96,14 @@ def record(settings: Settings, text: str) -> None:
     """The run's line in runs.log, then the old runs' records pruned; a failure here is said, never raised:
     the run itself is over and its status stands."""
     keep = settings.reports
-    reports_dir = keep.dir if keep.dir.is_absolute() else ROOT / keep.dir
     try:
         runslog.append(settings.schedule.log_dir / runslog.RUNS_LOG, text, keep.keep_days, keep.keep_count)
-        prune_directory(reports_dir, REPORT_SUFFIXES, keep.keep_days, keep.keep_count)
+        prune_directory(reports_of(settings), REPORT_SUFFIXES, keep.keep_days, keep.keep_count)
         prune_directory(settings.schedule.log_dir, (OUTPUT_SUFFIX,), keep.keep_days, keep.keep_count)
     except OSError as error:
         print(f"maintenance run: {cannot_write(error)}", file=sys.stderr)
+    except Timeout as error:
+        print(f"maintenance run: no line in the runs log: {error}", file=sys.stderr)
 
 
 def refuse(log_dir: Path, started: datetime.datetime, cadence: str, why: str) -> int:
@@ -122,5 +129,13 @@ def cannot_write(error: OSError) -> str:
             f"create it for the user the schedule runs as (install -d -o USER {where}), or choose another")
 
 
+def exit_as(status: int) -> None:
+    """The run's status; a run killed by a signal ends this process by the same signal, as its scheduler expects."""
+    if status < 0:
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_as(main())

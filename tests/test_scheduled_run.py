@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,24 @@ def test_a_bad_configuration_is_a_line_in_the_configured_runs_log(tmp_path):
     assert done.returncode == 4 and "tunnel.port" in done.stderr and "Traceback" not in done.stderr
     [line] = runs_log(tmp_path)
     assert " daily exit 4 (bad configuration) report none: " in line and "tunnel.port" in line
+
+
+def test_a_run_stopped_by_sigterm_still_gets_its_line(tmp_path):
+    """What systemd does at TimeoutStartSec= or `systemctl stop`: the run is told, passes it on, and says so."""
+    config = write_config(tmp_path, resources={"cpu_sample_seconds": 3})
+    run = subprocess.Popen([sys.executable, "-m", "commands.run", "daily", "--config", str(config)], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not re.search(r"\d+ passed|\d+ failed|%\]", _outputs(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until pytest is running checks (the CPU sample holds it for 3s)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == -signal.SIGTERM
+    [line] = runs_log(tmp_path)
+    assert " daily exit -15 (killed by SIGTERM) in " in line, line
+
+
+def _outputs(tmp_path: Path) -> str:
+    return "".join(path.read_text() for path in (tmp_path / "logs").glob("daily-*.log"))
 
 
 def test_meanings_of_statuses():
