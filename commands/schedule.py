@@ -168,6 +168,8 @@ def install(args: argparse.Namespace, settings: Settings) -> None:
     if args.action == "show":
         print("\n".join(f"# {name}\n{text}" for name, text in units.items()), end="")
         return
+    if args.unit_dir == timers.UNIT_DIR:
+        timers.require_systemd()
     prepare_log_dir(settings.schedule.log_dir, uid)
     install_units(args.unit_dir, units)
     remove_cron(args.cron_file)
@@ -194,11 +196,12 @@ def remove_units(directory: Path) -> bool:
     present = timers.installed(directory)
     if not present:
         return False
-    if directory == timers.UNIT_DIR:
+    active = directory == timers.UNIT_DIR and timers.BOOTED.is_dir()  # without systemd: only the files
+    if active:
         timers.systemctl("disable", "--now", *[n for n in present if n.endswith(".timer")])
     for name in present:
         (directory / name).unlink(missing_ok=True)
-    if directory == timers.UNIT_DIR:
+    if active:
         timers.systemctl("daemon-reload")
     print(f"removed from {directory}: {', '.join(present)}")
     return True

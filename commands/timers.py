@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 UNIT_DIR = Path("/etc/systemd/system")
+BOOTED = Path("/run/systemd/system")  # exists only while systemd is PID 1 (sd_booted)
 PREFIX = "trading-maintenance"
 # The run's own findings (README: exit statuses 10-14) are not the unit's failure: `systemctl --failed`
 # and a degraded system are kept for a run that could not run (4, 2, 3, 5).
@@ -88,6 +89,12 @@ def check_calendar(calendar: str) -> None:
 def installed(directory: Path) -> list[str]:
     """This suite's units in `directory` (every cadence's, whatever installed them)."""
     return sorted(path.name for path in directory.glob(f"{PREFIX}-*.*") if path.suffix in (".service", ".timer"))
+
+
+def require_systemd() -> None:
+    """Before a unit is written: timers that no systemd will ever start are no schedule."""
+    if not BOOTED.is_dir():
+        raise ScheduleError(f"this machine is not running systemd (no {BOOTED}): install with SCHEDULER=cron")
 
 
 def systemctl(*args: str) -> None:

@@ -187,3 +187,19 @@ def test_the_schedules_keys_are_validated(tmp_path, text, key, expected):
     with pytest.raises(ConfigError) as error:
         load(path)
     assert key in str(error.value) and expected in str(error.value), str(error.value)
+
+
+def test_systemd_timers_on_a_machine_without_systemd_are_refused_before_a_file_is_written(tmp_path, config,
+                                                                                          monkeypatch, capsys):
+    """The system's unit directory stands in tmp_path here; /run/systemd/system is a path that does not exist."""
+    from commands import schedule as command
+
+    monkeypatch.setattr(timers, "UNIT_DIR", tmp_path / "system")
+    monkeypatch.setattr(timers, "BOOTED", tmp_path / "no-systemd-here")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    status = command.main(["install", "--config", str(config), "--scheduler", "systemd",
+                           "--cron-file", str(tmp_path / "cron")])
+    err = capsys.readouterr().err
+    assert status == 4 and err.count("\n") == 1, err
+    assert f"not installed: this machine is not running systemd (no {tmp_path / 'no-systemd-here'})" in err
+    assert not (tmp_path / "system").exists() and not (tmp_path / "logs").exists()
