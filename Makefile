@@ -13,12 +13,12 @@ DEMO_FAULTS := service-down:trading-dashboard files-past-retention error-rate-hi
 PYTEST_ARGS ?=
 # pytest-xdist workers for `make test-fast`.
 WORKERS ?= 2
-# What the lab needs from Debian (PostgreSQL's server), and what only its box mode needs (sshd, sudo;
-# a box needs root anyway). Each package is installed only when the file named here is missing; while
+# What the lab needs from Debian (PostgreSQL's server), and what only its box mode needs (sshd, sudo,
+# and cron for the test of the cron schedule inside a box; a box needs root anyway). Each package is installed only when the file named here is missing; while
 # apt-get runs, a policy-rc.d keeps the packages from starting their services on the machine (an sshd
 # on port 22, a PostgreSQL on 5432).
 LAB_DEPS := postgresql:/usr/lib/postgresql/*/bin/postgres
-BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo
+BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
@@ -114,18 +114,24 @@ test-fast: $(VENV)/.installed
 	$(PY) -m pytest -c tests/pytest.ini -m "not lab" -n $(WORKERS) $(PYTEST_ARGS) tests
 
 # make turns a failed run's status into its own 2: the run's own status (README: exit statuses)
-# is printed by pytest's summary; cron runs pytest directly and keeps it.
+# is printed by pytest's summary; a scheduled run (commands/run.py) keeps it and writes it to its runs log.
 daily weekly monthly quarterly emergency: setup
 	$(PY) -m pytest -m $@ $(if $(CONFIG),--maintenance-config=$(CONFIG)) $(PYTEST_ARGS)
 
-# The guide's schedule as /etc/cron.d/trading-maintenance (CRON_FILE=... to put it elsewhere).
+# The guide's schedule, as root: SCHEDULER=cron writes /etc/cron.d/trading-maintenance (CRON_FILE=...),
+# SCHEDULER=systemd a .service and .timer per cadence in /etc/systemd/system (UNIT_DIR=...), enabled.
+# RUN_USER: who the runs run as (root). Each run is `python -m commands.run CADENCE` (README: Running unattended).
+SCHEDULER ?= cron
 CRON_FILE ?= /etc/cron.d/trading-maintenance
+UNIT_DIR ?= /etc/systemd/system
+RUN_USER ?= root
 install-schedule: setup
-	@test -n "$(CONFIG)" || { echo "make install-schedule CONFIG=/path/to/maintenance.toml"; exit 2; }
-	$(PY) -m commands.schedule install --config $(CONFIG) --cron-file $(CRON_FILE)
+	@test -n "$(CONFIG)" || { echo "make install-schedule CONFIG=/path/to/maintenance.toml [SCHEDULER=systemd]"; exit 2; }
+	$(PY) -m commands.schedule install --config $(CONFIG) --scheduler $(SCHEDULER) --user $(RUN_USER) \
+	  --cron-file $(CRON_FILE) --unit-dir $(UNIT_DIR)
 
 uninstall-schedule: setup
-	$(PY) -m commands.schedule uninstall --cron-file $(CRON_FILE)
+	$(PY) -m commands.schedule uninstall --cron-file $(CRON_FILE) --unit-dir $(UNIT_DIR)
 
 # The sudo rules the maintenance user needs on the box: make sudoers CONFIG=... [SUDO_USER_NAME=trading-maint]
 sudoers: setup

@@ -245,6 +245,27 @@ class Inventory(Section):
 
 class Reports(Section):
     dir: Path = Path("reports")
+    # A scheduled run (commands/run.py) keeps, per cadence, the newest `keep_count` runs' records (its two
+    # reports, its output, its line in the runs log) that are at most `keep_days` old; it deletes the rest.
+    keep_days: int = Field(default=90, ge=1)
+    keep_count: int = Field(default=100, ge=1)
+
+
+class Schedule(Section):
+    """What a scheduled run reads: cron and systemd give it neither the operator's shell nor its variables."""
+
+    # runs.log (one line per run) and each run's output (<cadence>-<time>.log); created by the run.
+    log_dir: Path = Path("/var/log/trading-maintenance")
+    # KEY=VALUE lines the run puts in its environment, for the `*_env` keys; mode 600, owned by the run's user.
+    secrets_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _absolute(self) -> Schedule:
+        for key in ("log_dir", "secrets_file"):
+            value = getattr(self, key)
+            if value is not None and not value.is_absolute():
+                raise ValueError(f"{key} {str(value)!r} must be an absolute path (cron and systemd start elsewhere)")
+        return self
 
 
 class Settings(Section):
@@ -266,6 +287,7 @@ class Settings(Section):
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()
+    schedule: Schedule = Schedule()
     policy: Policy = Policy()
     waivers: list[Waiver] = Field(default_factory=list)
     silences: list[Silence] = Field(default_factory=list)

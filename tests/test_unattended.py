@@ -1,5 +1,6 @@
 """Unattended operation against the real lab: soft states, budgets, flapping, waivers, dedup over a
-controlled clock, the cadence lock, killed runs, the heartbeat, the schedule and the exit statuses."""
+controlled clock, the cadence lock, killed runs, the heartbeat and the exit statuses (the schedule:
+tests/test_schedule.py, tests/test_schedule_box.py)."""
 
 from __future__ import annotations
 
@@ -240,30 +241,3 @@ def test_heartbeat_pings_start_and_success_or_failure(healthy_lab, config, at, h
     at(path, T0 + 60, "-k", DASHBOARD, "--remediation=off")
     assert Pings.seen == ["/ping/abc/start", "/ping/abc/fail"]
 
-
-def test_schedule_installs_idempotently_and_uninstalls(lab_config, tmp_path):
-    cron = tmp_path / "cron.d" / "trading-maintenance"
-
-    def schedule(*args):
-        return subprocess.run([sys.executable, "-m", "commands.schedule", *args, "--cron-file", str(cron)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=60)
-
-    assert schedule("install", "--config", str(lab_config)).returncode == 0
-    first = cron.read_text()
-    assert schedule("install", "--config", str(lab_config)).returncode == 0
-    assert cron.read_text() == first
-    entries = [line for line in first.splitlines() if line and not line.startswith(("#", "SHELL"))]
-    # Only the cadences that have checks: a cron line that checks nothing every 5 minutes helps nobody.
-    assert [" ".join(line.split()[:5]) + " " + line.split(" -m ")[2].split()[0] for line in entries] == [
-        "0 2 * * * daily"]
-    assert all(f"--maintenance-config={lab_config}" in line for line in entries)
-    assert schedule("uninstall").returncode == 0 and not cron.exists()
-
-
-def test_schedule_refuses_a_bad_configuration(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[tunnel]\nport = 0\n")
-    cron = tmp_path / "cron"
-    completed = subprocess.run([sys.executable, "-m", "commands.schedule", "install", "--config", str(bad),
-                                "--cron-file", str(cron)], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert completed.returncode == 4 and "tunnel.port" in completed.stderr and not cron.exists()

@@ -1,0 +1,141 @@
+"""`python -m commands.run daily --config PATH`: one scheduled run, as cron and the systemd timers start it.
+
+A scheduled run has no operator's shell around it, so this gives it what the shell would have:
+- the variables of [schedule] secrets_file (refused unless mode 600 and the run user's own);
+- the suite's directory to run in; pytest's output into [schedule] log_dir/<cadence>-<time>.log;
+- one line in log_dir/runs.log: when, the cadence, the exit status and its meaning, the report;
+- old runs' records pruned ([reports] keep_days, keep_count).
+
+Its exit status is the run's own (README: exit statuses); 4 when the configuration or the secrets file
+is refused, said in one line on stderr and in runs.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import tomllib
+from contextlib import suppress
+from pathlib import Path
+
+from filelock import Timeout
+
+from commands import runslog, secretsfile
+from configuration import ConfigError, Settings, load
+from configuration.schema import Reports, Schedule
+from core.vocabulary import Cadence, ExitStatus
+from reports.files import report_stem
+from reports.retention import REPORT_SUFFIXES, prune_directory
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT_SUFFIX = ".log"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m commands.run", description=__doc__.splitlines()[0])
+    parser.add_argument("cadence", choices=tuple(Cadence))
+    parser.add_argument("--config", type=Path, required=True, help="the configuration file")
+    args = parser.parse_args(argv)
+    started = datetime.datetime.now().astimezone()
+    try:
+        settings = load(args.config)
+    except ConfigError as error:
+        return refuse(log_dir_of(args.config), started, args.cadence, str(error))
+    log_dir = settings.schedule.log_dir
+    try:
+        secrets = secretsfile.read(settings.schedule.secrets_file) if settings.schedule.secrets_file else {}
+        output, handle = open_output(log_dir, args.cadence, started)
+    except secretsfile.SecretsRefused as error:
+        return refuse(log_dir, started, args.cadence, str(error))
+    except OSError as error:
+        return refuse(log_dir, started, args.cadence, cannot_write(error))
+    before = set(reports_of(settings).glob(f"{args.cadence}-*.html"))
+    with handle:
+        code = run_pytest(args.cadence, args.config.resolve(), {**os.environ, **secrets}, handle)
+    report = max(set(reports_of(settings).glob(f"{args.cadence}-*.html")) - before, default=None)
+    seconds = (datetime.datetime.now().astimezone() - started).total_seconds()
+    record(settings, runslog.line(started, args.cadence, code, seconds, report, output))
+    return code
+
+
+def run_pytest(cadence: str, config: Path, env: dict[str, str], output) -> int:
+    """pytest -m CADENCE in the suite's directory; a SIGTERM for this process (systemd stopping the run,
+    a timeout) is passed on, so the run ends as interrupted and still gets its line."""
+    argv = [sys.executable, "-m", "pytest", "-m", cadence, "-q", f"--maintenance-config={config}"]
+    child = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                             stderr=subprocess.STDOUT)
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda received, _frame: child.send_signal(received))
+    return child.wait()
+
+
+def reports_of(settings: Settings) -> Path:
+    """[reports] dir as the run resolves it: relative to the suite's directory."""
+    return settings.reports.dir if settings.reports.dir.is_absolute() else ROOT / settings.reports.dir
+
+
+def open_output(log_dir: Path, cadence: str, started: datetime.datetime):
+    """log_dir/<cadence>-<time>.log, new (never another run's), readable by the run's user and group."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    when = started
+    while True:
+        path = log_dir / f"{report_stem(cadence, when)}{OUTPUT_SUFFIX}"
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        except FileExistsError:
+            when += datetime.timedelta(milliseconds=1)
+            continue
+        return path, os.fdopen(descriptor, "w")
+
+
+def record(settings: Settings, text: str) -> None:
+    """The run's line in runs.log, then the old runs' records pruned; a failure here is said, never raised:
+    the run itself is over and its status stands."""
+    keep = settings.reports
+    try:
+        runslog.append(settings.schedule.log_dir / runslog.RUNS_LOG, text, keep.keep_days, keep.keep_count)
+        prune_directory(reports_of(settings), REPORT_SUFFIXES, keep.keep_days, keep.keep_count)
+        prune_directory(settings.schedule.log_dir, (OUTPUT_SUFFIX,), keep.keep_days, keep.keep_count)
+    except OSError as error:
+        print(f"maintenance run: {cannot_write(error)}", file=sys.stderr)
+    except Timeout as error:
+        print(f"maintenance run: no line in the runs log: {error}", file=sys.stderr)
+
+
+def refuse(log_dir: Path, started: datetime.datetime, cadence: str, why: str) -> int:
+    """Nothing ran: one line on stderr (cron mails it, the journal keeps it) and, when it can, in runs.log."""
+    print(f"maintenance {cadence} run refused: {why}", file=sys.stderr)
+    text = runslog.line(started, cadence, ExitStatus.BAD_CONFIGURATION, why=" ".join(why.split()))
+    with suppress(OSError):  # then the line on stderr is all there can be
+        runslog.append(log_dir / runslog.RUNS_LOG, text, Reports().keep_days, Reports().keep_count)
+    return ExitStatus.BAD_CONFIGURATION
+
+
+def log_dir_of(path: Path) -> Path:
+    """[schedule] log_dir from a file that does not load as a whole, if it says; else the default."""
+    try:
+        return Schedule.model_validate(tomllib.loads(path.read_text()).get("schedule", {})).log_dir
+    except (OSError, ValueError, AttributeError):
+        return Schedule().log_dir
+
+
+def cannot_write(error: OSError) -> str:
+    where = error.filename or "the log directory"
+    return (f"cannot write {where}: {error.strerror}. The runs log and outputs go to [schedule] log_dir: "
+            f"create it for the user the schedule runs as (install -d -o USER {where}), or choose another")
+
+
+def exit_as(status: int) -> None:
+    """The run's status; a run killed by a signal ends this process by the same signal, as its scheduler expects."""
+    if status < 0:
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    exit_as(main())

@@ -1,0 +1,76 @@
+"""The runs log: one line per scheduled run, so "did last night's run happen, and how did it end?" is
+answered by `tail runs.log` without opening a report.
+
+    2026-11-26T02:00:03+00:00 daily exit 11 (failures remain) in 14s report /srv/suite/reports/daily-....html
+
+Appended and pruned under a lock (two cadences may end at once); pruned by the same rule as the
+reports (reports/retention.py); a line it cannot read is kept.
+"""
+
+from __future__ import annotations
+
+import datetime
+import signal
+from pathlib import Path
+
+from filelock import FileLock
+
+from core.atomic import write_atomically
+from core.vocabulary import ExitStatus
+from reports.retention import expired
+
+RUNS_LOG = "runs.log"
+# pytest's own statuses that the suite does not redefine (README: exit statuses).
+PYTEST_STATUS = {2: "interrupted, or a check file not collected", 3: "internal error", 5: "no checks"}
+
+
+def meaning(code: int) -> str:
+    """A status in words: 'failures remain' for 11, 'killed by SIGTERM' for -15."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    if code in PYTEST_STATUS:
+        return PYTEST_STATUS[code]
+    try:
+        return ExitStatus(code).name.lower().replace("_", " ")
+    except ValueError:
+        return "unknown status"
+
+
+def line(started: datetime.datetime, cadence: str, code: int, seconds: float | None = None,
+         report: Path | None = None, output: Path | None = None, why: str = "") -> str:
+    took = f" in {seconds:.0f}s" if seconds is not None else ""
+    tail = f" output {output}" if output is not None else ""
+    reason = f": {why}" if why else ""
+    return (f"{started.isoformat(timespec='seconds')} {cadence} exit {code} ({meaning(code)}){took} "
+            f"report {report or 'none'}{tail}{reason}")
+
+
+def append(path: Path, text: str, keep_days: int, keep_count: int, now: datetime.datetime | None = None) -> None:
+    """Add one line, then drop the lines the rule expires (the file rewritten whole: old or new, never half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(f".{path.name}.lock")), timeout=60):
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text.rstrip("\n") + "\n")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        now = now or datetime.datetime.now().astimezone()
+        gone = set(expired(_records(lines), keep_days, keep_count, now))
+        if gone:
+            mode = path.stat().st_mode & 0o777
+            write_atomically(path, "".join(f"{text}\n" for index, text in enumerate(lines) if index not in gone))
+            path.chmod(mode)  # as readable as before: the temporary file was 600
+
+
+def _records(lines: list[str]):
+    for index, text in enumerate(lines):
+        fields = text.split(" ", 2)
+        if len(fields) < 3:
+            continue
+        try:
+            when = datetime.datetime.fromisoformat(fields[0])
+        except ValueError:
+            continue
+        if when.tzinfo is not None:
+            yield fields[1], when, index
