@@ -113,10 +113,13 @@ test: setup lint
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -c tests/pytest.ini -m "not lab" -n $(WORKERS) $(PYTEST_ARGS) tests
 
-# make turns a failed run's status into its own 2: the run's own status (README: exit statuses)
-# is printed by pytest's summary; a scheduled run (commands/run.py) keeps it and writes it to its runs log.
+# GNU make exits 2 for any failed recipe, whatever its status: the run's own status (README: exit
+# statuses) is printed last, in words. `python -m commands.run CADENCE --config PATH` (what the schedule
+# runs) and pytest itself exit with it.
 daily weekly monthly quarterly emergency: setup
-	$(PY) -m pytest -m $@ $(if $(CONFIG),--maintenance-config=$(CONFIG)) $(PYTEST_ARGS)
+	@$(PY) -m pytest -m $@ $(if $(CONFIG),--maintenance-config=$(CONFIG)) $(PYTEST_ARGS); status=$$?; \
+	  echo "$@ run exit status $$status: $$($(PY) -c 'import sys; from commands.runslog import meaning; \
+	  print(meaning(int(sys.argv[1])))' $$status) (README: exit statuses)"; exit $$status
 
 # The guide's schedule, as root: SCHEDULER=cron writes /etc/cron.d/trading-maintenance (CRON_FILE=...),
 # SCHEDULER=systemd a .service and .timer per cadence in /etc/systemd/system (UNIT_DIR=...), enabled.

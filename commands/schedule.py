@@ -79,11 +79,12 @@ def cron_text(config: Path, python: Path, user: str, times: dict[Cadence, str], 
     return "\n".join(lines) + "\n"
 
 
-def unit_texts(config: Path, python: Path, user: str, times: dict[Cadence, str]) -> dict[str, str]:
+def unit_texts(config: Path, python: Path, user: str, times: dict[Cadence, str],
+               secrets: Path | None = None) -> dict[str, str]:
     units = {}
     for cadence, calendar in times.items():
         service, timer = timers.names(cadence)
-        units[service] = timers.service(cadence, run_argv(python, cadence, config), ROOT, user, PATH)
+        units[service] = timers.service(cadence, run_argv(python, cadence, config), ROOT, user, PATH, secrets)
         units[timer] = timers.timer(cadence, calendar)
     return units
 
@@ -164,7 +165,7 @@ def install(args: argparse.Namespace, settings: Settings) -> None:
         write_file(args.cron_file, text)
         print(f"installed {args.cron_file}:\n{text}", end="")
         return
-    units = unit_texts(config, python, args.user, times)
+    units = unit_texts(config, python, args.user, times, settings.schedule.secrets_file)
     if args.action == "show":
         print("\n".join(f"# {name}\n{text}" for name, text in units.items()), end="")
         return

@@ -1,8 +1,9 @@
 """The schedule as systemd units: per cadence a oneshot `trading-maintenance-<cadence>.service` and its
 `.timer`. `Persistent=true`: a run missed while the box was off happens when it is back.
 
-The secrets are not an `EnvironmentFile=`: systemd would load a world-readable file without a word;
-the run reads [schedule] secrets_file itself, after checking its mode and owner, as under cron.
+The secrets file is the service's `EnvironmentFile=`, and the run reads [schedule] secrets_file itself
+too, after checking its mode and owner, as under cron: systemd would load a world-readable file without
+a word, the run refuses to start with one.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def word(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def service(cadence: str, argv: list[str], directory: Path, user: str, path: str) -> str:
+def service(cadence: str, argv: list[str], directory: Path, user: str, path: str, secrets: Path | None = None) -> str:
     return "\n".join([
         "# Written by `make install-schedule SCHEDULER=systemd`; `make uninstall-schedule` removes it.",
         "[Unit]",
@@ -49,6 +50,7 @@ def service(cadence: str, argv: list[str], directory: Path, user: str, path: str
         f"User={user}",
         f"WorkingDirectory={word(str(directory))}",
         f"Environment=PATH={path}",
+        *([f"EnvironmentFile={word(str(secrets))}"] if secrets else []),
         f"ExecStart={' '.join(word(a) for a in argv)}",
         f"SuccessExitStatus={FINDINGS}",
         "TimeoutStartSec=1h",  # a hung run ends; the next one can start

@@ -24,7 +24,7 @@ import pytest
 
 from lab.box import Box
 
-PORT_BASE = 29600  # test_box.py 28100-28300, test_box_suite.py 28500-28900, bench_fleet 29000-29400
+PORT_BASE = 29500  # test_box.py 28100-28300, test_box_suite.py 28500-28900 (+444), fleet demo 30000-
 WHY_NOT = Box.unavailable()
 CONFIG = "/etc/trading-maintenance/maintenance.toml"
 REPORTS = "/var/lib/trading-maintenance/reports"  # the example's [reports] dir, in the box

@@ -76,7 +76,10 @@ def test_the_systemd_units_are_valid_persistent_and_at_the_guides_times(tmp_path
     for line in ("Type=oneshot", f"WorkingDirectory={ROOT}", f"Environment=PATH={PATH}",
                  f"ExecStart={sys.executable} -m commands.run weekly --config {config}", "SuccessExitStatus=10 11 12 13 14"):
         assert line in service.splitlines()
-    assert "EnvironmentFile" not in service  # the run reads the secrets file itself, after checking it
+    assert "EnvironmentFile" not in service  # no [schedule] secrets_file: nothing to load
+    secrets = tmp_path / "secrets.env"
+    with_secrets = unit_texts(config, Path(sys.executable), "root", times, secrets)["trading-maintenance-weekly.service"]
+    assert f"EnvironmentFile={secrets}" in with_secrets.splitlines()  # and the run checks it before it starts
     for line in ("OnCalendar=Sun *-*-* 03:00:00", "Persistent=true", "Unit=trading-maintenance-weekly.service",
                  "WantedBy=timers.target"):
         assert line in timer.splitlines()

@@ -33,7 +33,8 @@ UNSHARE = ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--cgroup"
 # the kernel log are the machine's.
 DROPPED_CAPS = ["sys_module", "sys_time", "wake_alarm", "net_admin", "sys_rawio", "mac_admin",
                 "mac_override", "audit_control", "audit_read", "syslog"]
-MUST_BE_MOUNTED = ["/tmp", "/var/tmp", "/run", "/var/log", "/etc", "/var/lib", "/etc/systemd", "/var/lib/systemd", "/dev"]
+MUST_BE_MOUNTED = ["/tmp", "/var/tmp", "/run", "/var/log", "/etc", "/var/lib", "/etc/systemd", "/var/lib/systemd",
+                   "/dev"]
 # The machine's directories the box may write to as a real box would (an operator's
 # /etc/trading-maintenance, the suite's state in /var/lib/trading-maintenance): overlays whose
 # writes land in BOX_DIR/box/overlay, the machine's own files unchanged underneath.
