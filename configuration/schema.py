@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from configuration.alerts import AlertSettings
+from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
 from configuration.section import SecretUrl, Section
 from core.redact import url_secrets
@@ -284,6 +285,7 @@ class Settings(Section):
     exchange: Exchange = Exchange()
     database: Database = Database()
     diagnostics: Diagnostics = Diagnostics()
+    emergency: Emergency = Emergency()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()

@@ -17,6 +17,17 @@ MASK = "***"
 SHORTEST = 6  # a shorter piece is too likely to be an ordinary word of a report
 
 
+# `password=...`, `API_KEY: ...`, `"token": "..."`: a value that a name calls secret, in a log line or a
+# config file the suite did not write (the diagnostics bundle masks them whether it knows them or not).
+ASSIGNED_SECRET = re.compile(
+    r"""(?i)(\b[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential)[\w.-]*"?\s*[=:]\s*"?)"""
+    r"""([^\s"',;&]+)""")
+
+
+def mask_assigned_secrets(text: str) -> str:
+    return ASSIGNED_SECRET.sub(lambda m: m.group(1) + MASK, text)
+
+
 def url_secrets(url: str, path_is_secret: bool = False) -> list[str]:
     """The forms a secret URL leaks in: whole, its query (`?token=...`) and each value in it, its
     user-info password, and (healthchecks.io: the check's uuid) its path. urllib3's DEBUG line names
