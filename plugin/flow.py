@@ -1,5 +1,6 @@
 """One check's way through a run, after its result is known: verdict, waiver, policy, remediation
-and re-check, the alert owed. Each step is a public function of its stage; this only strings them.
+(within its target's budget) and re-check, the alert owed. Each step is a public function
+of its stage; this only strings them.
 
 Called for each check's call phase (and a setup that failed), on xdist workers too. Everything
 decided is recorded with `record(name, value)` as report properties, which is all the controller,
@@ -15,14 +16,14 @@ import pytest
 
 from configuration import Settings
 from core import clock
-from core.vocabulary import ActionStatus, Mode, Prop, Recheck, Verdict
+from core.vocabulary import Mode, Prop, Recheck, Verdict
 from decision import exemptions
-from decision.policy import count_remediation, judge, notification, rules_for
+from decision.policy import Budget, budget_for, judge, notification, rules_for
 from decision.state import StateStore
 from decision.verdict import first_line, instance_key, verdict_of
 from fixtures.host import BoxUnreachable, box_of
 from fixtures.services import services_of
-from plugin.identity import LEVEL_ARGNAME, CheckIdentity
+from plugin.identity import LEVEL_ARGNAME, CheckIdentity, RemediationSpec
 from remediations.runner import ActionContext, Remedy, remediate_and_recheck
 from reports import html
 
@@ -39,8 +40,8 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
     if isinstance(error, BoxUnreachable):
         record(Prop.UNREACHABLE, box.host.name)
     now = clock.now()
-    callspec = getattr(item, "callspec", None)
-    key = instance_key(identity.id, callspec.id if callspec else None)
+    key = key_of(item, identity)
+    store = StateStore(state_dir)
     waiver = exemptions.find(settings.waivers, identity.id, key)
     if verdict.is_bad and waiver is not None:
         if exemptions.is_active(waiver, now):
@@ -51,28 +52,17 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
     record(Prop.VERDICT, verdict)
     if verdict == Verdict.SKIPPED:
         return
-    store = StateStore(state_dir)
     rules = rules_for(settings, identity.id)
     with store.record(key) as state:
         judgement = judge(state, verdict, now, rules)
     if judgement.note:
         record(Prop.POLICY, judgement.note)
-    if judgement.human_needed:
-        record(Prop.HUMAN_NEEDED, judgement.note)
 
     fixed = False
     if judgement.may_remediate and identity.remediation and mode != Mode.OFF:
-        remedy = remediate(item, identity, box, mode, state_dir)
-        record(Prop.REMEDIATION_OUTCOME, remedy.outcome.summary())
-        record(Prop.RECHECK, remedy.recheck)
-        if remedy.recheck_problem:
-            record(Prop.RECHECK_PROBLEM, remedy.recheck_problem)
-        report.sections.append(("remediation", remedy.text()))
-        html.attach(report, "Remediation", remedy.text())
+        remedy = remediate(item, identity, box, mode, state_dir, budget_for(settings, identity.id, identity.cadence))
+        record_remedy(report, remedy, record)
         fixed = remedy.recheck == Recheck.FIXED
-        if mode == Mode.APPLY and remedy.outcome.status in (ActionStatus.DONE, ActionStatus.FAILED):
-            with store.record(key) as state:
-                count_remediation(state, now)
 
     with store.record(key) as state:
         kind = notification(state, verdict, fixed, judgement, now, rules)
@@ -84,17 +74,46 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
         record(Prop.ALERT, kind)
 
 
-def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path) -> Remedy:
-    """The check's action with its marker arguments and the check's own parameters (service, rule...),
-    on the box the check looked at (`settings` are that box's)."""
-    spec = identity.remediation
+def record_remedy(report: pytest.TestReport, remedy: Remedy, record: Record) -> None:
+    if remedy.budget_spent:  # nothing ran: the target's budget is spent
+        record(Prop.POLICY, remedy.budget_spent)
+        if remedy.human_needed:
+            record(Prop.HUMAN_NEEDED, remedy.budget_spent)
+        return
+    record(Prop.REMEDIATION_OUTCOME, remedy.outcome.summary())
+    record(Prop.RECHECK, remedy.recheck)
+    if remedy.recheck_problem:
+        record(Prop.RECHECK_PROBLEM, remedy.recheck_problem)
+    report.sections.append(("remediation", remedy.text()))
+    html.attach(report, "Remediation", remedy.text())
+
+
+def key_of(item: pytest.Item, identity: CheckIdentity) -> str:
+    callspec = getattr(item, "callspec", None)
+    return instance_key(identity.id, callspec.id if callspec else None)
+
+
+def action_params(item: pytest.Item, spec: RemediationSpec) -> dict:
+    """The action's marker arguments and the check's own parameters (service, rule...)."""
     params = dict(getattr(getattr(item, "callspec", None), "params", {}))
     params.pop(LEVEL_ARGNAME, None)
     params.pop("settings", None)  # the box: the context carries it
     params.update(spec.params)
-    context = ActionContext(settings, box_of(settings), services_of(item.config, settings), mode)
-    return remediate_and_recheck(spec.name, params, context, lambda: recheck(item), state_dir,
-                                 check=item.nodeid.split("::")[-1])
+    return params
+
+
+def context(item: pytest.Item, settings: Settings, mode: Mode) -> ActionContext:
+    return ActionContext(settings, box_of(settings), services_of(item.config, settings), mode)
+
+
+def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path,
+              budget: Budget) -> Remedy:
+    """The check's action on the box the check looked at (`settings` are that box's), within `budget`
+    on what it touches."""
+    spec = identity.remediation
+    return remediate_and_recheck(spec.name, action_params(item, spec), context(item, settings, mode),
+                                 lambda: recheck(item), state_dir, check=item.nodeid.split("::")[-1],
+                                 budget=budget, instance=key_of(item, identity))
 
 
 def recheck(item: pytest.Item) -> str | None:

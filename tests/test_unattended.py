@@ -65,7 +65,7 @@ def test_a_soft_failure_waits_for_the_configured_count(healthy_lab, config, at):
 
 def test_a_service_that_dies_after_every_restart_gets_k_restarts_then_one_human_needed_alert(
         healthy_lab, config, at, lab_config):
-    path = config({"policy": {"budget": {"max_remediations": 3, "window_minutes": 60}}})
+    path = config({"policy": {"budget": {"max_remediations": 3, "window_runs": 5}}})
     healthy_lab.inject("crashloop:trading-dashboard")
     runs = [at(path, T0 + minute * 60, "-k", DASHBOARD) for minute in range(5)]
 
@@ -74,11 +74,11 @@ def test_a_service_that_dies_after_every_restart_gets_k_restarts_then_one_human_
     assert all(outcome.startswith("restart_service: failed") for outcome in outcomes[:3]), outcomes
     human = [kind for run in runs for kind in kinds(run, "WEB-001") if kind == "human-needed"]
     assert human == ["human-needed"]
-    assert "remediation budget spent" in runs[4].only("WEB-001").properties["policy"]
+    assert "budget for trading-box service trading-dashboard spent" in runs[4].only("WEB-001").properties["policy"]
 
     cleared = subprocess.run([sys.executable, "-m", "commands.budget", "clear", "WEB-001", "--config", str(path)],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert "WEB-001" in cleared.stdout
+    assert "trading-box service trading-dashboard" in cleared.stdout
     after = at(path, T0 + 6 * 60, "-k", DASHBOARD)
     assert after.only("WEB-001").properties["remediation_outcome"].startswith("restart_service:")
 

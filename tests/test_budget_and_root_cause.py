@@ -1,0 +1,166 @@
+"""One budget per thing touched: pytester projects whose checks share one "program" (a file that says
+it is dead), no lab. tests/test_policy.py pins the budget's rules;
+the lab tests (test_unattended.py) show the same with the real SVC-001 and WEB-001.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import ROOT, read_alerts
+
+T0 = 1_800_000_000.0
+DAY = 86400.0
+
+CONFTEST = '''
+import os
+import pytest
+from core.vocabulary import ActionStatus
+from remediations import Outcome, remediation
+
+pytest_plugins = ["plugin"]
+STATE = os.environ["PROGRAM_DIR"]
+
+def _revive(ctx, program):
+    with open(os.path.join(STATE, "actions"), "a") as actions:
+        actions.write(program + "\\n")
+    if os.path.exists(os.path.join(STATE, "crashloop")):
+        return Outcome("revive", ActionStatus.FAILED, f"{program} died again at once", 1)
+    os.remove(os.path.join(STATE, "dead"))
+    return Outcome("revive", ActionStatus.DONE, f"revived {program}")
+
+remediation("revive", touches="one program", plan=lambda ctx, program: f"revive {program}",
+            target=lambda ctx, program: f"program {program}")(_revive)
+'''
+
+INI = """
+[pytest]
+addopts = --strict-markers -p no:cacheprovider
+junit_family = xunit1
+markers =
+    daily: d
+    weekly: w
+    monthly: m
+    quarterly: q
+    emergency: e
+    check(id, severity, why): identity
+    remediate(name): remediation
+"""
+
+# The program's root check, and a check of what the program serves. The page's file sorts first, so
+# that collection order alone would let it look (and act) first.
+PAGE = '''
+import os, time, pytest
+@pytest.mark.daily
+@pytest.mark.check("X-WEB", severity="warning", why="the page is how the operator sees", {depends})
+@pytest.mark.remediate("revive", program="dash")
+def test_page_answers():
+    assert not os.path.exists(os.path.join(os.environ["PROGRAM_DIR"], "dead")), "page of dash does not answer"
+'''
+PROGRAM = '''
+import os, time, pytest
+@pytest.mark.daily
+@pytest.mark.check("X-SVC", severity="critical", why="a dead program serves nothing")
+@pytest.mark.remediate("revive", program="dash")
+def test_program_runs():
+    time.sleep({delay})
+    assert not os.path.exists(os.path.join(os.environ["PROGRAM_DIR"], "dead")), "program dash is dead"
+'''
+
+
+@pytest.fixture
+def box(pytester, tmp_path, monkeypatch):
+    """A pytester project with the maintenance plugin, a program that can die, and a clock to set."""
+    program = tmp_path / "program"
+    program.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("PROGRAM_DIR", str(program))
+    config = tmp_path / "maintenance.toml"
+    config.write_text(f'[remediation]\nrecheck_after_seconds = 0\n'
+                      f'[reports]\ndir = "{tmp_path}/reports"\n[policy]\nstate_dir = "{tmp_path}/state"\n'
+                      f'[policy.budget]\nmax_remediations = 3\n'
+                      f'[alerts]\nfile = "{tmp_path}/alerts.jsonl"\nspool_dir = "{tmp_path}/spool"\n')
+    pytester.makeini(INI)
+    pytester.makeconftest(CONFTEST)
+    pytester.program, pytester.config_path, pytester.reports = program, config, tmp_path / "reports"
+    pytester.alerts, pytester.env = tmp_path / "alerts.jsonl", monkeypatch
+    return pytester
+
+
+def checks(box, *, depends: bool = True, delay: float = 0) -> None:
+    box.makepyfile(test_a_page=PAGE.replace("{depends}", 'depends_on="X-SVC"' if depends else ""),
+                   test_b_program=PROGRAM.replace("{delay}", str(delay)))
+
+
+def kill(box, crashloop: bool = False) -> None:
+    (box.program / "dead").touch()
+    if crashloop:
+        (box.program / "crashloop").touch()
+
+
+def run_at(box, when: float, *args: str):
+    """One daily run at `when` on the suite's clock: its result, and each check's report properties."""
+    box.env.setenv("MAINTENANCE_CLOCK", str(when))
+    before = set(box.reports.glob("*.xml")) if box.reports.exists() else set()
+    result = box.runpytest_subprocess(f"--maintenance-config={box.config_path}", "-m", "daily", *args)
+    xml = (set(box.reports.glob("*.xml")) - before).pop()
+    result.properties = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+                         for case in ET.parse(xml).getroot().iter("testcase")}
+    return result
+
+
+def actions(box) -> int:
+    path = box.program / "actions"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def human_needed(box) -> list[dict]:
+    return [alert for alert in read_alerts(box.alerts) if alert["kind"] == "human-needed"]
+
+
+# -- finding 11: one budget per thing touched
+
+
+def test_two_checks_of_one_program_share_its_budget_and_ask_for_a_human_once(box):
+    """First contact, finding 11: SVC-001 and WEB-001 both restart the dashboard: 6 restarts of one
+    program within a minute against a budget of 3, and two "human needed" alerts for one broken program."""
+    checks(box, depends=False)
+    kill(box, crashloop=True)
+    runs = [run_at(box, T0 + minute * 60) for minute in range(4)]
+    assert actions(box) == 3
+    alerts = human_needed(box)
+    assert len(alerts) == 1, alerts
+    assert "budget for trading-box program dash spent: 3 remediation(s) in the last 5 daily runs" in alerts[0]["message"]
+    assert 'make clear-budget TARGET="trading-box program dash"' in alerts[0]["message"]
+    last = runs[-1].properties
+    assert all("budget for trading-box program dash spent" in last[name]["policy"]
+               for name in ("test_page_answers", "test_program_runs"))
+
+
+def test_a_daily_crash_loop_trips_the_budget_sized_to_the_cadence(box):
+    """First contact, finding 11: with the guide's daily schedule a 60-minute window never holds 3 runs:
+    5 daily runs of a crash-looping program gave 10 restarts and no "human needed" at all."""
+    checks(box, depends=False)
+    kill(box, crashloop=True)
+    for day in range(5):
+        run_at(box, T0 + day * DAY)
+    assert actions(box) == 3
+    assert len(human_needed(box)) == 1
+
+
+def test_a_cleared_budget_lets_the_program_be_acted_on_again(box):
+    import subprocess
+    import sys
+
+    checks(box, depends=False)
+    kill(box, crashloop=True)
+    for day in range(4):
+        run_at(box, T0 + day * DAY)
+    assert actions(box) == 3
+    cleared = subprocess.run([sys.executable, "-m", "commands.budget", "clear", "--target", "program dash",
+                              "--config", str(box.config_path)], cwd=ROOT, capture_output=True, text=True)
+    assert "trading-box program dash" in cleared.stdout, cleared.stdout + cleared.stderr
+    run_at(box, T0 + 4 * DAY)
+    assert actions(box) == 5  # each check acted once more
