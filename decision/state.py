@@ -27,6 +27,10 @@ class CheckRecord:
     notified_kind: str | None = None  # the problem an alert is out for ("problem", "unknown"), if any
     notified_at: float | None = None
     flapping: bool = False
+    # The run that last settled this check, and how it ended there (a verdict, or "fixed"): what a
+    # check that depends on this one reads, from any xdist worker.
+    run: str = ""
+    run_result: str = ""
 
     def add_verdict(self, when: float, verdict: str) -> None:
         self.verdicts = [*self.verdicts, [when, verdict]][-HISTORY:]

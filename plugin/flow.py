@@ -1,5 +1,5 @@
-"""One check's way through a run, after its result is known: verdict, waiver, policy, remediation
-(within its target's budget) and re-check, the alert owed. Each step is a public function
+"""One check's way through a run, after its result is known: verdict, waiver, policy, root cause,
+remediation (within its target's budget) and re-check, the alert owed. Each step is a public function
 of its stage; this only strings them.
 
 Called for each check's call phase (and a setup that failed), on xdist workers too. Everything
@@ -9,6 +9,7 @@ the alerts and both reports need: nothing travels any other way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,16 +24,17 @@ from decision.state import StateStore
 from decision.verdict import first_line, instance_key, verdict_of
 from fixtures.host import BoxUnreachable, box_of
 from fixtures.services import services_of
-from plugin.identity import LEVEL_ARGNAME, CheckIdentity, RemediationSpec
-from remediations.runner import ActionContext, Remedy, remediate_and_recheck
+from plugin.identity import IDENTITY, LEVEL_ARGNAME, ROOTS, CheckIdentity, RemediationSpec
+from remediations.runner import ActionContext, Remedy, remediate_and_recheck, target_of
 from reports import html
 
 Record = Callable[[str, str], None]
 
 
 def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, identity: CheckIdentity,
-           settings: Settings, box: Settings, mode: Mode, state_dir: Path, record: Record) -> None:
-    """`settings`: the run's (policy, waivers); `box`: the settings of the box the check looked at."""
+           settings: Settings, box: Settings, mode: Mode, state_dir: Path, record: Record, run: str) -> None:
+    """`settings`: the run's (policy, waivers); `box`: the settings of the box the check looked at;
+    `run`: this run's id, the same in every xdist worker."""
     error = call.excinfo.value if call.excinfo else None
     verdict, problem = verdict_of(report.passed, report.skipped, report.when == "call", error)
     if problem:
@@ -47,16 +49,23 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
         if exemptions.is_active(waiver, now):
             record(Prop.VERDICT, Verdict.WAIVED)
             record(Prop.POLICY, f"waived until {exemptions.expiry(waiver)}: {waiver.reason}")
+            settled(store, key, run, Verdict.WAIVED)
             return
         record(Prop.POLICY, f"waiver expired on {exemptions.expiry(waiver)}: counts as a failure again")
     record(Prop.VERDICT, verdict)
     if verdict == Verdict.SKIPPED:
+        settled(store, key, run, verdict)
         return
     rules = rules_for(settings, identity.id)
     with store.record(key) as state:
         judgement = judge(state, verdict, now, rules)
     if judgement.note:
         record(Prop.POLICY, judgement.note)
+    cause = root_cause(item, identity, box, mode, store, run) if verdict.is_bad else None
+    if cause:  # its root check found it, acts on it and alerts: this one only points there
+        record(Prop.CAUSED_BY, cause)
+        settled(store, key, run, verdict)
+        return
 
     fixed = False
     if judgement.may_remediate and identity.remediation and mode != Mode.OFF:
@@ -66,6 +75,7 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
 
     with store.record(key) as state:
         kind = notification(state, verdict, fixed, judgement, now, rules)
+        state.run, state.run_result = run, Recheck.FIXED if fixed else verdict
     silence = exemptions.find(settings.silences, identity.id, key)
     if kind and exemptions.is_active(silence, now):
         record(Prop.POLICY, f"alert silenced until {exemptions.expiry(silence)}: {silence.reason}")
@@ -91,6 +101,44 @@ def record_remedy(report: pytest.TestReport, remedy: Remedy, record: Record) -> 
 def key_of(item: pytest.Item, identity: CheckIdentity) -> str:
     callspec = getattr(item, "callspec", None)
     return instance_key(identity.id, callspec.id if callspec else None)
+
+
+def settled(store: StateStore, key: str, run: str, result: str) -> None:
+    """How the check ended in this run, for the checks that depend on it."""
+    with store.record(key) as state:
+        state.run, state.run_result = run, result
+
+
+# A root's failure explains its dependent's: the dependent neither acts nor alerts (a waived root's too).
+ROOT_FAILED = (Verdict.FAILED, Verdict.WAIVED)
+
+
+def root_cause(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: Mode, store: StateStore,
+               run: str) -> str | None:
+    """The instance of this check's root (same box, and the same target when this check has a
+    remediation) that failed in this run, if one did. Roots run first; on another xdist worker, a root
+    still at work is waited for, within the time its own remediation may take."""
+    in_run = set(item.session.items)
+    roots = [root for root in item.stash.get(ROOTS, []) if root in in_run]
+    if roots and identity.remediation is not None:
+        mine = target_on(item, identity, box, mode)
+        roots = [root for root in roots if target_on(root, root.stash[IDENTITY], box, mode) == mine]
+    keys = [key_of(root, root.stash[IDENTITY]) for root in roots]
+    patience = box.remediation.timeout_seconds + box.remediation.recheck_after_seconds + 10
+    deadline = time.monotonic() + (patience if hasattr(item.config, "workerinput") else 0)
+    while keys:
+        records = store.load()
+        ended = {key: records[key].run_result for key in keys if key in records and records[key].run == run}
+        failed = [key for key in keys if ended.get(key) in ROOT_FAILED]
+        if failed or len(ended) == len(keys) or time.monotonic() >= deadline:
+            return failed[0] if failed else None
+        time.sleep(0.2)
+    return None
+
+
+def target_on(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: Mode) -> str | None:
+    spec = identity.remediation
+    return target_of(spec.name, action_params(item, spec), context(item, box, mode)) if spec else None
 
 
 def action_params(item: pytest.Item, spec: RemediationSpec) -> dict:

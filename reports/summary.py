@@ -15,8 +15,9 @@ def write_summary(terminal, tally, alerter, report_paths) -> None:
         terminal.write_line(f"NOT CHECKED: {len(broken)} check file(s) could not be collected (see the errors "
                             f"above): what they check was not looked at")
     for nodeid, found in tally.findings:
+        said = f"caused by {found[Prop.CAUSED_BY]}" if Prop.CAUSED_BY in found else found.get(Prop.PROBLEM, '')
         line = f"{found[Prop.VERDICT].upper():8} {found[Prop.CHECK_ID]:8} {found[Prop.SEVERITY]:8} " \
-               f"{nodeid.split('::')[-1]}: {found.get(Prop.PROBLEM, '')}"
+               f"{nodeid.split('::')[-1]}: {said}"
         terminal.write_line(line[:WIDTH])
         for key in (Prop.REMEDIATION_OUTCOME, Prop.POLICY):
             if key in found:

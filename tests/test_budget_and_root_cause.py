@@ -1,6 +1,6 @@
-"""One budget per thing touched: pytester projects whose checks share one "program" (a file that says
-it is dead), no lab. tests/test_policy.py pins the budget's rules;
-the lab tests (test_unattended.py) show the same with the real SVC-001 and WEB-001.
+"""One budget per thing touched, and the root cause named once: pytester projects whose checks share
+one "program" (a file that says it is dead), no lab. tests/test_policy.py pins the budget's rules;
+the lab tests (test_unattended.py, test_daily_lab.py) show the same with the real SVC-001 and WEB-001.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ markers =
     monthly: m
     quarterly: q
     emergency: e
-    check(id, severity, why): identity
+    check(id, severity, why, depends_on): identity
     remediate(name): remediation
 """
 
@@ -142,7 +142,7 @@ def test_two_checks_of_one_program_share_its_budget_and_ask_for_a_human_once(box
 def test_a_daily_crash_loop_trips_the_budget_sized_to_the_cadence(box):
     """First contact, finding 11: with the guide's daily schedule a 60-minute window never holds 3 runs:
     5 daily runs of a crash-looping program gave 10 restarts and no "human needed" at all."""
-    checks(box, depends=False)
+    checks(box)
     kill(box, crashloop=True)
     for day in range(5):
         run_at(box, T0 + day * DAY)
@@ -154,7 +154,7 @@ def test_a_cleared_budget_lets_the_program_be_acted_on_again(box):
     import subprocess
     import sys
 
-    checks(box, depends=False)
+    checks(box)
     kill(box, crashloop=True)
     for day in range(4):
         run_at(box, T0 + day * DAY)
@@ -163,4 +163,86 @@ def test_a_cleared_budget_lets_the_program_be_acted_on_again(box):
                               "--config", str(box.config_path)], cwd=ROOT, capture_output=True, text=True)
     assert "trading-box program dash" in cleared.stdout, cleared.stdout + cleared.stderr
     run_at(box, T0 + 4 * DAY)
-    assert actions(box) == 5  # each check acted once more
+    assert actions(box) == 4
+
+
+# -- finding 12: the root cause does not depend on test order
+
+
+def test_a_dead_program_is_found_by_its_root_check_and_the_dependent_passes(box):
+    """First contact, finding 12: a dead dashboard came through only as WEB-001 (warning), which restarted
+    it before SVC-001 (critical) looked; the critical finding vanished."""
+    checks(box)
+    kill(box)
+    result = run_at(box, T0)
+    program, page = result.properties["test_program_runs"], result.properties["test_page_answers"]
+    assert (program["verdict"], program["recheck"]) == ("failed", "fixed")
+    assert page["verdict"] == "passed" and "remediation_outcome" not in page
+    assert actions(box) == 1
+    assert [(a["check_id"], a["severity"]) for a in read_alerts(box.alerts)] == [("X-SVC", "critical")]
+
+
+def test_a_dependent_names_the_root_cause_and_neither_acts_nor_alerts(box):
+    checks(box)
+    kill(box, crashloop=True)
+    result = run_at(box, T0)
+    program, page = result.properties["test_program_runs"], result.properties["test_page_answers"]
+    assert program["verdict"] == "failed" and program["recheck"] == "not rechecked"
+    assert page["verdict"] == "failed" and page["caused_by"] == "X-SVC"
+    assert "remediation_outcome" not in page
+    assert actions(box) == 1
+    assert {a["check_id"] for a in read_alerts(box.alerts)} == {"X-SVC"}
+    result.stdout.fnmatch_lines(["FAILED   X-WEB *test_page_answers: caused by X-SVC*"])
+    assert "page of dash does not answer" not in result.stdout.str().split("maintenance summary")[1]
+
+
+@pytest.mark.parametrize("crashloop", [False, True], ids=["root-fixes", "root-cannot-fix"])
+def test_on_parallel_workers_the_dependent_waits_for_its_root(box, crashloop):
+    """-n 2: the dependent (on the other worker) fails first and waits for the root's outcome of this run."""
+    checks(box, delay=1)
+    kill(box, crashloop=crashloop)
+    result = run_at(box, T0, "-n", "2")
+    program, page = result.properties["test_program_runs"], result.properties["test_page_answers"]
+    assert program["verdict"] == "failed" and actions(box) == 1
+    if crashloop:
+        assert page["caused_by"] == "X-SVC" and "remediation_outcome" not in page
+    else:
+        assert program["recheck"] == "fixed"
+        assert page["verdict"] == "passed" or page["remediation_outcome"] == (
+            "revive: skipped: passes now: mended by revive for test_program_runs earlier in this run")
+
+
+def test_the_guides_daily_checks_run_the_service_checks_first(tmp_path):
+    """WEB-001, NET-001 and API-001 look through a service: SVC-001 looks first, the rest keep file order."""
+    import subprocess
+    import sys
+
+    from configuration.schema import EXAMPLE
+
+    config = tmp_path / "maintenance.toml"
+    config.write_text(EXAMPLE.read_text().replace('state_dir = "/var/lib/trading-maintenance"',
+                                                  f'state_dir = "{tmp_path}/state"'))
+    listed = subprocess.run([sys.executable, "-m", "pytest", "-m", "daily", "--collect-only", "-q",
+                             f"--maintenance-config={config}", f"--reports-dir={tmp_path}/reports"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120).stdout.splitlines()
+    names = [line.split("::")[-1] for line in listed if "::" in line]
+    services = [name for name in names if name.startswith("test_service_is_running")]
+    assert names[:len(services)] == services and len(services) == 4, names
+    dependents = ["test_dashboard_accessible", "test_ssh_tunnel_accepts_connections", "test_agent_api_answers"]
+    assert [name for name in names if name in dependents] == dependents
+    assert names.index("test_dashboard_accessible") == len(services)
+
+
+def test_checks_that_depend_on_each_other_in_a_circle_are_refused(box):
+    box.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-A", severity="info", why="w", depends_on="X-B")
+        def test_a(): pass
+        @pytest.mark.daily
+        @pytest.mark.check("X-B", severity="info", why="w", depends_on="X-A")
+        def test_b(): pass
+    ''')
+    result = box.runpytest_subprocess(f"--maintenance-config={box.config_path}", "-m", "daily")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*checks depend on each other in a circle: X-A -> X-B, X-B -> X-A*"])
