@@ -69,7 +69,8 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
 
     fixed = False
     if judgement.may_remediate and identity.remediation and mode != Mode.OFF:
-        remedy = remediate(item, identity, box, mode, state_dir, budget_for(settings, identity.id, identity.cadence))
+        remedy = remediate(item, identity, box, mode, state_dir, budget_for(settings, identity.id, identity.cadence),
+                           run)
         record_remedy(report, remedy, record)
         fixed = remedy.recheck == Recheck.FIXED
 
@@ -155,13 +156,13 @@ def context(item: pytest.Item, settings: Settings, mode: Mode) -> ActionContext:
 
 
 def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path,
-              budget: Budget) -> Remedy:
+              budget: Budget, run: str) -> Remedy:
     """The check's action on the box the check looked at (`settings` are that box's), within `budget`
     on what it touches."""
     spec = identity.remediation
     return remediate_and_recheck(spec.name, action_params(item, spec), context(item, settings, mode),
                                  lambda: recheck(item), state_dir, check=item.nodeid.split("::")[-1],
-                                 budget=budget, instance=key_of(item, identity))
+                                 budget=budget, instance=key_of(item, identity), run=run)
 
 
 def recheck(item: pytest.Item) -> str | None:

@@ -69,10 +69,11 @@ def target_of(name: str, params: dict, context: ActionContext) -> str:
 
 def remediate_and_recheck(name: str, params: dict, context: ActionContext, recheck: Callable[[], str | None],
                           lock_dir: Path, check: str = "", budget: Budget | None = None,
-                          instance: str = "") -> Remedy:
+                          instance: str = "", run: str = "") -> Remedy:
     """`recheck()` runs the check again: None when it passes, else what is still wrong. `check`: the
     check instance that asks, recorded with what its action did; `instance`: its key in the state, charged
-    against `budget` on the target (no budget: unlimited)."""
+    against `budget` on the target (no budget: unlimited); `run`: this run's id, to credit a fix to an
+    action of this run."""
     action = load_all().get(name)
     if action is None:
         return Remedy(Outcome(name, ActionStatus.FAILED, "no such remediation"), Recheck.NOT_RECHECKED)
@@ -82,7 +83,7 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / "remediation.lock")):
         if context.mode == Mode.APPLY and recheck() is None:
-            earlier = ActionLog(lock_dir).earlier_in_this_run(target)
+            earlier = ActionLog(lock_dir).earlier_in_this_run(target, run)
             credit = (f"passes now: mended by {earlier['action']} for {earlier['check']} earlier in this run"
                       if earlier else "passes now: it recovered by itself, nothing acted on it")
             return Remedy(Outcome(name, ActionStatus.SKIPPED, credit), Recheck.FIXED)
@@ -97,7 +98,7 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
                               Recheck.NOT_RECHECKED, budget_spent=decision.note, human_needed=decision.human_needed)
         outcome = action(context, **params)
         if context.mode == Mode.APPLY and outcome.status in (ActionStatus.DONE, ActionStatus.FAILED):
-            ActionLog(lock_dir).record(target, name, check)
+            ActionLog(lock_dir).record(target, name, check, run)
             with store.target(target) as record:
                 count_remediation(record, now, instance or check)
         if outcome.status != ActionStatus.DONE:
@@ -107,33 +108,27 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
     return Remedy(outcome, Recheck.FIXED) if problem is None else Remedy(outcome, Recheck.STILL_FAILING, problem)
 
 
-# When this process joined the run: xdist workers start with it, so an action recorded since then is
-# this run's, and one recorded before is an earlier run's.
-PROCESS_STARTED = time.time()
 KEEP_ACTIONS = 500
 
 
 class ActionLog:
-    """What actions touched which target, one JSON line each, in the remediation lock's directory.
-    Written and read under that lock only."""
+    """What actions touched which target in which run, one JSON line each, in the remediation lock's
+    directory. Written and read under that lock only."""
 
     def __init__(self, directory: Path):
         self.path = directory / "actions.jsonl"
 
-    def record(self, target: str, action: str, check: str) -> None:
+    def record(self, target: str, action: str, check: str, run: str) -> None:
         lines = self.path.read_text().splitlines() if self.path.exists() else []
-        lines = [*lines[-(KEEP_ACTIONS - 1):], json.dumps({"at": time.time(), "target": target, "action": action,
-                                                           "check": check})]
+        lines = [*lines[-(KEEP_ACTIONS - 1):], json.dumps({"at": time.time(), "run": run, "target": target,
+                                                           "action": action, "check": check})]
         write_atomically(self.path, "\n".join(lines) + "\n")
 
-    def earlier_in_this_run(self, target: str) -> dict | None:
+    def earlier_in_this_run(self, target: str, run: str) -> dict | None:
         try:
             lines = self.path.read_text().splitlines()
         except FileNotFoundError:
             return None
         entries = [json.loads(line) for line in lines if line.strip()]
-        mine = [e for e in entries if e.get("target") == target and e.get("at", 0) >= PROCESS_STARTED - RUN_SLACK]
+        mine = [e for e in entries if run and e.get("run") == run and e.get("target") == target]
         return mine[-1] if mine else None
-
-
-RUN_SLACK = 5.0  # seconds: the controller and its workers start within this of each other

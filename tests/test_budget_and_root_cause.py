@@ -246,3 +246,24 @@ def test_checks_that_depend_on_each_other_in_a_circle_are_refused(box):
     result = box.runpytest_subprocess(f"--maintenance-config={box.config_path}", "-m", "daily")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*checks depend on each other in a circle: X-A -> X-B, X-B -> X-A*"])
+
+
+def test_a_fix_is_credited_only_to_an_action_of_the_same_run(box):
+    """A run that starts right after another (cron's emergency and daily runs, say) does not credit its
+    recoveries to the other run's actions."""
+    checks(box)
+    box.makepyfile(test_c_flaky='''
+        import os, pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-FLAKY", severity="warning", why="w")
+        @pytest.mark.remediate("revive", program="dash")
+        def test_flaky():
+            looks = os.path.join(os.environ["PROGRAM_DIR"], "looks")
+            with open(looks, "a") as seen:
+                seen.write("x")
+            assert len(open(looks).read()) > 1, "down at the first look"
+    ''')
+    kill(box)
+    assert run_at(box, T0, "-k", "program_runs").properties["test_program_runs"]["recheck"] == "fixed"
+    outcome = run_at(box, T0 + 1, "-k", "flaky").properties["test_flaky"]["remediation_outcome"]
+    assert outcome == "revive: skipped: passes now: it recovered by itself, nothing acted on it"
