@@ -8,13 +8,13 @@ own extension points are in plugin/hookspecs.py. Only the controller locks, aler
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 # Before any probe is imported: pytest loads each probe module as a plugin, and probes import each
 # other (logs uses logscan); marked as one package, none is "already imported, cannot be rewritten".
 pytest.register_assert_rewrite("fixtures")
-
-import uuid
 
 from filelock import FileLock, Timeout
 

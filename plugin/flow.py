@@ -52,8 +52,14 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
             settled(store, key, run, Verdict.WAIVED)
             return
         record(Prop.POLICY, f"waiver expired on {exemptions.expiry(waiver)}: counts as a failure again")
+    cause, root_result = root_cause(item, identity, box, mode, store, run) if verdict.is_bad else (None, None)
+    if cause:  # its root check found it, acts on it and alerts: this one only points there
+        record(Prop.CAUSED_BY, cause)
+        if root_result == Verdict.WAIVED:
+            verdict = Verdict.WAIVED
+            record(Prop.POLICY, f"waived with its root {cause}")
     record(Prop.VERDICT, verdict)
-    if verdict == Verdict.SKIPPED:
+    if verdict in (Verdict.SKIPPED, Verdict.WAIVED):
         settled(store, key, run, verdict)
         return
     rules = rules_for(settings, identity.id)
@@ -61,9 +67,7 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
         judgement = judge(state, verdict, now, rules)
     if judgement.note:
         record(Prop.POLICY, judgement.note)
-    cause = root_cause(item, identity, box, mode, store, run) if verdict.is_bad else None
-    if cause:  # its root check found it, acts on it and alerts: this one only points there
-        record(Prop.CAUSED_BY, cause)
+    if cause:
         settled(store, key, run, verdict)
         return
 
@@ -115,10 +119,10 @@ ROOT_FAILED = (Verdict.FAILED, Verdict.WAIVED)
 
 
 def root_cause(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: Mode, store: StateStore,
-               run: str) -> str | None:
+               run: str) -> tuple[str | None, str | None]:
     """The instance of this check's root (same box, and the same target when this check has a
-    remediation) that failed in this run, if one did. Roots run first; on another xdist worker, a root
-    still at work is waited for, within the time its own remediation may take."""
+    remediation) that failed or was waived in this run, if one was, and which. Roots run first; on
+    another xdist worker, a root still at work is waited for, within the time its remediation may take."""
     in_run = set(item.session.items)
     roots = [root for root in item.stash.get(ROOTS, []) if root in in_run]
     if roots and identity.remediation is not None:
@@ -132,9 +136,9 @@ def root_cause(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: 
         ended = {key: records[key].run_result for key in keys if key in records and records[key].run == run}
         failed = [key for key in keys if ended.get(key) in ROOT_FAILED]
         if failed or len(ended) == len(keys) or time.monotonic() >= deadline:
-            return failed[0] if failed else None
+            return (failed[0], ended[failed[0]]) if failed else (None, None)
         time.sleep(0.2)
-    return None
+    return None, None
 
 
 def target_on(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: Mode) -> str | None:

@@ -196,6 +196,19 @@ def test_a_dependent_names_the_root_cause_and_neither_acts_nor_alerts(box):
     assert "page of dash does not answer" not in result.stdout.str().split("maintenance summary")[1]
 
 
+def test_a_dependent_of_a_waived_root_is_waived_with_it(box):
+    """The operator accepted the dead program: what looks through it is no failure of its own either."""
+    checks(box)
+    kill(box)
+    box.config_path.write_text(box.config_path.read_text() + '[[waivers]]\ncheck = "X-SVC"\n'
+                               'reason = "dash is being retired"\nexpires = 2099-01-01\n')
+    result = run_at(box, T0)
+    program, page = result.properties["test_program_runs"], result.properties["test_page_answers"]
+    assert program["verdict"] == page["verdict"] == "waived"
+    assert page["caused_by"] == "X-SVC" and page["policy"] == "waived with its root X-SVC"
+    assert actions(box) == 0 and read_alerts(box.alerts) == [] and result.ret == 0
+
+
 @pytest.mark.parametrize("crashloop", [False, True], ids=["root-fixes", "root-cannot-fix"])
 def test_on_parallel_workers_the_dependent_waits_for_its_root(box, crashloop):
     """-n 2: the dependent (on the other worker) fails first and waits for the root's outcome of this run."""
@@ -219,9 +232,10 @@ def test_the_guides_daily_checks_run_the_service_checks_first(tmp_path):
 
     from configuration.schema import EXAMPLE
 
-    config = tmp_path / "maintenance.toml"
-    config.write_text(EXAMPLE.read_text().replace('state_dir = "/var/lib/trading-maintenance"',
-                                                  f'state_dir = "{tmp_path}/state"'))
+    config, text = tmp_path / "maintenance.toml", EXAMPLE.read_text()
+    here = text.replace('state_dir = "/var/lib/trading-maintenance"', f'state_dir = "{tmp_path}/state"')
+    assert here != text, "the example's state_dir moved: this test must not write to the machine's /var/lib"
+    config.write_text(here)
     listed = subprocess.run([sys.executable, "-m", "pytest", "-m", "daily", "--collect-only", "-q",
                              f"--maintenance-config={config}", f"--reports-dir={tmp_path}/reports"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120).stdout.splitlines()
