@@ -141,9 +141,10 @@ sudoers: setup
 	@test -n "$(CONFIG)" || { echo "make sudoers CONFIG=/path/to/maintenance.toml [SUDO_USER_NAME=user]"; exit 2; }
 	@$(PY) -m commands.sudoers --config $(CONFIG) $(if $(SUDO_USER_NAME),--user $(SUDO_USER_NAME))
 
-# After a human has looked: make clear-budget CHECK=SVC-001 CONFIG=...
+# After a human has looked: make clear-budget TARGET="nuc-1 service trading-dashboard" CONFIG=...
+# (TARGET: a part of the target's name; CHECK=SVC-001: the targets that check acted on; neither: all)
 clear-budget: setup
-	$(PY) -m commands.budget clear $(CHECK) --config $(CONFIG)
+	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)
 
 bench: lab-up
 	$(PY) bench/bench_logscan.py

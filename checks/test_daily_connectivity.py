@@ -5,14 +5,16 @@ import pytest
 pytestmark = pytest.mark.daily
 
 
-@pytest.mark.check("WEB-001", severity="warning", why="the dashboard is how the operator sees positions")
+@pytest.mark.check("WEB-001", severity="warning", why="the dashboard is how the operator sees positions",
+                   depends_on="SVC-001")  # a stopped dashboard is SVC-001's finding, restart and alert
 @pytest.mark.remediate("restart_service", role="dashboard")
 def test_dashboard_accessible(dashboard):
     reading = dashboard()
     assert reading.ok, f"dashboard {reading.url} not accessible: {reading.problem}"
 
 
-@pytest.mark.check("NET-001", severity="critical", why="without the tunnel the agent cannot reach the exchange")
+@pytest.mark.check("NET-001", severity="critical", why="without the tunnel the agent cannot reach the exchange",
+                   depends_on="SVC-001")
 @pytest.mark.remediate("restart_service", role="tunnel")
 def test_ssh_tunnel_accepts_connections(tunnel):
     problem = tunnel()

@@ -5,7 +5,8 @@ import pytest
 pytestmark = pytest.mark.daily
 
 
-@pytest.mark.check("API-001", severity="critical", why="the error-handling API is how the agent reports its own state")
+@pytest.mark.check("API-001", severity="critical", why="the error-handling API is how the agent reports its own state",
+                   depends_on="SVC-001")
 @pytest.mark.remediate("restart_service", role="agent")
 def test_agent_api_answers(agent_api):
     reading = agent_api.get("/api/errors/dashboard")

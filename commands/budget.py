@@ -1,6 +1,10 @@
-"""`python -m commands.budget clear SVC-001 --config PATH`: a human has looked, remediation may resume.
+"""`python -m commands.budget clear [CHECK] [--target T] --config PATH`: a human has looked, remediation may resume.
 
-`show` prints what the suite remembers of the matching checks (verdicts, remediations, alerts).
+A remediation budget belongs to a target, the thing remediations touch ("nuc-1 service
+trading-dashboard"), whichever check acted on it. `clear` lifts the spent budgets whose target
+contains T and, with CHECK, that CHECK (an id, or id[param]) acted on; neither: every spent one.
+`show` prints what the suite remembers of the matching checks (verdicts, alerts) and targets
+(remediations, whether the budget is spent).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m commands.budget", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("clear", "show"))
     parser.add_argument("check", nargs="?", default="", help="a check id, or id[param]; empty = all")
+    parser.add_argument("--target", default="", help='a part of the target\'s name ("service trading-dashboard")')
     parser.add_argument("--config", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
@@ -30,10 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     store = StateStore(settings.policy.state_dir)
     if args.action == "show":
         for key, record in store.load().items():
-            if key.startswith(args.check):
-                print(key, json.dumps(asdict(record)))
+            if key.startswith(args.check) and not args.target:
+                print("check", key, json.dumps(asdict(record)))
+        for key, record in store.load_targets().items():
+            checks = {record.spent_by, *(check for _, check in record.remediations)}
+            if args.target in key and any(check.startswith(args.check) for check in checks):
+                print("target", json.dumps(key), json.dumps(asdict(record)))
         return 0
-    cleared = store.clear_budget(args.check)
+    cleared = store.clear_budget(args.check, args.target)
     print(f"remediation budget cleared for: {', '.join(cleared)}" if cleared else "no spent budget matched")
     return 0
 

@@ -194,8 +194,22 @@ class CheckPolicy(Section):
 
 
 class Budget(Section):
+    """At most max_remediations on one target (a service, a directory), by any check, within the last
+    window_runs runs of the acting check's cadence (daily: 24 h each, weekly 7 d, monthly 31 d,
+    quarterly 92 d, emergency 5 min)."""
+
     max_remediations: int = Field(default=3, ge=0)
-    window_minutes: float = Field(default=60, gt=0)
+    window_runs: int = Field(default=5, ge=1, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _window_in_runs(cls, data):
+        if isinstance(data, dict) and "window_minutes" in data:
+            raise ValueError("window_minutes is no longer read: the window is counted in runs of the acting "
+                             "check's cadence, so that a daily crash-loop trips it too; replace it by "
+                             "window_runs = 5 (the last 5 runs: 5 days for a daily check, 25 min for an "
+                             "emergency one)")
+        return data
 
 
 class Policy(Section):

@@ -112,6 +112,7 @@ class Prop(StrEnum):
     RECHECK_PROBLEM = "recheck_problem"
     ALERT = "alert"
     UNREACHABLE = "box_unreachable"  # set when the check could not look because its box did not answer
+    CAUSED_BY = "caused_by"  # the root check instance whose failure in this run explains this one's
 
 
 class RunFact(StrEnum):

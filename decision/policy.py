@@ -1,7 +1,9 @@
 """When to act and when to tell, so that an unattended box is neither neglected nor spammed.
 
 Pure decisions over a check's remembered record (decision/state.py) and the configured rules: soft
-and hard states, flapping, the remediation budget, and alert deduplication with a repeat interval.
+and hard states, flapping, and alert deduplication with a repeat interval; and over a target's record,
+the remediation budget: one per thing touched (a service, a directory), shared by every check and
+cadence that acts on it, its window counted in runs of the acting check's cadence.
 Nothing here reads a file or a clock: the caller passes `now`, so every rule is tested in microseconds.
 """
 
@@ -10,8 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from configuration import Settings
-from core.vocabulary import AlertKind, Verdict
-from decision.state import CheckRecord
+from core.vocabulary import AlertKind, Cadence, Verdict
+from decision.state import CheckRecord, TargetRecord
+
+DAY = 86400.0
+# How long one run of each cadence stands for, from the guide's schedule (the 1st of a month, a quarter).
+PERIOD_SECONDS = {Cadence.DAILY: DAY, Cadence.WEEKLY: 7 * DAY, Cadence.MONTHLY: 31 * DAY,
+                  Cadence.QUARTERLY: 92 * DAY, Cadence.EMERGENCY: 5 * 60.0}
 
 
 @dataclass(frozen=True)
@@ -20,8 +27,6 @@ class Rules:
     repeat_interval_seconds: float = 4 * 3600
     flap_window: int = 6
     flap_changes: int = 4
-    max_remediations: int = 3
-    budget_window_seconds: float = 3600
 
 
 @dataclass
@@ -32,8 +37,7 @@ class Judgement:
     flapping: bool = False
     flap_started: bool = False
     flap_ended: bool = False
-    may_remediate: bool = False
-    human_needed: bool = False  # the budget ran out in this run: tell a human, once
+    may_remediate: bool = False  # as far as the check goes; the target's budget has the last word
     note: str = ""
 
 
@@ -65,9 +69,69 @@ def rules_for(settings: Settings, check_id: str) -> Rules:
         repeat_interval_seconds=policy.repeat_interval_minutes * 60,
         flap_window=policy.flap_window,
         flap_changes=policy.flap_changes,
-        max_remediations=chosen("max_remediations", policy.budget.max_remediations),
-        budget_window_seconds=policy.budget.window_minutes * 60,
     )
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most `max_remediations` on one target within the last `window_runs` runs of the acting check's
+    cadence: the window of a daily check is 5 days, of an emergency check 25 minutes."""
+
+    max_remediations: int = 3
+    window_runs: int = 5
+    cadence: Cadence = Cadence.DAILY
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_runs * PERIOD_SECONDS[Cadence(self.cadence)]
+
+    def window(self) -> str:
+        return f"the last {self.window_runs} {self.cadence} runs ({duration(self.window_seconds)})"
+
+
+@dataclass(frozen=True)
+class BudgetDecision:
+    may_act: bool
+    note: str = ""  # why not
+    human_needed: bool = False  # the budget ran out now: tell a human, once for the target
+
+
+def budget_for(settings: Settings, check_id: str, cadence: Cadence) -> Budget:
+    """[policy.checks.ID] max_remediations over [policy.budget]; the window is the check's cadence's."""
+    override = settings.policy.checks.get(check_id)
+    limit = override.max_remediations if override and override.max_remediations is not None else None
+    budget = settings.policy.budget
+    return Budget(budget.max_remediations if limit is None else limit, budget.window_runs, Cadence(cadence))
+
+
+def clear_command(target: str) -> str:
+    return f'make clear-budget TARGET="{target}" CONFIG=...'
+
+
+def spend_budget(record: TargetRecord, target: str, check: str, now: float, budget: Budget) -> BudgetDecision:
+    """Before `check` acts on `target`: whether it may. The first refusal marks the target spent (the one
+    "human needed" alert for it); it stays spent, for every check, until an operator clears it."""
+    if record.spent_at is not None:
+        return BudgetDecision(False, f"budget for {target} spent: waiting for an operator ({clear_command(target)})")
+    recent = [(when, by) for when, by in record.remediations if now - when < budget.window_seconds]
+    if len(recent) < budget.max_remediations:
+        return BudgetDecision(True)
+    acted = ", ".join(dict.fromkeys(by for _, by in recent))
+    record.spent_at, record.spent_by = now, check
+    record.spent_note = (f"budget for {target} spent: {len(recent)} remediation(s) in {budget.window()}"
+                         + (f" by {acted}" if acted else "") + f"; a human is needed ({clear_command(target)})")
+    return BudgetDecision(False, record.spent_note, human_needed=True)
+
+
+def count_remediation(record: TargetRecord, now: float, check: str) -> None:
+    record.add_remediation(now, check)
+
+
+def duration(seconds: float) -> str:
+    for unit, size in (("days", DAY), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
 
 
 def judge(record: CheckRecord, verdict: Verdict, now: float, rules: Rules) -> Judgement:
@@ -87,27 +151,8 @@ def judge(record: CheckRecord, verdict: Verdict, now: float, rules: Rules) -> Ju
     elif flapping:
         changes = state_changes(record.recent(rules.flap_window))
         judgement.note = f"flapping ({changes} changes in the last {rules.flap_window} runs)"
-    if judgement.hard and not flapping and verdict == Verdict.FAILED:
-        _apply_budget(record, now, rules, judgement)
+    judgement.may_remediate = judgement.hard and not flapping and verdict == Verdict.FAILED
     return judgement
-
-
-def _apply_budget(record: CheckRecord, now: float, rules: Rules, judgement: Judgement) -> None:
-    if record.budget_spent_at is not None:
-        judgement.note = "remediation budget spent: waiting for an operator (make clear-budget)"
-        return
-    recent = [when for when in record.remediations if now - when < rules.budget_window_seconds]
-    if len(recent) >= rules.max_remediations:
-        record.budget_spent_at = now
-        judgement.human_needed = True
-        judgement.note = (f"remediation budget spent: {len(recent)} in the last "
-                          f"{rules.budget_window_seconds / 60:g} min; a human is needed (make clear-budget)")
-        return
-    judgement.may_remediate = True
-
-
-def count_remediation(record: CheckRecord, now: float) -> None:
-    record.remediations = [*record.remediations, now][-50:]
 
 
 def notification(record: CheckRecord, verdict: Verdict, fixed: bool, judgement: Judgement, now: float,

@@ -8,6 +8,8 @@ own extension points are in plugin/hookspecs.py. Only the controller locks, aler
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 # Before any probe is imported: pytest loads each probe module as a plugin, and probes import each
@@ -26,7 +28,7 @@ from core.redact import install as install_redaction
 from core.vocabulary import Cadence, ExitStatus, Mode, Prop, RunFact, Verdict
 from fixtures import probe_modules
 from plugin import flow, hookspecs
-from plugin.identity import IDENTITY, IdentityError, check_unique_ids, read_identity
+from plugin.identity import IDENTITY, IdentityError, check_unique_ids, in_dependency_order, read_identity
 from remediations import load_all
 from reports import files, html, junit
 from reports import summary as summary_module
@@ -39,6 +41,7 @@ MODE = pytest.StashKey[Mode]()
 REDACTOR = pytest.StashKey[Redactor]()
 PARAMETERS = pytest.StashKey[dict[str, list]]()
 RUN = pytest.StashKey["Run"]()
+RUN_ID = pytest.StashKey[str]()  # this run's, the same on the controller and every xdist worker
 
 
 class Run:
@@ -111,6 +114,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     config.stash[MODE] = Mode(config.option.remediation or settings.remediation.mode)
     config.stash[REDACTOR] = redactor = Redactor(settings.secrets())
+    worker = getattr(config, "workerinput", None)
+    config.stash[RUN_ID] = worker["maintenance_run"] if worker else uuid.uuid4().hex
     config.add_cleanup(install_redaction(redactor))  # every log record, in every process
     if not hasattr(config, "workerinput"):
         try:
@@ -121,6 +126,12 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"state_dir and its reports in [reports] dir: make them writable by this user, or run as "
                 f"the user who owns them.") from None
         config.pluginmanager.register(run, "maintenance-run")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist, on the controller: each worker learns the run it is part of."""
+    node.workerinput["maintenance_run"] = node.config.stash[RUN_ID]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -238,6 +249,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if fleet:  # `-n auto --dist loadgroup` keeps each box's checks on one worker
                 item.add_marker(pytest.mark.xdist_group(box_of_item(item)))
         check_unique_ids(items)
+        items[:] = in_dependency_order(items, box_of_item)
     except IdentityError as error:
         raise pytest.UsageError(str(error)) from None
 
@@ -255,7 +267,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
         settings = item.config.stash[SETTINGS]
         flow.settle(item, report, call, identity, settings, box_settings(item.config, box_of_item(item)),
-                    item.config.stash[MODE], state_dir(item.config, settings), record)
+                    item.config.stash[MODE], state_dir(item.config, settings), record, item.config.stash[RUN_ID])
     # Every report, teardown included: JUnit writes the captured output of all phases from the teardown one.
     redactor = item.config.stash[REDACTOR]
     redact_report(report, redactor)

@@ -1,5 +1,6 @@
-"""One check's way through a run, after its result is known: verdict, waiver, policy, remediation
-and re-check, the alert owed. Each step is a public function of its stage; this only strings them.
+"""One check's way through a run, after its result is known: verdict, waiver, policy, root cause,
+remediation (within its target's budget) and re-check, the alert owed. Each step is a public function
+of its stage; this only strings them.
 
 Called for each check's call phase (and a setup that failed), on xdist workers too. Everything
 decided is recorded with `record(name, value)` as report properties, which is all the controller,
@@ -8,6 +9,7 @@ the alerts and both reports need: nothing travels any other way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,23 +17,24 @@ import pytest
 
 from configuration import Settings
 from core import clock
-from core.vocabulary import ActionStatus, Mode, Prop, Recheck, Verdict
+from core.vocabulary import Mode, Prop, Recheck, Verdict
 from decision import exemptions
-from decision.policy import count_remediation, judge, notification, rules_for
+from decision.policy import Budget, budget_for, judge, notification, rules_for
 from decision.state import StateStore
 from decision.verdict import first_line, instance_key, verdict_of
 from fixtures.host import BoxUnreachable, box_of
 from fixtures.services import services_of
-from plugin.identity import LEVEL_ARGNAME, CheckIdentity
-from remediations.runner import ActionContext, Remedy, remediate_and_recheck
+from plugin.identity import IDENTITY, LEVEL_ARGNAME, ROOTS, CheckIdentity, RemediationSpec
+from remediations.runner import ActionContext, Remedy, remediate_and_recheck, target_of
 from reports import html
 
 Record = Callable[[str, str], None]
 
 
 def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, identity: CheckIdentity,
-           settings: Settings, box: Settings, mode: Mode, state_dir: Path, record: Record) -> None:
-    """`settings`: the run's (policy, waivers); `box`: the settings of the box the check looked at."""
+           settings: Settings, box: Settings, mode: Mode, state_dir: Path, record: Record, run: str) -> None:
+    """`settings`: the run's (policy, waivers); `box`: the settings of the box the check looked at;
+    `run`: this run's id, the same in every xdist worker."""
     error = call.excinfo.value if call.excinfo else None
     verdict, problem = verdict_of(report.passed, report.skipped, report.when == "call", error)
     if problem:
@@ -39,45 +42,48 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
     if isinstance(error, BoxUnreachable):
         record(Prop.UNREACHABLE, box.host.name)
     now = clock.now()
-    callspec = getattr(item, "callspec", None)
-    key = instance_key(identity.id, callspec.id if callspec else None)
+    key = key_of(item, identity)
+    store = StateStore(state_dir)
     waiver = exemptions.find(settings.waivers, identity.id, key)
     if verdict.is_bad and waiver is not None:
         if exemptions.is_active(waiver, now):
             record(Prop.VERDICT, Verdict.WAIVED)
             record(Prop.POLICY, f"waived until {exemptions.expiry(waiver)}: {waiver.reason}")
+            settled(store, key, run, Verdict.WAIVED)
             return
         record(Prop.POLICY, f"waiver expired on {exemptions.expiry(waiver)}: counts as a failure again")
-    if verdict == Verdict.SKIPPED:
+    cause, root_result = root_cause(item, identity, box, mode, store, run) if verdict.is_bad else (None, None)
+    if cause:  # its root check found it, acts on it and alerts: this one only points there
+        record(Prop.CAUSED_BY, cause)
+        if root_result == Verdict.WAIVED:
+            verdict = Verdict.WAIVED
+            record(Prop.POLICY, f"waived with its root {cause}")
+    if verdict in (Verdict.SKIPPED, Verdict.WAIVED):
         record(Prop.VERDICT, verdict)
+        settled(store, key, run, verdict)
         return
-    store = StateStore(state_dir)
     rules = rules_for(settings, identity.id)
     with store.record(key) as state:
         judgement = judge(state, verdict, now, rules)
     if judgement.note:
         record(Prop.POLICY, judgement.note)
-    if judgement.human_needed:
-        record(Prop.HUMAN_NEEDED, judgement.note)
+    if cause:
+        record(Prop.VERDICT, verdict)
+        settled(store, key, run, verdict)
+        return
 
     fixed = False
     if judgement.may_remediate and identity.remediation and mode != Mode.OFF:
-        remedy = remediate(item, identity, box, mode, state_dir)
-        record(Prop.REMEDIATION_OUTCOME, remedy.outcome.summary())
-        record(Prop.RECHECK, remedy.recheck)
-        if remedy.recheck_problem:
-            record(Prop.RECHECK_PROBLEM, remedy.recheck_problem)
-        report.sections.append(("remediation", remedy.text()))
-        html.attach(report, "Remediation", remedy.text())
+        remedy = remediate(item, identity, box, mode, state_dir, budget_for(settings, identity.id, identity.cadence),
+                           run)
+        record_remedy(report, remedy, record)
         fixed = remedy.recheck == Recheck.FIXED
-        if mode == Mode.APPLY and remedy.outcome.status in (ActionStatus.DONE, ActionStatus.FAILED):
-            with store.record(key) as state:
-                count_remediation(state, now)
 
     record(Prop.VERDICT, Verdict.FIXED if fixed else verdict)  # once: what the operator reads
     with store.record(key) as state:
         kind = notification(state, verdict, fixed, judgement, now, rules,
                             tell_fixed=not identity.routine or settings.alerts.tell_routine_fixes)
+        state.run, state.run_result = run, Verdict.FIXED if fixed else verdict
     if fixed and not kind:
         record(Prop.POLICY, "routine maintenance done: no alert ([alerts] tell_routine_fixes = true to be told)")
     silence = exemptions.find(settings.silences, identity.id, key)
@@ -88,17 +94,84 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
         record(Prop.ALERT, kind)
 
 
-def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path) -> Remedy:
-    """The check's action with its marker arguments and the check's own parameters (service, rule...),
-    on the box the check looked at (`settings` are that box's)."""
+def record_remedy(report: pytest.TestReport, remedy: Remedy, record: Record) -> None:
+    if remedy.budget_spent:  # nothing ran: the target's budget is spent
+        record(Prop.POLICY, remedy.budget_spent)
+        if remedy.human_needed:
+            record(Prop.HUMAN_NEEDED, remedy.budget_spent)
+        return
+    record(Prop.REMEDIATION_OUTCOME, remedy.outcome.summary())
+    record(Prop.RECHECK, remedy.recheck)
+    if remedy.recheck_problem:
+        record(Prop.RECHECK_PROBLEM, remedy.recheck_problem)
+    report.sections.append(("remediation", remedy.text()))
+    html.attach(report, "Remediation", remedy.text())
+
+
+def key_of(item: pytest.Item, identity: CheckIdentity) -> str:
+    callspec = getattr(item, "callspec", None)
+    return instance_key(identity.id, callspec.id if callspec else None)
+
+
+def settled(store: StateStore, key: str, run: str, result: str) -> None:
+    """How the check ended in this run, for the checks that depend on it."""
+    with store.record(key) as state:
+        state.run, state.run_result = run, result
+
+
+# A root's failure explains its dependent's: the dependent neither acts nor alerts (a waived root's too).
+ROOT_FAILED = (Verdict.FAILED, Verdict.WAIVED)
+
+
+def root_cause(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: Mode, store: StateStore,
+               run: str) -> tuple[str | None, str | None]:
+    """The instance of this check's root (same box, and the same target when this check has a
+    remediation) that failed or was waived in this run, if one was, and which. Roots run first; on
+    another xdist worker, a root still at work is waited for, within the time its remediation may take."""
+    in_run = set(item.session.items)
+    roots = [root for root in item.stash.get(ROOTS, []) if root in in_run]
+    if roots and identity.remediation is not None:
+        mine = target_on(item, identity, box, mode)
+        roots = [root for root in roots if target_on(root, root.stash[IDENTITY], box, mode) == mine]
+    keys = [key_of(root, root.stash[IDENTITY]) for root in roots]
+    patience = box.remediation.timeout_seconds + box.remediation.recheck_after_seconds + 10
+    deadline = time.monotonic() + (patience if hasattr(item.config, "workerinput") else 0)
+    while keys:
+        records = store.load()
+        ended = {key: records[key].run_result for key in keys if key in records and records[key].run == run}
+        failed = [key for key in keys if ended.get(key) in ROOT_FAILED]
+        if failed or len(ended) == len(keys) or time.monotonic() >= deadline:
+            return (failed[0], ended[failed[0]]) if failed else (None, None)
+        time.sleep(0.2)
+    return None, None
+
+
+def target_on(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: Mode) -> str | None:
     spec = identity.remediation
+    return target_of(spec.name, action_params(item, spec), context(item, box, mode)) if spec else None
+
+
+def action_params(item: pytest.Item, spec: RemediationSpec) -> dict:
+    """The action's marker arguments and the check's own parameters (service, rule...)."""
     params = dict(getattr(getattr(item, "callspec", None), "params", {}))
     params.pop(LEVEL_ARGNAME, None)
     params.pop("settings", None)  # the box: the context carries it
     params.update(spec.params)
-    context = ActionContext(settings, box_of(settings), services_of(item.config, settings), mode)
-    return remediate_and_recheck(spec.name, params, context, lambda: recheck(item), state_dir,
-                                 check=item.nodeid.split("::")[-1])
+    return params
+
+
+def context(item: pytest.Item, settings: Settings, mode: Mode) -> ActionContext:
+    return ActionContext(settings, box_of(settings), services_of(item.config, settings), mode)
+
+
+def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path,
+              budget: Budget, run: str) -> Remedy:
+    """The check's action on the box the check looked at (`settings` are that box's), within `budget`
+    on what it touches."""
+    spec = identity.remediation
+    return remediate_and_recheck(spec.name, action_params(item, spec), context(item, settings, mode),
+                                 lambda: recheck(item), state_dir, check=item.nodeid.split("::")[-1],
+                                 budget=budget, instance=key_of(item, identity), run=run)
 
 
 def recheck(item: pytest.Item) -> str | None:

@@ -1,9 +1,11 @@
 """From a failed check to its remediation and back: act, then look again.
 
 The glue calls `remediate_and_recheck` for a check that failed its assertion and the policy allows
-to act on. The action runs through the registry (guarded, dry-run aware, never raising) under a
-box-wide lock, and the check is run once more through `recheck`, so the report says whether the
-action fixed it.
+to act on. Under one lock for every remediation the state directory serves (xdist workers included):
+a last look, then the budget of the target the action touches (one per thing touched, shared by every
+check and cadence that acts on it), then the action through the registry (guarded, dry-run aware,
+never raising), then the check once more through `recheck`, so the report says whether the action
+fixed it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from pathlib import Path
 from filelock import FileLock
 
 from configuration import Settings
+from core import clock
 from core.atomic import write_atomically
 from core.vocabulary import ActionStatus, Mode, Recheck
+from decision.policy import Budget, count_remediation, spend_budget
+from decision.state import StateStore
 from fixtures.host import Box
 from remediations import Outcome, load_all
 
@@ -43,6 +48,8 @@ class Remedy:
     outcome: Outcome
     recheck: Recheck
     recheck_problem: str = ""
+    budget_spent: str = ""  # the target's budget stopped the action: why, and what the operator does
+    human_needed: bool = False  # the budget ran out with this check: the one "human needed" for the target
 
     def text(self) -> str:
         """The remediation's record as a block of text, for the report's row."""
@@ -54,26 +61,46 @@ class Remedy:
         return "\n".join(lines)
 
 
+def target_of(name: str, params: dict, context: ActionContext) -> str:
+    """What the action acts on, on which box: the key of its budget ("nuc-1 service trading-dashboard")."""
+    action = load_all()[name]
+    return f"{context.settings.host.name} {action.target(context, **params)}".strip()
+
+
 def remediate_and_recheck(name: str, params: dict, context: ActionContext, recheck: Callable[[], str | None],
-                          lock_dir: Path, check: str = "") -> Remedy:
+                          lock_dir: Path, check: str = "", budget: Budget | None = None,
+                          instance: str = "", run: str = "") -> Remedy:
     """`recheck()` runs the check again: None when it passes, else what is still wrong. `check`: the
-    check instance that asks, recorded with what its action did."""
+    check instance that asks, recorded with what its action did; `instance`: its key in the state, charged
+    against `budget` on the target (no budget: unlimited); `run`: this run's id, to credit a fix to an
+    action of this run."""
     action = load_all().get(name)
     if action is None:
         return Remedy(Outcome(name, ActionStatus.FAILED, "no such remediation"), Recheck.NOT_RECHECKED)
-    target = action.target(context, **params)
+    target = target_of(name, params, context)
     # One action at a time on the box (xdist workers included), and a last look before acting:
     # two checks of one service must not restart it twice.
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / "remediation.lock")):
         if context.mode == Mode.APPLY and recheck() is None:
-            earlier = ActionLog(lock_dir).earlier_in_this_run(target)
+            earlier = ActionLog(lock_dir).earlier_in_this_run(target, run)
             credit = (f"passes now: mended by {earlier['action']} for {earlier['check']} earlier in this run"
                       if earlier else "passes now: it recovered by itself, nothing acted on it")
             return Remedy(Outcome(name, ActionStatus.SKIPPED, credit), Recheck.FIXED)
+        store, now = StateStore(lock_dir), clock.now()
+        if budget is not None:
+            with store.target(target) as record:
+                # A plan only reports a spent budget: it spends nothing, so it never runs one out.
+                decision = (spend_budget(record, target, instance or check, now, budget)
+                            if context.mode == Mode.APPLY or record.spent_at is not None else None)
+            if decision is not None and not decision.may_act:
+                return Remedy(Outcome(name, ActionStatus.SKIPPED, f"not run: the budget for {target} is spent"),
+                              Recheck.NOT_RECHECKED, budget_spent=decision.note, human_needed=decision.human_needed)
         outcome = action(context, **params)
         if context.mode == Mode.APPLY and outcome.status in (ActionStatus.DONE, ActionStatus.FAILED):
-            ActionLog(lock_dir).record(target, name, check)
+            ActionLog(lock_dir).record(target, name, check, run)
+            with store.target(target) as record:
+                count_remediation(record, now, instance or check)
         if outcome.status != ActionStatus.DONE:
             return Remedy(outcome, Recheck.NOT_RECHECKED)
         time.sleep(context.settings.remediation.recheck_after_seconds)
@@ -81,33 +108,27 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
     return Remedy(outcome, Recheck.FIXED) if problem is None else Remedy(outcome, Recheck.STILL_FAILING, problem)
 
 
-# When this process joined the run: xdist workers start with it, so an action recorded since then is
-# this run's, and one recorded before is an earlier run's.
-PROCESS_STARTED = time.time()
 KEEP_ACTIONS = 500
 
 
 class ActionLog:
-    """What actions touched which target, one JSON line each, in the remediation lock's directory.
-    Written and read under that lock only."""
+    """What actions touched which target in which run, one JSON line each, in the remediation lock's
+    directory. Written and read under that lock only."""
 
     def __init__(self, directory: Path):
         self.path = directory / "actions.jsonl"
 
-    def record(self, target: str, action: str, check: str) -> None:
+    def record(self, target: str, action: str, check: str, run: str) -> None:
         lines = self.path.read_text().splitlines() if self.path.exists() else []
-        lines = [*lines[-(KEEP_ACTIONS - 1):], json.dumps({"at": time.time(), "target": target, "action": action,
-                                                           "check": check})]
+        lines = [*lines[-(KEEP_ACTIONS - 1):], json.dumps({"at": time.time(), "run": run, "target": target,
+                                                           "action": action, "check": check})]
         write_atomically(self.path, "\n".join(lines) + "\n")
 
-    def earlier_in_this_run(self, target: str) -> dict | None:
+    def earlier_in_this_run(self, target: str, run: str) -> dict | None:
         try:
             lines = self.path.read_text().splitlines()
         except FileNotFoundError:
             return None
         entries = [json.loads(line) for line in lines if line.strip()]
-        mine = [e for e in entries if e.get("target") == target and e.get("at", 0) >= PROCESS_STARTED - RUN_SLACK]
+        mine = [e for e in entries if run and e.get("run") == run and e.get("target") == target]
         return mine[-1] if mine else None
-
-
-RUN_SLACK = 5.0  # seconds: the controller and its workers start within this of each other

@@ -37,8 +37,10 @@ def summarize(heading: str, tally: Tally, alerter, not_collected: list[str]) -> 
 
 def entry(nodeid: str, found: dict) -> list[str]:
     """A finding's line, then what was done about it."""
+    # A dependent names its root cause instead of repeating what the root already says.
+    said = f"caused by {found[Prop.CAUSED_BY]}" if Prop.CAUSED_BY in found else found.get(Prop.PROBLEM, "")
     lines = [f"{found[Prop.VERDICT].upper():8} {found[Prop.CHECK_ID]:8} {found[Prop.SEVERITY]:8} "
-             f"{nodeid.split('::')[-1]}: {found.get(Prop.PROBLEM, '')}"]
+             f"{nodeid.split('::')[-1]}: {said}"]
     if Prop.REMEDIATION_OUTCOME in found:
         lines.append(f"remediation: {found[Prop.REMEDIATION_OUTCOME]} (re-check: {found.get(Prop.RECHECK, '')})")
     if Prop.RECHECK_PROBLEM in found:

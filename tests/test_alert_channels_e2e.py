@@ -6,8 +6,9 @@ receiver (http.server) and an SMTP server requiring STARTTLS and AUTH (aiosmtpd)
 tests/alert_servers.py. The lab's faults make the alerts:
 
     dashboard-down (with --remediation=off)  SVC-001[trading-dashboard] critical: sent at once
-                                             WEB-001 warning: in the digest
+                                             (WEB-001 names it as its cause: no alert of its own)
     critical-errors                          ERR-002 warning: in the digest
+    circuit-breakers-open                    ERR-004 warning: in the digest
 
 What each server received is compared with what the run wrote to the file channel (every message
 goes there too): the message a channel must carry is Message.from_alert(record), whose key is the
@@ -37,7 +38,7 @@ USER = "alerts@example.com"
 RECIPIENT = "admin@yourdomain.com"
 CHAT_ID = "-100123"
 TOKEN_ENV, HOOK_ENV = "E2E_TELEGRAM_BOT_TOKEN", "E2E_WEBHOOK_TOKEN"
-FAULTS = ("dashboard-down", "critical-errors")
+FAULTS = ("dashboard-down", "critical-errors", "circuit-breakers-open")
 CRITICAL_PREFIX = "🚨 CRITICAL: [SVC-001] trading-box: test_service_is_running[trading-dashboard]"  # the lab's box
 DIGEST_PREFIX = "⚠️ WARNING: [DIGEST] trading-box: daily run: "
 FAILURES_REMAIN, ALERTS_SPOOLED = 11, 14
@@ -174,7 +175,7 @@ def split(messages: list[Message]) -> tuple[Message, Message]:
     critical, digest = messages
     assert critical.alert.check_id == "SVC-001" and critical.severity == "critical", critical
     assert digest.severity == "warning"
-    assert {item["check_id"] for item in digest.alert.items} == {"WEB-001", "ERR-002"}, digest.alert.items
+    assert {item["check_id"] for item in digest.alert.items} == {"ERR-002", "ERR-004"}, digest.alert.items
     return critical, digest
 
 
@@ -191,7 +192,7 @@ def test_all_channels_healthy_each_gets_the_critical_alert_at_once_and_the_diges
     assert rig.telegram.texts() == [critical.rendered(), digest.rendered()]
     assert rig.telegram.texts()[0].startswith(CRITICAL_PREFIX + "\nservice trading-dashboard is STOPPED")
     assert rig.telegram.texts()[1].startswith(DIGEST_PREFIX + "2 still wrong\nStill wrong:\n")
-    assert "[WEB-001]" in rig.telegram.texts()[1] and "[ERR-002]" in rig.telegram.texts()[1]
+    assert "[ERR-004]" in rig.telegram.texts()[1] and "[ERR-002]" in rig.telegram.texts()[1]
     for request in rig.telegram.requests:
         assert request.path == f"/bot{rig.token}/sendMessage" and request.json()["chat_id"] == CHAT_ID
     # Webhook: each alert once, as JSON with its key, carrying the secret header.

@@ -34,6 +34,9 @@ def test_shipped_example_is_valid_and_matches_the_guide():
     ("[[boxes]]\nname = \"a\"\n[[boxes]]\nname = \"a\"\n", "boxes.1", "used twice"),
     ("[[boxes]]\nhost = { backend = \"local://\" }\n", "boxes.0", "needs a name"),
     ("[[boxes]]\nname = \"a\"\n[boxes.alerts]\nfile = \"/x\"\n", "boxes.0 (a)", "alerts cannot differ per box"),
+    # First contact, finding 11: a 60-minute window never holds 3 daily runs.
+    ("[policy.budget]\nwindow_minutes = 60\n", "policy.budget", "replace it by window_runs = 5"),
+    ("[policy.budget]\nwindow_runs = 0\n", "policy.budget.window_runs", "greater than or equal to 1"),
 ])
 def test_bad_value_names_file_key_and_expectation(tmp_path, text, key, expected):
     path = tmp_path / "bad.toml"

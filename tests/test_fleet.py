@@ -31,7 +31,7 @@ def test_each_box_is_checked_and_an_unreachable_box_is_one_alert(fleet_config, h
     assert len(by_box["here"]) == len(by_box["gone"]) >= 25
 
     here = {r.check_id: r.properties for r in by_box["here"] if r.properties["verdict"] in ("failed", "fixed")}
-    assert set(here) == {"WEB-001", "SVC-001"} or set(here) == {"WEB-001"}, here
+    assert set(here) == {"SVC-001"}, here  # WEB-001 looks after SVC-001 restarted the dashboard
     assert all(r.properties["verdict"] == "unknown" for r in by_box["gone"])
     assert all("unreachable" in r.properties["problem"] for r in by_box["gone"])
 

@@ -66,7 +66,7 @@ def test_a_soft_failure_waits_for_the_configured_count(healthy_lab, config, at):
 
 def test_a_service_that_dies_after_every_restart_gets_k_restarts_then_one_human_needed_alert(
         healthy_lab, config, at, lab_config):
-    path = config({"policy": {"budget": {"max_remediations": 3, "window_minutes": 60}}})
+    path = config({"policy": {"budget": {"max_remediations": 3, "window_runs": 5}}})
     healthy_lab.inject("crashloop:trading-dashboard")
     runs = [at(path, T0 + minute * 60, "-k", DASHBOARD) for minute in range(5)]
 
@@ -75,13 +75,34 @@ def test_a_service_that_dies_after_every_restart_gets_k_restarts_then_one_human_
     assert all(outcome.startswith("restart_service: failed") for outcome in outcomes[:3]), outcomes
     human = [kind for run in runs for kind in kinds(run, "WEB-001") if kind == "human-needed"]
     assert human == ["human-needed"]
-    assert "remediation budget spent" in runs[4].only("WEB-001").properties["policy"]
+    assert "budget for trading-box service trading-dashboard spent" in runs[4].only("WEB-001").properties["policy"]
 
     cleared = subprocess.run([sys.executable, "-m", "commands.budget", "clear", "WEB-001", "--config", str(path)],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert "WEB-001" in cleared.stdout
+    assert "trading-box service trading-dashboard" in cleared.stdout
     after = at(path, T0 + 6 * 60, "-k", DASHBOARD)
     assert after.only("WEB-001").properties["remediation_outcome"].startswith("restart_service:")
+
+
+def test_daily_runs_of_a_crash_looping_dashboard_restart_it_max_remediations_times_then_ask_for_a_human_once(
+        healthy_lab, config, at):
+    """First contact, finding 11: SVC-001 and WEB-001 both restarted the dashboard, each on its own budget,
+    and with the guide's daily schedule a 60-minute window never holds 3 runs: 5 daily runs of a
+    crash-looping program gave 10 restarts and no "human needed" at all."""
+    path = config({"policy": {"budget": {"max_remediations": 3}}})
+    healthy_lab.inject("crashloop:trading-dashboard")
+    runs = [at(path, T0 + day * 86400, "-k", f"service_is_running or {DASHBOARD}") for day in range(5)]
+
+    acted = [(run.only(check_id, param).check_id, run.only(check_id, param).properties["remediation_outcome"])
+             for run in runs for check_id, param in (("SVC-001", "trading-dashboard"), ("WEB-001", ""))
+             if "remediation_outcome" in run.only(check_id, param).properties]
+    assert [check_id for check_id, _ in acted] == ["SVC-001"] * 3, acted
+    human = [alert for run in runs for alert in run.alerts if alert["kind"] == "human-needed"]
+    assert len(human) == 1 and human[0]["check_id"] == "SVC-001", human
+    assert "budget for trading-box service trading-dashboard spent: 3 remediation(s) in the last 5 daily runs" \
+        in human[0]["message"]
+    assert all(run.only("WEB-001").properties["caused_by"] == "SVC-001[trading-dashboard]" for run in runs)
+    assert not [alert for run in runs for alert in run.alerts if alert["check_id"] == "WEB-001"]
 
 
 def test_flapping_is_reported_once_and_the_problem_again_when_it_ends(healthy_lab, config, at):
@@ -194,7 +215,7 @@ def test_a_run_killed_at_any_moment_leaves_state_the_next_run_can_read(healthy_l
         store.load()  # must not raise: never a half-written file
     run = run_cadence(path, tmp_path / "reports")
     assert run.returncode == 10, run.output
-    assert store.load()["WEB-001"].verdicts[-1][1] == "failed"
+    assert store.load()["SVC-001[trading-dashboard]"].verdicts[-1][1] == "failed"
 
 
 def test_an_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
