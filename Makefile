@@ -22,7 +22,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
-        install-schedule uninstall-schedule clear-budget sudoers
+        install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums
 
 setup: $(VENV)/.installed system-deps
 
@@ -140,6 +140,12 @@ uninstall-schedule: setup
 sudoers: setup
 	@test -n "$(CONFIG)" || { echo "make sudoers CONFIG=/path/to/maintenance.toml [SUDO_USER_NAME=user]"; exit 2; }
 	@$(PY) -m commands.sudoers --config $(CONFIG) $(if $(SUDO_USER_NAME),--user $(SUDO_USER_NAME))
+
+# The baseline of the critical files (SEC-003), written on the box: make record-checksums CONFIG=... [BOX=name]
+# once the files are known good and after every intended change; make show-checksums compares them.
+record-checksums show-checksums: setup
+	@test -n "$(CONFIG)" || { echo "make $@ CONFIG=/path/to/maintenance.toml [BOX=name]"; exit 2; }
+	$(PY) -m commands.checksums $(@:%-checksums=%) --config $(CONFIG) $(if $(BOX),--box $(BOX))
 
 # After a human has looked: make clear-budget TARGET="nuc-1 service trading-dashboard" CONFIG=...
 # (TARGET: a part of the target's name; CHECK=SVC-001: the targets that check acted on; neither: all)

@@ -20,6 +20,7 @@ from configuration.alerts import AlertSettings
 from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
 from configuration.section import SecretUrl, Section
+from configuration.security import Security
 from core.redact import url_secrets
 from core.vocabulary import Mode
 
@@ -300,6 +301,7 @@ class Settings(Section):
     database: Database = Database()
     diagnostics: Diagnostics = Diagnostics()
     emergency: Emergency = Emergency()
+    security: Security = Security()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()
@@ -384,7 +386,7 @@ def load(path: Path) -> Settings:
 
 # What a box may set for itself in [[boxes]]; the rest (alerts, reports, policy...) is the run's.
 BOX_SECTIONS = {"host", "services", "resources", "paths", "retention", "logrotate", "trading", "api", "dashboard",
-                "tunnel", "exchange", "database", "diagnostics"}
+                "tunnel", "exchange", "database", "diagnostics", "security"}
 
 
 def _fleet(path: Path, raw: dict, boxes) -> list[Settings]:

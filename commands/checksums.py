@@ -1,0 +1,108 @@
+"""`make record-checksums CONFIG=PATH`: the baseline the critical-file check (SEC-003) compares with.
+
+    python -m commands.checksums record --config PATH [--box NAME]
+    python -m commands.checksums show --config PATH [--box NAME]
+
+`record` reads the sha256 of every [security] critical_files entry on the box the configuration
+names (this machine for `local://`, its python3 over SSH otherwise) and writes them to [security]
+checksums_file on that box, in sha256sum's format (`sha256sum -c FILE` checks it by hand), mode 600,
+wholly old or wholly new; a file that cannot be read records nothing. Record once the files are known
+good, and again after every intended change. `show` compares the files with the baseline; its status
+is 0 when every file matches, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from configuration import ConfigError, Settings, load
+from core.vocabulary import ExitStatus
+from fixtures import securityscan
+from fixtures.host import BoxUnreachable, ReaderFailed, box_of
+
+NOT_DONE = 1
+
+
+def record(settings: Settings) -> tuple[int, str]:
+    """Writes the baseline on the box: (status, what to tell the operator)."""
+    name, config = settings.host.name, settings.security
+    if not config.critical_files:
+        return NOT_DONE, f"{name}: nothing recorded: [security] critical_files is empty"
+    box = box_of(settings)
+    problem = box.reachable()
+    if problem:
+        return NOT_DONE, f"{name}: nothing recorded: {problem}"
+    try:
+        recorded = box.call(securityscan.record_checksums, [str(path) for path in config.critical_files],
+                            str(config.checksums_file))
+    except FileNotFoundError as error:
+        return NOT_DONE, (f"{name}: nothing recorded: {error}. Restore the file, or remove it from [security] "
+                          f"critical_files")
+    except PermissionError as error:
+        return NOT_DONE, (f"{name}: nothing recorded: {error}. Run this as root on the box, or reach it as a user "
+                          f"who may read every critical file and write {config.checksums_file.parent}")
+    except (OSError, BoxUnreachable, ReaderFailed) as error:
+        return NOT_DONE, f"{name}: nothing recorded: {error}"
+    lines = [f"{name}: recorded {len(recorded)} file(s) in {config.checksums_file} (mode 600):"]
+    lines += [f"  {digest}  {path}" for path, digest in recorded]
+    return 0, "\n".join(lines)
+
+
+def show(settings: Settings) -> tuple[int, str]:
+    """Each critical file against the baseline: unchanged, CHANGED, or why it could not be compared."""
+    name, config = settings.host.name, settings.security
+    box = box_of(settings)
+    problem = box.reachable()
+    if problem:
+        return NOT_DONE, f"{name}: {problem}"
+    try:
+        reading = box.call(securityscan.file_digests, [str(path) for path in config.critical_files],
+                           str(config.checksums_file))
+    except (OSError, BoxUnreachable, ReaderFailed) as error:
+        return NOT_DONE, f"{name}: {error}"
+    baseline = reading["baseline"]
+    if "error" in baseline:
+        return NOT_DONE, (f"{name}: no baseline at {config.checksums_file} ({baseline['message']}): "
+                          f"make record-checksums CONFIG={settings.source}")
+    lines, status = [f"{name}: {config.checksums_file}"], 0
+    for path, now in reading["files"].items():
+        recorded = baseline["recorded"].get(path)
+        if "error" in now:
+            state = f"cannot be read: {now['message']}"
+        elif recorded is None:
+            state = "not recorded"
+        else:
+            state = "unchanged" if now["sha256"] == recorded else "CHANGED"
+        status = status if state == "unchanged" else NOT_DONE
+        lines.append(f"  {state:<10} {path}")
+    return status, "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m commands.checksums", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("record", "show"))
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--box", help="one box of a fleet, by name (default: every box)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return ExitStatus.BAD_CONFIGURATION
+    boxes = [box for box in settings.boxes() if args.box in (None, box.host.name)]
+    if not boxes:
+        print(f"no box named {args.box!r} in {args.config}; boxes: "
+              f"{', '.join(box.host.name for box in settings.boxes())}", file=sys.stderr)
+        return ExitStatus.BAD_CONFIGURATION
+    worst = 0
+    for box in boxes:
+        status, said = (record if args.action == "record" else show)(box)
+        print(said, file=sys.stdout if status == 0 or args.action == "show" else sys.stderr)
+        worst = max(worst, status)
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())
