@@ -1,6 +1,7 @@
 """Getting alerts to people: routing, bounded retries, fallback, and a spool so nothing is lost.
 
-A message goes to the file channel and to every configured channel whose severities include it.
+A message goes to the file channel and to every configured channel whose severities include it (an
+emergency's to every configured channel).
 - Transient failures (5xx, timeouts, connection errors, Telegram 429) are retried, at most
   max_attempts times within max_retry_seconds, sleeping Telegram's retry_after when it gives one.
 - Permanent refusals (other 4xx, missing token, authentication refused) are not retried: retrying
@@ -133,7 +134,7 @@ class Delivery:
 
     def _deliver_one(self, message: Message) -> list[DeliveryOutcome]:
         targets = [FILE_CHANNEL] + [name for name in self.settings.enabled()
-                              if self.settings.channel(name).wants(message.severity)]
+                                    if message.alert.emergency or self.settings.channel(name).wants(message.severity)]
         delivered: list[str] = []
         outcomes: dict[str, DeliveryOutcome] = {}
         unsent: dict[str, tuple[str, int]] = {}  # channel -> (reason, attempts): to be spooled

@@ -8,11 +8,13 @@ runs left in the spool. Nothing is opened or sent before there is something to s
 
 from __future__ import annotations
 
+import datetime
+
 from alerts.delivery import Delivery, DeliveryResult
 from alerts.message import Alert
 from alerts.spool import Spool
 from configuration import Settings
-from core.vocabulary import AlertKind, Prop, Severity
+from core.vocabulary import AlertKind, Cadence, Prop, Severity
 
 IMMEDIATE_KINDS = (AlertKind.PROBLEM, AlertKind.UNKNOWN, AlertKind.HUMAN_NEEDED)
 
@@ -32,9 +34,20 @@ def alert_from(properties: dict, title: str, kind: AlertKind) -> Alert:
         message=message,
         why=properties.get(Prop.WHY, ""),
         box=properties.get(Prop.BOX, ""),
+        emergency=properties.get(Prop.CADENCE) == Cadence.EMERGENCY,
         remediation=" / ".join(properties[key] for key in (Prop.REMEDIATION_OUTCOME, Prop.RECHECK)
                                if key in properties),
     )
+
+
+def waiting_alert(incident) -> Alert:
+    """An emergency response holds the box's trading until an operator resumes: said until then."""
+    since = datetime.datetime.fromtimestamp(incident.opened_at).strftime("%Y-%m-%d %H:%M")
+    return Alert(check_id="INCIDENT", severity=Severity.CRITICAL, kind=AlertKind.WAITING, box=incident.box,
+                 title=f"emergency response since {since} waits for an operator",
+                 message=f"{incident.summary()} (opened by {incident.opened_by}); nothing resumes by itself: "
+                         f"make resume CONFIG=... WHO=... WHY=... once it is safe",
+                 why="trading stays stopped until someone decides it is safe to resume", emergency=True)
 
 
 def unreachable_alert(box: str, alerts: list[Alert]) -> Alert:

@@ -36,6 +36,7 @@ class Alert:
     box: str = ""  # the box the check looked at
     remediation: str = ""
     items: tuple = ()  # a digest carries the alerts it sums up, each as a dict
+    emergency: bool = False  # from the emergency cadence: to every channel, whatever its severities
     at: str = field(default_factory=lambda: datetime.datetime.fromtimestamp(
         clock.now(), datetime.UTC).isoformat(timespec="seconds"))
 

@@ -82,6 +82,7 @@ class AlertKind(StrEnum):
     FLAPPING = "flapping"
     RESOLVED = "resolved"
     HUMAN_NEEDED = "human-needed"  # the remediation budget ran out
+    WAITING = "waiting"  # an emergency response holds trading (paused, stopped) until an operator resumes
     DIGEST = "digest"  # one message summing up a run's other alerts
 
 

@@ -36,6 +36,7 @@ class Incident:
     close_called_at: float | None = None  # at most one close-all-positions per incident
     shutdown_called_at: float | None = None  # at most one emergency shutdown per incident
     bundle: str = ""  # the diagnostics bundle taken for it
+    reminded_at: float | None = None  # the last "waiting for you" alert
     signals: dict[str, list[str]] = field(default_factory=dict)  # run id -> checks that found an emergency
     steps: list[dict] = field(default_factory=list)  # {at, check, step, status, why}
 
@@ -111,6 +112,27 @@ class IncidentStore:
             with self.audit.open("a") as handle:
                 handle.write(json.dumps(entry) + "\n")
         return incident
+
+    def due_reminders(self, boxes: list[str], now: float, interval: float) -> list[Incident]:
+        """The incidents of these boxes that hold something and whose reminder is due, marked reminded."""
+        if not self.path.exists():
+            return []
+        self.directory.mkdir(parents=True, exist_ok=True)
+        due = []
+        with self.lock:
+            incidents = self.load()
+            for box in boxes:
+                incident = incidents.get(box)
+                if incident and incident.holds and (incident.reminded_at is None
+                                                    or now - incident.reminded_at >= interval):
+                    incident.reminded_at = now
+                    due.append(incident)
+            if due:
+                self._save(incidents)
+        return due
+
+    def waiting(self, boxes: list[str]) -> list[Incident]:
+        return [incident for box, incident in self.load().items() if box in boxes and incident.holds]
 
     def _save(self, incidents: dict[str, Incident]) -> None:
         write_atomically(self.path, json.dumps({box: asdict(incident) for box, incident in sorted(incidents.items())},

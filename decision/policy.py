@@ -38,6 +38,7 @@ class Judgement:
     flap_started: bool = False
     flap_ended: bool = False
     may_remediate: bool = False  # as far as the check goes; the target's budget has the last word
+    streak: int = 0  # runs in a row the check has been bad, this one included
     note: str = ""
 
 
@@ -144,7 +145,7 @@ def judge(record: CheckRecord, verdict: Verdict, now: float, rules: Rules) -> Ju
     record.flapping = judgement.flapping = flapping
     if not verdict.is_bad:
         return judgement
-    failures = consecutive_bad(record)
+    failures = judgement.streak = consecutive_bad(record)
     judgement.hard = failures >= rules.failures_before_action
     if not judgement.hard:
         judgement.note = f"soft failure {failures} of {rules.failures_before_action}: no action yet"

@@ -75,7 +75,7 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
     fixed = False
     if judgement.may_remediate and identity.remediation and mode != Mode.OFF:
         remedy = remediate(item, identity, box, mode, state_dir, budget_for(settings, identity.id, identity.cadence),
-                           run)
+                           run, judgement.streak)
         record_remedy(report, remedy, record)
         fixed = remedy.recheck == Recheck.FIXED
 
@@ -160,16 +160,19 @@ def action_params(item: pytest.Item, spec: RemediationSpec) -> dict:
     return params
 
 
-def context(item: pytest.Item, settings: Settings, mode: Mode) -> ActionContext:
-    return ActionContext(settings, box_of(settings), services_of(item.config, settings), mode)
+def context(item: pytest.Item, settings: Settings, mode: Mode, state_dir: Path | None = None, streak: int = 1,
+            run: str = "") -> ActionContext:
+    return ActionContext(settings, box_of(settings), services_of(item.config, settings), mode, state_dir, streak,
+                         key_of(item, item.stash[IDENTITY]) if IDENTITY in item.stash else "", run_id=run)
 
 
 def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path,
-              budget: Budget, run: str) -> Remedy:
+              budget: Budget, run: str, streak: int = 1) -> Remedy:
     """The check's action on the box the check looked at (`settings` are that box's), within `budget`
     on what it touches."""
     spec = identity.remediation
-    return remediate_and_recheck(spec.name, action_params(item, spec), context(item, settings, mode),
+    return remediate_and_recheck(spec.name, action_params(item, spec),
+                                 context(item, settings, mode, state_dir, streak, run),
                                  lambda: recheck(item), state_dir, check=item.nodeid.split("::")[-1],
                                  budget=budget, instance=key_of(item, identity), run=run)
 

@@ -35,6 +35,10 @@ class ActionContext:
     box: Box  # where every command runs: this machine or the box over SSH
     services: object  # the run's service probe (fixtures/services.py), shared with the checks
     mode: Mode
+    state_dir: Path | None = None  # the suite's memory: where an emergency's incident is kept
+    streak: int = 1  # runs in a row the asking check has found what it asks about, this one included
+    check: str = ""  # the asking check's instance
+    run_id: str = ""  # this run's id
 
     def run(self, argv: list[str], privileged: bool = True) -> subprocess.CompletedProcess:
         """Argument lists only, never a shell string; on the box, through sudo where configured when it

@@ -6,8 +6,11 @@ manager: this module never asks which one it is.
 
 from __future__ import annotations
 
+import time
+
 from configuration import Settings
 from core.vocabulary import ActionStatus
+from decision.incidents import IncidentStore
 from fixtures.services import MANAGERS
 from remediations import Outcome, command_outcome, remediation
 
@@ -23,7 +26,22 @@ def _restartable(ctx, service=None, role=None) -> str | None:
     name = _name(ctx, service, role)
     if name not in ctx.settings.services.critical():
         return f"{name!r} is not one of the configured services {ctx.settings.services.critical()}"
-    return ctx.services.restart_refusal(name)
+    return _held_by_an_emergency(ctx, name) or ctx.services.restart_refusal(name)
+
+
+def _held_by_an_emergency(ctx, name: str) -> str | None:
+    """What an emergency response stopped stays stopped until an operator resumes: no run restarts it."""
+    state_dir = getattr(ctx, "state_dir", None)
+    incident = IncidentStore(state_dir).current(ctx.settings.host.name) if state_dir else None
+    if incident is None:
+        return None
+    stopped = name in incident.services_stopped or (
+        name == ctx.settings.services.agent and incident.shutdown_called_at is not None)
+    if not stopped:
+        return None
+    opened = time.strftime("%Y-%m-%d %H:%M", time.localtime(incident.opened_at))
+    return (f"held back: the emergency response of {opened} ({incident.opened_by}) stopped {name}; nothing "
+            f"resumes by itself: make resume WHO=... WHY=...")
 
 
 def _plan(ctx, service=None, role=None) -> str:
