@@ -19,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from lab import configfile, faults, files, processes, tls, tmpfs
+from lab import agentstate, configfile, faults, files, processes, tls, tmpfs
 from lab.errors import FaultError, LabError, LabNotUp
 from lab.paths import LabPaths, Ports, default_lab_dir, default_port_base
 from lab.postgres import Cluster, pg_root_for
@@ -148,6 +148,7 @@ class Lab:
         cluster.create_database()
         cluster.seed()
         cluster.dump(paths.db_dump)
+        agentstate.reset(paths.agent_state)
         files.regenerate(paths)
         configfile.write(paths, self.ports, self.disk_paths())
 
@@ -288,6 +289,7 @@ class Lab:
             if tmpfs.is_mounted(self.paths.disk):
                 tmpfs.unfill(self.paths.disk)
             self.ensure_running()
+            agentstate.reset(self.paths.agent_state)
             self._rewrite_files()
             self.cluster().seed()
             configfile.write(self.paths, self.ports, self.disk_paths())

@@ -93,6 +93,8 @@ class LabPaths:
         self.supervisor_pid = self.run_dir / "supervisord.pid"
         self.supervisor_log_dir = self.run_dir / "supervisor"
         self.calls_file = self.run_dir / "agent-calls.jsonl"
+        self.agent_state = self.run_dir / "agent-state.json"  # what the emergency POSTs changed
+        self.agent_instance = self.run_dir / "trading-agent.instance"  # a token the agent draws at each start
         self.diagnostics_file = self.run_dir / "diagnostics.jsonl"
         self.alerts_file = self.run_dir / "alerts.jsonl"
         self.state_file = self.run_dir / "lab.json"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from lab import files, processes, tls, tmpfs
+from lab import agentstate, files, processes, tls, tmpfs
 from lab.box import access, boot, config, namespaces, preflight, shutdown
 from lab.box import faults as box_faults
 from lab.box.layout import (
@@ -207,6 +207,7 @@ class Box:
             cluster.create_database()
             cluster.seed()
             cluster.dump(self.paths.db_dump)
+            agentstate.reset(self.paths.agent_state)
             files.regenerate(self.paths)
             config.write(self.paths, self.ports)
         except BaseException:
@@ -397,6 +398,7 @@ class Box:
             (self.paths.faults_dir / switch).unlink(missing_ok=True)
         tmpfs.unfill(self.disk_path(pid))
         self.ensure_running(UNITS)
+        agentstate.reset(self.paths.agent_state)
         self.rewrite_files()
         self.cluster().seed()
         config.write(self.paths, self.ports)

@@ -75,7 +75,7 @@ class Target(Protocol):
 
 def inject(box: Target, fault: Fault) -> None:
     if fault.kind in PERSISTENT:
-        box.switches.set(fault.name)
+        box.switches.set(fault.name, bound_to=lab_faults.binding(box.paths, fault))
     if fault.kind == "service-down":
         _systemctl_ok(box, "stop", f"{fault.program}.service")
     elif fault.kind == "killed":
