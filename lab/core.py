@@ -23,7 +23,7 @@ from lab import agentstate, configfile, faults, files, processes, tls, tmpfs
 from lab.errors import FaultError, LabError, LabNotUp
 from lab.paths import LabPaths, Ports, default_lab_dir, default_port_base
 from lab.postgres import Cluster, pg_root_for
-from lab.supervise import PROGRAMS, Supervisor, render_conf, start_supervisord
+from lab.supervise import ON_DEMAND, PROGRAMS, Supervisor, render_conf, start_supervisord
 from lab.switches import Switches
 
 READY_TIMEOUT = 30.0
@@ -225,7 +225,7 @@ class Lab:
         self._wait_ready(names)
 
     def _wait_ready(self, names, timeout: float = READY_TIMEOUT) -> None:
-        ports = self.ports.by_program()
+        ports = {**self.ports.by_program(), **self.ports.on_demand()}
         deadline = time.monotonic() + timeout
         while True:
             states = self.supervisor.states()
@@ -288,6 +288,8 @@ class Lab:
                 (self.paths.faults_dir / switch).unlink(missing_ok=True)
             if tmpfs.is_mounted(self.paths.disk):
                 tmpfs.unfill(self.paths.disk)
+            for program in ON_DEMAND:
+                self.supervisor.stop(program)
             self.ensure_running()
             agentstate.reset(self.paths.agent_state)
             self._rewrite_files()
@@ -359,6 +361,7 @@ class Lab:
             f"  agent API  http://127.0.0.1:{p.api}/api/health",
             f"  tunnel     127.0.0.1:{p.tunnel} -> exchange https://127.0.0.1:{p.exchange}",
             f"  postgres   127.0.0.1:{p.postgres} db trading_agent (password in {self.paths.db_password_file})",
+            f"  probe      127.0.0.1:{p.probe_target} (the network check's target)",
             f"  tmpfs      {disk}",
             f"  config     {self.config_path}",
         ])

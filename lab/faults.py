@@ -34,7 +34,7 @@ class Target(Protocol):
 class Fault:
     name: str
     description: str
-    kind: str  # switch | service-down | crashloop | file | disk
+    kind: str  # switch | service-down | crashloop | file | disk | listener
     program: str | None = None
     breaks_files: Callable | None = None
     # For a fault something can mend (a restart, a clean-up): is its damage still there? None: it
@@ -79,6 +79,15 @@ def _catalogue() -> list[Fault]:
     faults += [
         Fault("error-handler-down", "agent GETs of /api/errors/* answer 503, /api/health still 200, "
               "until the agent restarts", "switch", per_run=True, still_on=_same_agent_run("error-handler-down")),
+        Fault("network-down", "the network probe target on base+53 is stopped (supervisorctl stop probe-target): "
+              "connections to it are refused",
+              "service-down", "probe-target", still_on=_not_running("probe-target")),
+        Fault("tunnel-far-end-down", "the exchange endpoint is stopped (supervisorctl stop exchange-endpoint): "
+              "the tunnel's local end accepts, then closes with nothing behind it", "service-down", "exchange-endpoint",
+              still_on=_not_running("exchange-endpoint")),
+        Fault("unexpected-port", "a process nobody installed listens on base+77 "
+              "(supervisorctl start unexpected-listener)",
+              "listener", "unexpected-listener", still_on=_running("unexpected-listener")),
     ]
     faults += [
         Fault("no-trades-today", "today's trading log has no TRADE_EXECUTED/PROFIT lines", "file",
@@ -98,6 +107,10 @@ def _catalogue() -> list[Fault]:
 
 def _not_running(program: str) -> Callable:
     return lambda lab: lab.supervisor.states().get(program) != "RUNNING"
+
+
+def _running(program: str) -> Callable:
+    return lambda lab: lab.supervisor.states().get(program) == "RUNNING"
 
 
 def _same_agent_run(name: str) -> Callable:
@@ -137,6 +150,8 @@ def inject(lab: Target, fault: Fault) -> None:
     lab.switches.set(fault.name, bound_to=binding(lab.paths, fault))
     if fault.kind == "service-down":
         lab.supervisor.stop(fault.program)
+    elif fault.kind == "listener":
+        lab.ensure_running([fault.program])
     elif fault.kind == "crashloop":
         lab.supervisor.stop(fault.program)
         lab.supervisor.start(fault.program, wait=False)
@@ -152,5 +167,7 @@ def clear(lab: Target, fault: Fault) -> None:
     lab.switches.unset(fault.name)
     if fault.kind in ("service-down", "crashloop"):
         lab.ensure_running([fault.program])
+    elif fault.kind == "listener":
+        lab.supervisor.stop(fault.program)
     elif fault.kind == "disk":
         tmpfs.unfill(lab.paths.disk)

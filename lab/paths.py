@@ -59,14 +59,30 @@ class Ports:
     def exchange(self) -> int:
         return self.base + 444
 
+    @property
+    def probe_target(self) -> int:
+        """What the network check connects to (the operator's stand-in for the guide's 8.8.8.8)."""
+        return self.base + 53
+
+    @property
+    def unexpected(self) -> int:
+        """Where the unexpected-port fault listens; nothing does while the lab is healthy."""
+        return self.base + 77
+
     def by_program(self) -> dict[str, int]:
+        """The programs that always run, and their ports (unexpected-listener runs only under its fault)."""
         return {
             "postgresql": self.postgres,
             "trading-agent": self.api,
             "trading-dashboard": self.dashboard,
             "ssh-tunnel": self.tunnel,
             "exchange-endpoint": self.exchange,
+            "probe-target": self.probe_target,
         }
+
+    def on_demand(self) -> dict[str, int]:
+        """The programs only a fault starts, and their ports."""
+        return {"unexpected-listener": self.unexpected}
 
 
 class LabPaths:
