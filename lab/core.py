@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import time
@@ -149,8 +150,27 @@ class Lab:
         cluster.seed()
         cluster.dump(paths.db_dump)
         agentstate.reset(paths.agent_state)
+        self._write_env()
         files.regenerate(paths)
         configfile.write(paths, self.ports, self.disk_paths())
+
+    def _write_env(self) -> None:
+        """/opt/trading-agent/.env, one of the critical files: the same bytes at every up and clear."""
+        p = self.ports
+        text = "\n".join([
+            "# The trading agent's environment (the lab's; written by `python -m lab up`).",
+            "NODE_ENV=production",
+            f"PORT={p.api}",
+            f"DASHBOARD_PORT={p.dashboard}",
+            f"EXCHANGE_TUNNEL=127.0.0.1:{p.tunnel}",
+            f"DATABASE_URL=postgresql://postgres@127.0.0.1:{p.postgres}/trading_agent",
+            f"TRADING_DB_PASSWORD={self.db_password()}",
+            "",
+        ])
+        fd = os.open(self.paths.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.chmod(self.paths.env_file, 0o600)
 
     def _check_socket_paths(self) -> None:
         for sock in (self.paths.supervisor_sock, self.cluster().socket_dir / f".s.PGSQL.{self.ports.postgres}"):
@@ -292,6 +312,7 @@ class Lab:
                 self.supervisor.stop(program)
             self.ensure_running()
             agentstate.reset(self.paths.agent_state)
+            self._write_env()
             self._rewrite_files()
             self.cluster().seed()
             configfile.write(self.paths, self.ports, self.disk_paths())

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import agentstate, files, sample, tmpfs
+from lab import agentstate, files, sample, security, tmpfs
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -88,6 +88,13 @@ def _catalogue() -> list[Fault]:
         Fault("unexpected-port", "a process nobody installed listens on base+77 "
               "(supervisorctl start unexpected-listener)",
               "listener", "unexpected-listener", still_on=_running("unexpected-listener")),
+        Fault("failed-logins", f"auth.log: {security.FAILED_LOGINS} failed SSH passwords from "
+              f"{security.ATTACKER_IP} within the last hour", "file", breaks_files=security.failed_logins),
+        Fault("unknown-ssh-key", "the service user's authorized_keys gains a key nobody knows", "file",
+              breaks_files=security.unknown_ssh_key, still_on=lambda lab: security.unknown_key_present(lab.paths)),
+        Fault("critical-file-changed", "the sshd_config copy now allows root and password logins", "file",
+              breaks_files=security.critical_file_changed,
+              still_on=lambda lab: security.critical_file_still_changed(lab.paths)),
     ]
     faults += [
         Fault("no-trades-today", "today's trading log has no TRADE_EXECUTED/PROFIT lines", "file",

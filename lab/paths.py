@@ -118,8 +118,20 @@ class LabPaths:
         self.ca_cert = self.tls_dir / "ca.pem"
         self.server_pem = self.tls_dir / "server.pem"
         self.db_password_file = self.secrets_dir / "db-password"
+        # security-breach indicators: sshd's log, the service user's keys, the files that must not change
+        self.auth_log = self.root / "var" / "log" / "auth.log"
+        self.authorized_keys = self.root / "home" / "trading" / ".ssh" / "authorized_keys"
+        self.env_file = self.opt_dir / ".env"
+        self.trading_config = self.config_dir / "trading-config.json"
+        self.sshd_config_copy = self.etc_dir / "ssh" / "sshd_config"
+        self.critical_manifest = self.run_dir / "critical-files.sha256"  # `sha256sum` lines of the healthy files
         self.config = self.root / "maintenance.toml"
         self.lock = self.root / ".lab.lock"
+
+    @property
+    def critical_files(self) -> list[Path]:
+        """Files whose change is a breach indicator: the agent's secrets, its trading limits, sshd's settings."""
+        return [self.env_file, self.trading_config, self.sshd_config_copy]
 
     def dirs(self) -> list[Path]:
         """Every directory `up` creates (the tmpfs mount point included)."""

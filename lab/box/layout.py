@@ -100,7 +100,6 @@ class BoxPaths(LabPaths):
         self.home = self.root / "home" / MAINT_USER
         self.pg_dir = self.root / "pg"
         self.pg_data = self.pg_dir / "data"
-        self.env_file = self.opt_dir / ".env"
         self.reports_dir = self.root / "reports"
         self.ssh_maintenance_config = self.root / "maintenance-ssh.toml"  # the box seen over SSH
         self.maintenance_dir = self.root / "maintenance"
