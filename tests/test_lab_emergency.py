@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -237,6 +238,17 @@ def test_health_critical_composes_with_a_circuit_breaker_cascade(healthy):
     healthy.clear("health-critical")
     assert get(healthy, "/api/health").json()["overallHealth"] == 96
     assert get(healthy, "/api/errors/dashboard").json()["recoveryMetrics"]["circuitBreakersOpen"] == 5
+
+
+def test_the_system_recovery_stand_in_runs_and_records_the_open_breakers(healthy):
+    healthy.inject("circuit-breaker-cascade")
+    healthy.paths.diagnostics_file.unlink(missing_ok=True)
+    run = subprocess.run([sys.executable, str(ROOT / "lab" / "diagnostics.py"), "system-recovery",
+                          "--lab-dir", str(healthy.lab_dir), "--port-base", str(healthy.ports.base)],
+                         capture_output=True, text=True, timeout=30, cwd="/")
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = json.loads(healthy.paths.diagnostics_file.read_text().splitlines()[-1])
+    assert (record["tool"], record["circuitBreakersOpen"]) == ("system-recovery", 5)
 
 
 # ---- the network ------------------------------------------------------------------------------
