@@ -51,7 +51,7 @@ def _status(lab: Lab) -> int:
         return 3
     print(f"lab in {lab.lab_dir} is up (port base {lab.ports.base})")
     for name, state in status["programs"].items():
-        print(f"  {name:<18} {state}")
+        print(f"  {name:<20} {state}")
     print("faults: " + (", ".join(status["faults"]) or "none"))
     if status["mended"]:
         print("mended since injected (by the suite or by hand): " + ", ".join(status["mended"]))

@@ -1,7 +1,8 @@
 """The trading agent's API on base+1: the endpoints the guide queries, with switchable faults.
 
 Every request is recorded in $LAB_DIR/run/agent-calls.jsonl, so a test can tell whether a
-remediation really called, say, POST /api/errors/emergency-mode/enable.
+remediation really called, say, POST /api/errors/emergency-mode/enable. The emergency POSTs change
+the agent's trading state (lab.agentstate), which GET /api/trading/status reports.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from lab import agentstate
 from lab.httpbase import Handler, crashloop_check, serve, server_args
 from lab.switches import Switches
 
-ACTIONS = {  # POST path -> action name in the reply
-    "/api/v1/emergency/close-all-positions": "close-all-positions",
-    "/api/errors/emergency-mode/enable": "emergency-mode-enabled",
-    "/api/trading/pause-non-critical": "non-critical-paused",
-    "/api/logging/increase-verbosity": "verbosity-increased",
-    "/api/emergency/shutdown": "shutdown-initiated",
+CLOSE = "/api/v1/emergency/close-all-positions"
+SHUTDOWN = "/api/emergency/shutdown"
+ACTIONS = {  # POST path -> action name in the reply, and the change it makes to the trading state
+    CLOSE: ("close-all-positions", {"openPositions": 0}),
+    "/api/errors/emergency-mode/enable": ("emergency-mode-enabled", {"emergencyMode": True}),
+    "/api/trading/pause-non-critical": ("non-critical-paused", {"tradingPaused": True}),
+    "/api/logging/increase-verbosity": ("verbosity-increased", {"verbosity": "debug"}),
+    SHUTDOWN: ("shutdown-initiated", {"shutdown": True}),
+    "/api/trading/resume": ("trading-resumed", {"tradingPaused": False, "emergencyMode": False, "shutdown": False}),
 }
+FAILING = {CLOSE: "close-fails", SHUTDOWN: "shutdown-fails"}  # POST path -> the switch that makes it answer 500
+ERROR_HANDLER = "/api/errors/"  # the error handling system's endpoints, which its own faults take down
 BREAKERS = ["gateio-orders", "gateio-market-data", "gateio-account", "ai-inference", "websocket-feed"]
 PATTERNS = [
     ("P-NE001", "NE001", "exchange connection resets during volatility spikes"),
@@ -106,6 +113,7 @@ class Metrics:
 
 class AgentHandler(Handler):
     paths = None  # set in main()
+    instance = None  # this run's token (lab.agentstate.new_instance)
     _record_lock = threading.Lock()
 
     def record(self) -> None:
@@ -129,8 +137,9 @@ class AgentHandler(Handler):
         metrics = Metrics(switches)
         routes = {"/api/health": metrics.health, "/api/errors/dashboard": metrics.dashboard,
                   "/api/errors/config": metrics.config, "/api/errors/alert-rules": metrics.alert_rules,
-                  "/api/errors/performance-metrics": metrics.performance}
-        route = routes.get(urlsplit(self.path).path)
+                  "/api/errors/performance-metrics": metrics.performance, "/api/trading/status": self.status}
+        path = urlsplit(self.path).path
+        route = routes.get(path)
         if route is None:
             return self.send_json(404, {"error": "not found", "path": self.path})
         if switches.on("api-hang"):
@@ -140,23 +149,45 @@ class AgentHandler(Handler):
         if switches.on("api-500"):
             return self.send_json(500, {"error": "internal server error", "code": "SE002",
                                         "message": "error handler unavailable"})
+        if path.startswith(ERROR_HANDLER) and (switches.applies_to("error-handler-down", self.instance)
+                                               or switches.on("error-handler-broken")):
+            return self.send_json(503, {"error": "service unavailable", "code": "SE002",
+                                        "message": "error handling system is not responding"})
         if switches.on("api-malformed"):
             return self.send_body(200, b'{"errorMetrics": {', "application/json")
         return self.send_json(200, route())
 
+    def status(self) -> dict:
+        return {**agentstate.read(self.paths.agent_state), "timestamp": now_iso()}
+
     def do_POST(self):  # noqa: N802
         self.record()
         self.drain_body()
-        action = ACTIONS.get(urlsplit(self.path).path)
-        if action is None:
+        path = urlsplit(self.path).path
+        if path not in ACTIONS:
             return self.send_json(404, {"error": "not found", "path": self.path})
-        return self.send_json(200, {"ok": True, "action": action, "timestamp": now_iso()})
+        action, changes = ACTIONS[path]
+        switches = Switches(self.paths.faults_dir)
+        if path == CLOSE and switches.on("close-hang"):
+            # the exchange never confirms: nothing is closed, whenever the answer comes
+            self.wait_while(switches, "close-hang", HANG_SECONDS)
+            return self.send_json(504, {"error": "gateway timeout", "code": "TE003",
+                                        "message": "the exchange did not confirm the closing orders", "closed": 0})
+        if path in FAILING and switches.on(FAILING[path]):
+            return self.send_json(500, {"error": "internal server error", "code": "TE001",
+                                        "message": f"{action} failed", "action": action})
+        before = agentstate.update(self.paths.agent_state, **changes)
+        reply = {"ok": True, "action": action, "timestamp": now_iso()}
+        if path == CLOSE:
+            reply["closed"] = before["openPositions"]
+        return self.send_json(200, reply)
 
 
 def main() -> None:
     paths, ports = server_args("the trading agent's API (lab stand-in)")
     crashloop_check(paths, "trading-agent")
     AgentHandler.paths = paths
+    AgentHandler.instance = agentstate.new_instance(paths.agent_instance)
     serve(AgentHandler, ports.api)
 
 

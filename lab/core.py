@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import time
@@ -19,11 +20,11 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from lab import configfile, faults, files, processes, tls, tmpfs
+from lab import agentstate, configfile, faults, files, processes, tls, tmpfs
 from lab.errors import FaultError, LabError, LabNotUp
 from lab.paths import LabPaths, Ports, default_lab_dir, default_port_base
 from lab.postgres import Cluster, pg_root_for
-from lab.supervise import PROGRAMS, Supervisor, render_conf, start_supervisord
+from lab.supervise import ON_DEMAND, PROGRAMS, Supervisor, render_conf, start_supervisord
 from lab.switches import Switches
 
 READY_TIMEOUT = 30.0
@@ -148,8 +149,28 @@ class Lab:
         cluster.create_database()
         cluster.seed()
         cluster.dump(paths.db_dump)
+        agentstate.reset(paths.agent_state)
+        self._write_env()
         files.regenerate(paths)
         configfile.write(paths, self.ports, self.disk_paths())
+
+    def _write_env(self) -> None:
+        """/opt/trading-agent/.env, one of the critical files: the same bytes at every up and clear."""
+        p = self.ports
+        text = "\n".join([
+            "# The trading agent's environment (the lab's; written by `python -m lab up`).",
+            "NODE_ENV=production",
+            f"PORT={p.api}",
+            f"DASHBOARD_PORT={p.dashboard}",
+            f"EXCHANGE_TUNNEL=127.0.0.1:{p.tunnel}",
+            f"DATABASE_URL=postgresql://postgres@127.0.0.1:{p.postgres}/trading_agent",
+            f"TRADING_DB_PASSWORD={self.db_password()}",
+            "",
+        ])
+        fd = os.open(self.paths.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.chmod(self.paths.env_file, 0o600)
 
     def _check_socket_paths(self) -> None:
         for sock in (self.paths.supervisor_sock, self.cluster().socket_dir / f".s.PGSQL.{self.ports.postgres}"):
@@ -224,7 +245,7 @@ class Lab:
         self._wait_ready(names)
 
     def _wait_ready(self, names, timeout: float = READY_TIMEOUT) -> None:
-        ports = self.ports.by_program()
+        ports = {**self.ports.by_program(), **self.ports.on_demand()}
         deadline = time.monotonic() + timeout
         while True:
             states = self.supervisor.states()
@@ -287,7 +308,11 @@ class Lab:
                 (self.paths.faults_dir / switch).unlink(missing_ok=True)
             if tmpfs.is_mounted(self.paths.disk):
                 tmpfs.unfill(self.paths.disk)
+            for program in ON_DEMAND:
+                self.supervisor.stop(program)
             self.ensure_running()
+            agentstate.reset(self.paths.agent_state)
+            self._write_env()
             self._rewrite_files()
             self.cluster().seed()
             configfile.write(self.paths, self.ports, self.disk_paths())
@@ -357,6 +382,7 @@ class Lab:
             f"  agent API  http://127.0.0.1:{p.api}/api/health",
             f"  tunnel     127.0.0.1:{p.tunnel} -> exchange https://127.0.0.1:{p.exchange}",
             f"  postgres   127.0.0.1:{p.postgres} db trading_agent (password in {self.paths.db_password_file})",
+            f"  probe      127.0.0.1:{p.probe_target} (the network check's target)",
             f"  tmpfs      {disk}",
             f"  config     {self.config_path}",
         ])

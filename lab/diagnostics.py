@@ -1,6 +1,6 @@
-"""Stand-ins for /usr/local/bin/trading-error-analysis and trading-health-check.
+"""Stand-ins for /usr/local/bin/trading-error-analysis, trading-health-check and trading-system-recovery.
 
-    python -m lab.diagnostics error-analysis|health-check [--lab-dir DIR] [--port-base N]
+    python -m lab.diagnostics error-analysis|health-check|system-recovery [--lab-dir DIR] [--port-base N]
 
 Each prints a short analysis and appends a record to $LAB_DIR/run/diagnostics.jsonl, so a test
 can tell that a remediation ran the guide's diagnostic.
@@ -60,7 +60,21 @@ def health_check(paths: LabPaths, ports: Ports) -> tuple[int, dict]:
     return 0, {"url": url, "overallHealth": health.get("overallHealth")}
 
 
-COMMANDS = {"error-analysis": error_analysis, "health-check": health_check}
+def system_recovery(paths: LabPaths, ports: Ports) -> tuple[int, dict]:
+    """The guide's first answer to a circuit breaker cascade. The lab's breakers are faults, so the
+    recovery changes nothing: what the guide does next (health below 50: shut down) is up to the faults."""
+    url = f"http://127.0.0.1:{ports.api}/api/errors/dashboard"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            breakers = json.loads(response.read())["recoveryMetrics"]["circuitBreakersOpen"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as error:
+        print(f"system recovery failed: {url}: {error}")
+        return 1, {"url": url, "error": str(error)}
+    print(f"System recovery: {breakers} circuit breaker(s) open; reset requested")
+    return 0, {"url": url, "circuitBreakersOpen": breakers}
+
+
+COMMANDS = {"error-analysis": error_analysis, "health-check": health_check, "system-recovery": system_recovery}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import files, sample, tmpfs
+from lab import agentstate, files, sample, security, tmpfs
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -34,12 +34,13 @@ class Target(Protocol):
 class Fault:
     name: str
     description: str
-    kind: str  # switch | service-down | crashloop | file | disk
+    kind: str  # switch | service-down | crashloop | file | disk | listener
     program: str | None = None
     breaks_files: Callable | None = None
     # For a fault something can mend (a restart, a clean-up): is its damage still there? None: it
     # lasts until cleared (a switch the lab's servers read, a log line the agent wrote).
     still_on: Callable | None = None
+    per_run: bool = False  # a switch for the agent's current run only: restarting the agent mends it
 
 
 def _catalogue() -> list[Fault]:
@@ -68,8 +69,33 @@ def _catalogue() -> list[Fault]:
         ("recovery-rate-low", "autoRecoverySuccessRate 55.0 (threshold 70)"),
         ("error-patterns-high", "7 active error patterns (threshold 5)"),
         ("exchange-down", "the exchange endpoint answers 503 to everything"),
+        ("close-hang", "POST close-all-positions hangs 30 s, then answers 504; nothing is closed"),
+        ("close-fails", "POST close-all-positions answers 500; the positions stay open"),
+        ("shutdown-fails", "POST emergency/shutdown answers 500; the agent goes on trading"),
+        ("error-handler-broken", "agent GETs of /api/errors/* answer 503, /api/health still 200; "
+                                 "a restart does not help"),
     ]
     faults += [Fault(name, text, "switch") for name, text in switch]
+    faults += [
+        Fault("error-handler-down", "agent GETs of /api/errors/* answer 503, /api/health still 200, "
+              "until the agent restarts", "switch", per_run=True, still_on=_same_agent_run("error-handler-down")),
+        Fault("network-down", "the network probe target on base+53 is stopped (supervisorctl stop probe-target): "
+              "connections to it are refused",
+              "service-down", "probe-target", still_on=_not_running("probe-target")),
+        Fault("tunnel-far-end-down", "the exchange endpoint is stopped (supervisorctl stop exchange-endpoint): "
+              "the tunnel's local end accepts, then closes with nothing behind it", "service-down", "exchange-endpoint",
+              still_on=_not_running("exchange-endpoint")),
+        Fault("unexpected-port", "a process nobody installed listens on base+77 "
+              "(supervisorctl start unexpected-listener)",
+              "listener", "unexpected-listener", still_on=_running("unexpected-listener")),
+        Fault("failed-logins", f"auth.log: {security.FAILED_LOGINS} failed SSH passwords from "
+              f"{security.ATTACKER_IP} within the last hour", "file", breaks_files=security.failed_logins),
+        Fault("unknown-ssh-key", "the service user's authorized_keys gains a key nobody knows", "file",
+              breaks_files=security.unknown_ssh_key, still_on=lambda lab: security.unknown_key_present(lab.paths)),
+        Fault("critical-file-changed", "the sshd_config copy now allows root and password logins", "file",
+              breaks_files=security.critical_file_changed,
+              still_on=lambda lab: security.critical_file_still_changed(lab.paths)),
+    ]
     faults += [
         Fault("no-trades-today", "today's trading log has no TRADE_EXECUTED/PROFIT lines", "file",
               breaks_files=files.no_trades_today),
@@ -88,6 +114,19 @@ def _catalogue() -> list[Fault]:
 
 def _not_running(program: str) -> Callable:
     return lambda lab: lab.supervisor.states().get(program) != "RUNNING"
+
+
+def _running(program: str) -> Callable:
+    return lambda lab: lab.supervisor.states().get(program) == "RUNNING"
+
+
+def _same_agent_run(name: str) -> Callable:
+    return lambda lab: lab.switches.bound_to(name) == agentstate.current_instance(lab.paths.agent_instance)
+
+
+def binding(paths: LabPaths, fault: Fault) -> str | None:
+    """The agent run a per-run switch is set for: the one running now."""
+    return agentstate.current_instance(paths.agent_instance) if fault.per_run else None
 
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _catalogue()}
@@ -115,9 +154,11 @@ def unavailable(lab: Target, fault: Fault) -> str | None:
 
 
 def inject(lab: Target, fault: Fault) -> None:
-    lab.switches.set(fault.name)
+    lab.switches.set(fault.name, bound_to=binding(lab.paths, fault))
     if fault.kind == "service-down":
         lab.supervisor.stop(fault.program)
+    elif fault.kind == "listener":
+        lab.ensure_running([fault.program])
     elif fault.kind == "crashloop":
         lab.supervisor.stop(fault.program)
         lab.supervisor.start(fault.program, wait=False)
@@ -133,5 +174,7 @@ def clear(lab: Target, fault: Fault) -> None:
     lab.switches.unset(fault.name)
     if fault.kind in ("service-down", "crashloop"):
         lab.ensure_running([fault.program])
+    elif fault.kind == "listener":
+        lab.supervisor.stop(fault.program)
     elif fault.kind == "disk":
         tmpfs.unfill(lab.paths.disk)

@@ -1,4 +1,5 @@
-"""The host's files in the guide's formats: dated logs, known errors, app logs, temp files, backups.
+"""The host's files in the guide's formats: dated logs, known errors, app logs, temp files, backups
+(and, through lab.security, sshd's log, the authorized keys and the critical files).
 
 `regenerate` wipes what the lab owns and writes the healthy state; the `*_fault` functions below
 break one thing each. Healthy means: dated logs older than one full day are gzip-compressed, no
@@ -16,7 +17,7 @@ import tarfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from lab import sample
+from lab import sample, security
 from lab.paths import LabPaths
 
 LOG_DAYS = 11  # today and the ten days before
@@ -97,7 +98,7 @@ def write_config_dir(paths: LabPaths) -> None:
     _write(paths.config_dir / "monitoring-thresholds.json", json.dumps(thresholds, indent=2) + "\n")
     trading = {"exchange": "gateio", "pairs": [p for p, _, _ in sample.PAIRS],
                "maxPositionUsdt": 500, "riskPerTradePct": 1.0}
-    _write(paths.config_dir / "trading-config.json", json.dumps(trading, indent=2) + "\n")
+    _write(paths.trading_config, json.dumps(trading, indent=2) + "\n")
     script = "#!/bin/sh\n# Lab stand-in: the maintenance suite does this job.\nexit 0\n"
     _write(paths.scripts_dir / "daily-maintenance.sh", script)
     os.chmod(paths.scripts_dir / "daily-maintenance.sh", 0o755)
@@ -153,6 +154,7 @@ def regenerate(paths: LabPaths, now: datetime | None = None) -> None:
     write_app_logs(paths, now)
     write_temp_files(paths, now)
     write_backups(paths, now)
+    security.regenerate(paths, now)
 
 
 # ---- file faults ------------------------------------------------------------------------------

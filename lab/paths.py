@@ -59,14 +59,30 @@ class Ports:
     def exchange(self) -> int:
         return self.base + 444
 
+    @property
+    def probe_target(self) -> int:
+        """What the network check connects to (the operator's stand-in for the guide's 8.8.8.8)."""
+        return self.base + 53
+
+    @property
+    def unexpected(self) -> int:
+        """Where the unexpected-port fault listens; nothing does while the lab is healthy."""
+        return self.base + 77
+
     def by_program(self) -> dict[str, int]:
+        """The programs that always run, and their ports (unexpected-listener runs only under its fault)."""
         return {
             "postgresql": self.postgres,
             "trading-agent": self.api,
             "trading-dashboard": self.dashboard,
             "ssh-tunnel": self.tunnel,
             "exchange-endpoint": self.exchange,
+            "probe-target": self.probe_target,
         }
+
+    def on_demand(self) -> dict[str, int]:
+        """The programs only a fault starts, and their ports."""
+        return {"unexpected-listener": self.unexpected}
 
 
 class LabPaths:
@@ -93,6 +109,8 @@ class LabPaths:
         self.supervisor_pid = self.run_dir / "supervisord.pid"
         self.supervisor_log_dir = self.run_dir / "supervisor"
         self.calls_file = self.run_dir / "agent-calls.jsonl"
+        self.agent_state = self.run_dir / "agent-state.json"  # what the emergency POSTs changed
+        self.agent_instance = self.run_dir / "trading-agent.instance"  # a token the agent draws at each start
         self.diagnostics_file = self.run_dir / "diagnostics.jsonl"
         self.alerts_file = self.run_dir / "alerts.jsonl"
         self.state_file = self.run_dir / "lab.json"
@@ -100,8 +118,20 @@ class LabPaths:
         self.ca_cert = self.tls_dir / "ca.pem"
         self.server_pem = self.tls_dir / "server.pem"
         self.db_password_file = self.secrets_dir / "db-password"
+        # security-breach indicators: sshd's log, the service user's keys, the files that must not change
+        self.auth_log = self.root / "var" / "log" / "auth.log"
+        self.authorized_keys = self.root / "home" / "trading" / ".ssh" / "authorized_keys"
+        self.env_file = self.opt_dir / ".env"
+        self.trading_config = self.config_dir / "trading-config.json"
+        self.sshd_config_copy = self.etc_dir / "ssh" / "sshd_config"
+        self.critical_manifest = self.run_dir / "critical-files.sha256"  # `sha256sum` lines of the healthy files
         self.config = self.root / "maintenance.toml"
         self.lock = self.root / ".lab.lock"
+
+    @property
+    def critical_files(self) -> list[Path]:
+        """Files whose change is a breach indicator: the agent's secrets, its trading limits, sshd's settings."""
+        return [self.env_file, self.trading_config, self.sshd_config_copy]
 
     def dirs(self) -> list[Path]:
         """Every directory `up` creates (the tmpfs mount point included)."""

@@ -88,7 +88,7 @@ def port_owner(port: int) -> str:
 
 def check_ports_free(ports: Ports) -> None:
     busy = []
-    for program, port in ports.by_program().items():
+    for program, port in {**ports.by_program(), **ports.on_demand()}.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.settimeout(0.5)
             if probe.connect_ex(("127.0.0.1", port)) == 0:

@@ -23,8 +23,10 @@ PYTHON_PROGRAMS = {  # supervisor name -> module under lab/
     "trading-dashboard": "lab.dashboard",
     "ssh-tunnel": "lab.tunnel",
     "exchange-endpoint": "lab.exchange",
+    "probe-target": "lab.probetarget",
 }
-PROGRAMS = ["postgresql", *PYTHON_PROGRAMS]
+PROGRAMS = ["postgresql", *PYTHON_PROGRAMS]  # always running
+ON_DEMAND = {"unexpected-listener": "lab.unexpected"}  # started by a fault only (autostart=false)
 RPC_TIMEOUT = 30.0
 
 
@@ -65,11 +67,11 @@ def render_conf(paths: LabPaths, ports: Ports, postgres_command: list[str], post
         "",
     ]
 
-    def program(name: str, command: list[str], extra: list[str]) -> None:
+    def program(name: str, command: list[str], extra: list[str], autostart: bool = True) -> None:
         out.extend([
             f"[program:{name}]",
             "command=" + " ".join(_q(_shell_word(part)) for part in command),
-            "autostart=true",
+            f"autostart={str(autostart).lower()}",
             "autorestart=true",
             "redirect_stderr=true",
             f"stdout_logfile={_q(logs / (name + '.log'))}",
@@ -85,11 +87,12 @@ def render_conf(paths: LabPaths, ports: Ports, postgres_command: list[str], post
                                              "stopwaitsecs=20", "priority=10", "directory=/", *user])
     env = _env(PYTHONPATH=str(REPO), LAB_DIR=str(paths.root), LAB_PORT_BASE=str(ports.base),
                PYTHONUNBUFFERED="1")
-    for name, module in PYTHON_PROGRAMS.items():
+    for name, module in {**PYTHON_PROGRAMS, **ON_DEMAND}.items():
         command = [sys.executable, "-m", module, "--lab-dir", str(paths.root), "--port-base", str(ports.base)]
         # startsecs=1/startretries=1: a crash-looping program is FATAL within about 3 seconds
         program(name, command, ["startsecs=1", "startretries=1", "stopwaitsecs=5",
-                                f"directory={_q(REPO)}", f"environment={env}", "priority=20"])
+                                f"directory={_q(REPO)}", f"environment={env}", "priority=20"],
+                autostart=name not in ON_DEMAND)
     return "\n".join(out)
 
 

@@ -26,11 +26,12 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from lab import files, processes, tls, tmpfs
+from lab import agentstate, files, processes, tls, tmpfs
 from lab.box import access, boot, config, namespaces, preflight, shutdown
 from lab.box import faults as box_faults
 from lab.box.layout import (
     MAINT_USER,
+    ON_DEMAND_UNITS,
     UNITS,
     BoxPaths,
     BoxPorts,
@@ -207,6 +208,7 @@ class Box:
             cluster.create_database()
             cluster.seed()
             cluster.dump(self.paths.db_dump)
+            agentstate.reset(self.paths.agent_state)
             files.regenerate(self.paths)
             config.write(self.paths, self.ports)
         except BaseException:
@@ -292,7 +294,7 @@ class Box:
 
     def wait_ready(self, units: list[str] | tuple[str, ...] = UNITS, timeout: float = READY_TIMEOUT) -> None:
         """Until each unit is active and its port answers on 127.0.0.1; a failed unit fails at once."""
-        ports = self.ports.by_unit()
+        ports = {**self.ports.by_unit(), **self.ports.on_demand()}
         deadline = time.monotonic() + timeout
         while True:
             states = self.unit_states(units)
@@ -396,7 +398,9 @@ class Box:
         for switch in self.switches.names_on():
             (self.paths.faults_dir / switch).unlink(missing_ok=True)
         tmpfs.unfill(self.disk_path(pid))
+        self.systemctl("stop", *(f"{u}.service" for u in ON_DEMAND_UNITS))
         self.ensure_running(UNITS)
+        agentstate.reset(self.paths.agent_state)
         self.rewrite_files()
         self.cluster().seed()
         config.write(self.paths, self.ports)
@@ -460,6 +464,7 @@ class Box:
             f"  agent API  http://127.0.0.1:{p.api}/api/health",
             f"  tunnel     127.0.0.1:{p.tunnel} -> exchange https://127.0.0.1:{p.exchange}",
             f"  postgres   127.0.0.1:{p.postgres} db trading_agent (password in {self.paths.db_password_file})",
+            f"  probe      127.0.0.1:{p.probe_target} (the network check's target)",
             f"  ssh        ssh -F {self.paths.ssh_config} trading-box   ({MAINT_USER}@127.0.0.1:{p.ssh})",
             "  inside     python -m lab box exec -- systemctl status trading-agent",
             f"  config     {self.config_path}  (paths as seen inside the box, where it is "
@@ -485,7 +490,7 @@ def _answers(port: int) -> bool:
 
 def _check_ports_free(ports: BoxPorts) -> None:
     busy = [f"port {port} ({unit}) is in use{processes.port_owner(port)}"
-            for unit, port in ports.by_unit().items() if _answers(port)]
+            for unit, port in {**ports.by_unit(), **ports.on_demand()}.items() if _answers(port)]
     if busy:
         raise LabError("cannot start the box: " + "; ".join(busy) + ". Stop what uses them "
                        "(python -m lab box down for an old box) or choose another BOX_PORT_BASE.")

@@ -1,9 +1,11 @@
 """The box's faults: the lab's catalogue, with services broken the way they break under systemd.
 
 Switch and file faults are the lab's own (the servers read BOX_DIR/faults, the files are in
-BOX_DIR); `service-down` is `systemctl stop`, `killed` is `systemctl kill -s KILL` (the unit's
-Restart= brings it back), `crashloop` makes the unit exit at every start until systemd gives up
-(failed, Result=start-limit-hit), and `disk-full` fills the box's /srv, a 64 MiB tmpfs.
+BOX_DIR); `service-down` is `systemctl stop` (network-down and tunnel-far-end-down too: they stop
+probe-target and exchange-endpoint), `killed` is `systemctl kill -s KILL` (the unit's Restart=
+brings it back), `crashloop` makes the unit exit at every start until systemd gives up (failed,
+Result=start-limit-hit), `unexpected-port` is `systemctl start unexpected-listener` (a unit
+box.target does not want), and `disk-full` fills the box's /srv, a 64 MiB tmpfs.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from lab.switches import Switches, file_name
 
 CRASHLOOP_TIMEOUT = 20.0
 
-KILLABLE = ["trading-agent", "trading-dashboard", "ssh-tunnel", "postgresql", "exchange-endpoint"]
+KILLABLE = ["trading-agent", "trading-dashboard", "ssh-tunnel", "postgresql", "exchange-endpoint", "probe-target"]
 
 
 def _catalogue() -> dict[str, Fault]:
     catalogue = {}
     for name, fault in lab_faults.FAULTS.items():
-        if fault.kind == "service-down":
-            fault = replace(fault, description=f"{fault.program} is stopped (systemctl stop)")
+        if fault.kind in ("service-down", "listener"):
+            fault = replace(fault, description=fault.description.replace("supervisorctl", "systemctl"))
         elif fault.kind == "crashloop":
             fault = replace(fault, description=f"{fault.program} exits at every start until systemd gives up "
                                                "(failed, Result=start-limit-hit)")
@@ -43,7 +45,8 @@ def _catalogue() -> dict[str, Fault]:
 
 FAULTS = _catalogue()
 ALIASES = dict(lab_faults.ALIASES)
-PERSISTENT = {"switch", "file", "service-down", "crashloop", "disk"}  # left on until cleared (a switch file)
+# left on until cleared (a switch file)
+PERSISTENT = {"switch", "file", "service-down", "crashloop", "disk", "listener"}
 
 
 def resolve(name: str) -> Fault:
@@ -69,15 +72,19 @@ class Target(Protocol):
     def journal_cursor(self) -> str: ...
     def start_limit_hit(self, unit: str, cursor: str | None = None) -> bool: ...
     def ensure_running(self, units) -> None: ...
+    def wait_ready(self, units) -> None: ...
     def rewrite_files(self) -> None: ...
     def disk_path(self, pid: int | None = None): ...
 
 
 def inject(box: Target, fault: Fault) -> None:
     if fault.kind in PERSISTENT:
-        box.switches.set(fault.name)
+        box.switches.set(fault.name, bound_to=lab_faults.binding(box.paths, fault))
     if fault.kind == "service-down":
         _systemctl_ok(box, "stop", f"{fault.program}.service")
+    elif fault.kind == "listener":
+        _systemctl_ok(box, "start", f"{fault.program}.service")
+        box.wait_ready([fault.program])
     elif fault.kind == "killed":
         _kill(box, fault.program)
     elif fault.kind == "crashloop":
@@ -93,6 +100,8 @@ def clear(box: Target, fault: Fault) -> None:
     box.switches.unset(fault.name)
     if fault.kind in ("service-down", "crashloop", "killed"):
         box.ensure_running([fault.program])
+    elif fault.kind == "listener":
+        _systemctl_ok(box, "stop", f"{fault.program}.service")
     elif fault.kind == "file":
         box.rewrite_files()
     elif fault.kind == "disk":

@@ -21,13 +21,15 @@ MAINT_USER = "trading-maint"
 SERVICE_USER = "trading"  # the guide's service user ([services] user of the shipped example); owns no process yet
 OVERLAID_ETC = ("passwd", "group", "shadow", "gshadow", "hosts", "hostname")  # the box's own, over the machine's
 HOSTNAME = "trading-box"
-UNITS = ["postgresql", "trading-agent", "trading-dashboard", "ssh-tunnel", "exchange-endpoint", "ssh"]
+UNITS = ["postgresql", "trading-agent", "trading-dashboard", "ssh-tunnel", "exchange-endpoint", "probe-target", "ssh"]
 PYTHON_UNITS = {  # unit -> the lab's server module it runs
     "trading-agent": "lab.agent",
     "trading-dashboard": "lab.dashboard",
     "ssh-tunnel": "lab.tunnel",
     "exchange-endpoint": "lab.exchange",
+    "probe-target": "lab.probetarget",
 }
+ON_DEMAND_UNITS = {"unexpected-listener": "lab.unexpected"}  # not wanted by box.target: a fault starts it
 
 
 def default_box_dir() -> Path:
@@ -98,7 +100,6 @@ class BoxPaths(LabPaths):
         self.home = self.root / "home" / MAINT_USER
         self.pg_dir = self.root / "pg"
         self.pg_data = self.pg_dir / "data"
-        self.env_file = self.opt_dir / ".env"
         self.reports_dir = self.root / "reports"
         self.ssh_maintenance_config = self.root / "maintenance-ssh.toml"  # the box seen over SSH
         self.maintenance_dir = self.root / "maintenance"

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from lab.box.layout import MAINT_USER, PYTHON_UNITS, UNITS, BoxPaths, BoxPorts, Guide
+from lab.box.layout import MAINT_USER, ON_DEMAND_UNITS, PYTHON_UNITS, UNITS, BoxPaths, BoxPorts, Guide
 from lab.errors import LabError
 from lab.paths import REPO
 from lab.postgres import PG_BIN, SUPERUSER, Cluster
@@ -98,12 +98,12 @@ def _limits() -> list[str]:
 
 def python_unit(paths: BoxPaths, ports: BoxPorts, name: str) -> str:
     """One of the lab's servers, run by systemd the way the real box runs its services."""
-    module = PYTHON_UNITS[name]
+    module = {**PYTHON_UNITS, **ON_DEMAND_UNITS}[name]
     lab_dir = paths.inside().root
     argv = [sys.executable, "-m", module, "--lab-dir", lab_dir, "--port-base", ports.base]
     env = {"PYTHONPATH": REPO, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "LAB_DIR": lab_dir, "LAB_PORT_BASE": ports.base}
-    port = ports.by_unit()[name]
+    port = {**ports.by_unit(), **ports.on_demand()}[name]
     after = "After=network.target postgresql.service" if name == "trading-agent" else "After=network.target"
     return _unit(f"{name} of the trading box (lab stand-in on 127.0.0.1:{port})", [after, *_limits()], [
         "Type=simple",
@@ -235,12 +235,12 @@ def write_tree(paths: BoxPaths, ports: BoxPorts) -> None:
     for name in masks():
         if name not in {f"{u}.service" for u in UNITS}:
             os.symlink("/dev/null", system / name)
-    units = {f"{name}.service": python_unit(paths, ports, name) for name in PYTHON_UNITS}
+    units = {f"{name}.service": python_unit(paths, ports, name) for name in [*PYTHON_UNITS, *ON_DEMAND_UNITS]}
     units.update(postgres_units(paths, ports))
     units["ssh.service"] = ssh_unit(paths, ports)
     units[TARGET] = target()
     for name, text in units.items():
         (system / name).write_text(text)
-        if name != TARGET and name != "postgresql-initdb.service":
+        if name not in (TARGET, "postgresql-initdb.service", *(f"{u}.service" for u in ON_DEMAND_UNITS)):
             os.symlink(f"../{name}", wants / name)  # what `systemctl enable` leaves
     os.symlink(TARGET, system / "default.target")
