@@ -22,7 +22,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
-        install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums
+        install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume
 
 setup: $(VENV)/.installed system-deps
 
@@ -149,6 +149,12 @@ record-checksums show-checksums: setup
 
 # After a human has looked: make clear-budget TARGET="nuc-1 service trading-dashboard" CONFIG=...
 # (TARGET: a part of the target's name; CHECK=SVC-001: the targets that check acted on; neither: all)
+# After an emergency response held trading (paused, stopped): make resume CONFIG=... WHO=name WHY="what was
+# found and done" [BOX=name]. Nothing resumes by itself; this undoes what the responses did and records it.
+resume: setup
+	@test -n "$(CONFIG)" -a -n "$(WHO)" -a -n "$(WHY)" || { echo 'make resume CONFIG=/path/to/maintenance.toml WHO=name WHY="..." [BOX=name]'; exit 2; }
+	$(PY) -m commands.resume --config $(CONFIG) --who "$(WHO)" --why "$(WHY)" $(if $(BOX),--box "$(BOX)")
+
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)
 

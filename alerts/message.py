@@ -19,7 +19,8 @@ from core.vocabulary import AlertKind, Severity
 TEMPLATES = {"critical": "🚨 CRITICAL: {message}", "warning": "⚠️ WARNING: {message}", "info": "ℹ️ INFO: {message}"}
 SUBJECT_MAX = 200
 # A digest's sections, in the order the operator should read them.
-DIGEST_GROUPS = ((AlertKind.PROBLEM, "Still wrong"), (AlertKind.HUMAN_NEEDED, "Human needed"),
+DIGEST_GROUPS = ((AlertKind.PROBLEM, "Still wrong"), (AlertKind.WAITING, "Waiting for you"),
+                 (AlertKind.HUMAN_NEEDED, "Human needed"),
                  (AlertKind.UNKNOWN, "Could not check"), (AlertKind.FLAPPING, "Flapping"),
                  (AlertKind.RESOLVED, "Passes again"), (AlertKind.FIXED, "Fixed"))
 DONE_KINDS = (AlertKind.RESOLVED, AlertKind.FIXED)  # nothing left to do: they never raise a digest's severity

@@ -12,6 +12,7 @@ import pwd
 import sys
 from pathlib import Path
 
+from lab import security
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 
@@ -81,12 +82,27 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
             "error_analysis": [py, str(REPO / "lab" / "diagnostics.py"), "error-analysis", *lab_args],
             "health_check": [py, str(REPO / "lab" / "diagnostics.py"), "health-check", *lab_args],
         }),
+        ("emergency", {"probe_targets": [f"127.0.0.1:{ports.probe_target}"], "probe_timeout_seconds": 2.0,
+                       "recovery_command": [py, str(REPO / "lab" / "diagnostics.py"), "system-recovery", *lab_args],
+                       "bundle_dir": paths.backup_dir, "bundle_log_dirs": [paths.log_dir, paths.app_log_dir]}),
+        ("security", security_values(paths, ports)),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),
         ("reports", {"dir": REPO / "reports"}),
     ]
     return render(sections)
+
+
+def security_values(paths: LabPaths, ports: Ports, extra_ports: tuple[int, ...] = ()) -> dict:
+    """The breach indicators on the lab's own things: its ports (the machine's loopback is shared, so
+    only the lab's range is watched), its trading user's keys, its critical files and auth log."""
+    listening = getattr(ports, "by_unit", ports.by_program)()  # a box's sshd too
+    return {"allowed_ports": sorted({*listening.values(), *extra_ports}),
+            "port_range": [ports.base, ports.base + 999],
+            "authorized_keys": [paths.authorized_keys], "allowed_keys": [security.fingerprint(security.KNOWN_KEY)],
+            "critical_files": paths.critical_files, "checksums_file": paths.critical_baseline,
+            "auth_log": paths.auth_log}
 
 
 def write(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> None:

@@ -125,8 +125,15 @@ class LabPaths:
         self.trading_config = self.config_dir / "trading-config.json"
         self.sshd_config_copy = self.etc_dir / "ssh" / "sshd_config"
         self.critical_manifest = self.run_dir / "critical-files.sha256"  # `sha256sum` lines of the healthy files
+        # The same, each file by its absolute path as the lab's configuration names it: the suite's baseline
+        # ([security] checksums_file), as `make record-checksums` writes it on a real box.
+        self.critical_baseline = self.run_dir / "critical-files.baseline.sha256"
         self.config = self.root / "maintenance.toml"
         self.lock = self.root / ".lab.lock"
+
+    def seen_by_suite(self) -> LabPaths:
+        """This layout as the suite's configuration names it (a box's: as its own processes see it)."""
+        return self
 
     @property
     def critical_files(self) -> list[Path]:

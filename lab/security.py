@@ -134,6 +134,15 @@ def write_manifest(paths: LabPaths) -> None:
     lines = [f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(paths.root)}\n"
              for path in paths.critical_files if path.exists()]
     _write(paths.critical_manifest, "".join(lines))
+    write_baseline(paths, paths.seen_by_suite())
+
+
+def write_baseline(paths: LabPaths, seen_as: LabPaths) -> None:
+    """The suite's baseline: the healthy digests by the paths its configuration names (`seen_as`: the
+    same layout where the suite reads it, e.g. inside a box)."""
+    lines = [f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {shown}\n"
+             for path, shown in zip(paths.critical_files, seen_as.critical_files, strict=True) if path.exists()]
+    _write(paths.critical_baseline, "".join(lines), 0o600)
 
 
 def regenerate(paths: LabPaths, now: datetime) -> None:

@@ -20,12 +20,14 @@ from filelock import FileLock, Timeout
 
 import configuration
 from alerts import heartbeat
-from alerts.dispatch import Alerter
+from alerts.dispatch import Alerter, waiting_alert
 from configuration import Settings
+from core import clock
 from core.atomic import remove_stale_temporaries
 from core.redact import Redactor
 from core.redact import install as install_redaction
 from core.vocabulary import Cadence, ExitStatus, Mode, Prop, RunFact, Verdict
+from decision.incidents import IncidentStore
 from fixtures import probe_modules
 from plugin import flow, hookspecs
 from plugin.identity import IDENTITY, IdentityError, check_unique_ids, in_dependency_order, read_identity
@@ -66,12 +68,25 @@ class Run:
         self.tally = Tally()
         self.heading = f"{self.cadence} run on {boxes}, remediation mode {config.stash[MODE]}"
 
+    def incidents(self, config: pytest.Config) -> IncidentStore:
+        return IncidentStore(state_dir(config, self.settings))
+
+    def remind(self, config: pytest.Config) -> None:
+        """An emergency response that holds trading is said again every repeat interval, until resumed."""
+        boxes = [box.host.name for box in self.settings.boxes()]
+        interval = self.settings.policy.repeat_interval_minutes * 60
+        for incident in self.incidents(config).due_reminders(boxes, clock.now(), interval):
+            self.alerter.send(waiting_alert(incident))
+
     def summary(self, config: pytest.Config) -> summary_module.Summary:
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         broken = [report for report in (terminal.stats.get("error", []) if terminal else [])
                   if getattr(report, "when", "collect") == "collect"]
+        waiting = self.incidents(config).waiting([box.host.name for box in self.settings.boxes()])
         return summary_module.summarize(self.heading, self.tally, self.alerter,
-                                 [f"{report.nodeid or report.fspath}: {last_error_line(report)}" for report in broken])
+                                 [f"{report.nodeid or report.fspath}: {last_error_line(report)}" for report in broken],
+                                 [f"{incident.box}: {waiting_alert(incident).title}: {waiting_alert(incident).message}"
+                                  for incident in waiting])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """As each check's verdict arrives (from an xdist worker too): count it, alert on it."""
@@ -168,6 +183,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
         finally:
             files.remove_partials(session.config)
     if run is not None:
+        run.remind(session.config)
         run.alerter.finish()
         if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             session.exitstatus = run.tally.status(run.alerter.undelivered)

@@ -356,16 +356,17 @@ def _target(ctx, kind: str) -> str:
 
 def _privileged(settings: Settings) -> list[list[str]]:
     """What the ladders may run as root, for this configuration: the services they may stop or restart,
-    the recovery command, the firewall lock."""
+    the recovery command, the firewall lock; and what `make resume` runs to undo them."""
     manager, services = MANAGERS[settings.host.service_manager], settings.services
     responses = settings.emergency.responses
     commands = [manager.command_for(settings, "restart", services.agent), settings.emergency.recovery_command]
     if responses.shutdown:
-        commands += [manager.command_for(settings, "stop", name) for name in (services.agent, services.dashboard)]
+        commands += [manager.command_for(settings, verb, name) for verb in ("stop", "start")
+                     for name in (services.agent, services.dashboard)]
     if responses.stop_tunnel:
-        commands.append(manager.command_for(settings, "stop", services.tunnel))
+        commands += [manager.command_for(settings, verb, services.tunnel) for verb in ("stop", "start")]
     if responses.firewall_lock:
-        commands.append(firewall.lock_argv())
+        commands += [firewall.lock_argv(), firewall.unlock_argv()]
     return commands
 
 

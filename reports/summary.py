@@ -24,15 +24,16 @@ class Summary:
     sections: list[tuple[str, list[list[str]]]] = field(default_factory=list)  # (heading, entries of lines)
     overview: str = ""
     alerts: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # emergency responses that hold trading until resumed
 
 
-def summarize(heading: str, tally: Tally, alerter, not_collected: list[str]) -> Summary:
+def summarize(heading: str, tally: Tally, alerter, not_collected: list[str], waiting: list[str] = ()) -> Summary:
     sections = []
     for verdict in FINDING_ORDER:
         found = tally.findings(verdict)
         if found:
             sections.append((f"{HEADINGS[verdict]} ({len(found)})", [entry(nodeid, props) for nodeid, props in found]))
-    return Summary(heading, not_collected, sections, tally.overview(), alert_lines(alerter))
+    return Summary(heading, not_collected, sections, tally.overview(), alert_lines(alerter), list(waiting))
 
 
 def entry(nodeid: str, found: dict) -> list[str]:
@@ -67,6 +68,8 @@ def cut(line: str) -> str:
 
 def write_terminal(terminal, summary: Summary, report_paths) -> None:
     terminal.write_sep("-", f"maintenance summary: {summary.heading}")
+    for line in summary.waiting:
+        terminal.write_line(cut(f"WAITING FOR YOU: {line}"), red=True, bold=True)
     if summary.not_collected:
         terminal.write_line(f"NOT CHECKED: {len(summary.not_collected)} check file(s) could not be collected: "
                             f"what they check was not looked at", red=True)
@@ -91,6 +94,8 @@ def write_terminal(terminal, summary: Summary, report_paths) -> None:
 def as_html(summary: Summary) -> list[str]:
     """The same summary, whole (nothing is cut), for the top of the HTML report."""
     parts = [f'<div class="maintenance-summary"><p class="maintenance-heading">{html.escape(summary.heading)}</p>']
+    if summary.waiting:
+        parts.append(_block("waiting for you", "not-checked", [[line] for line in summary.waiting]))
     if summary.not_collected:
         parts.append(_block("not checked", "not-checked", [[line] for line in summary.not_collected]))
     for heading, entries in summary.sections:

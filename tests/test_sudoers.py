@@ -23,8 +23,18 @@ def test_the_rules_name_each_configured_service_and_the_rotation_command(tmp_pat
     settings = load(config(tmp_path, '[services]\nagent = "agent-x"\n[logrotate]\ncommand = ["/bin/true", "-f", "a,b"]\n'))
     commands = privileged_commands(settings)
     assert ["systemctl", "restart", "agent-x"] in commands and ["/bin/true", "-f", "a,b"] in commands
-    assert len(commands) == 5  # four services and the rotation: no diagnostic, no clean-up (they need no root)
+    # Four services, the rotation and the emergency's system recovery: no diagnostic, no clean-up (they need no
+    # root), and nothing of the emergency's later steps, which are off unless enabled.
+    assert len(commands) == 6 and ["/usr/local/bin/trading-system-recovery"] in commands
     assert rule_line(["/bin/true", "-f", "a,b"]) == r"/bin/true -f a\,b"  # sudoers' special characters escaped
+
+
+def test_the_emergency_steps_an_operator_enables_are_in_the_rules(tmp_path):
+    settings = load(config(tmp_path, "[emergency.responses]\nshutdown = true\nstop_tunnel = true\nfirewall_lock = true\n"))
+    commands = privileged_commands(settings)
+    for argv in (["systemctl", "stop", "trading-agent"], ["systemctl", "stop", "trading-dashboard"],
+                 ["systemctl", "stop", "ssh-tunnel"], ["nft", "-f", "/run/trading-maintenance-lock.nft"]):
+        assert argv in commands
 
 
 def test_every_box_of_a_fleet_adds_its_own_services(tmp_path):

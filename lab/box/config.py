@@ -85,9 +85,12 @@ def install_tools(paths: BoxPaths) -> None:
         shutil.copyfile(REPO / "lab" / name, target / name)
 
 
-def diagnostics(ports: BoxPorts) -> dict:
+def diagnostics(ports: BoxPorts, which: str | None = None) -> dict | list[str]:
+    """The [diagnostics] commands, or the one command `which` (the emergency's system-recovery)."""
     tool = str(Guide.opt_dir / "scripts" / "lab" / "diagnostics.py")
     where = ["--lab-dir", "/", "--port-base", str(ports.base)]  # the guide's paths, as the box sees them
+    if which is not None:
+        return ["python3", tool, which, *where]
     return {"error_analysis": ["python3", tool, "error-analysis", *where],
             "health_check": ["python3", tool, "health-check", *where]}
 
@@ -100,6 +103,9 @@ def box_config(paths: BoxPaths, ports: BoxPorts) -> str:
     data = _merge(lab, box_values(paths))
     data["host"]["name"] = name
     data["diagnostics"] = diagnostics(ports)
+    data["emergency"] = {**data["emergency"], "recovery_command": diagnostics(ports, "system-recovery"),
+                         "bundle_dir": str(Guide.backup_dir), "bundle_log_dirs": [str(Guide.log_dir),
+                                                                                  str(Guide.app_log_dir)]}
     text = configfile.render(_sections(data))
     return text.replace("# Written by `python -m lab up` for the lab",
                         "# Written by `python -m lab box up` for the box (paths as seen inside it)", 1)

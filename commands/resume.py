@@ -1,0 +1,91 @@
+"""`make resume CONFIG=... WHO=... WHY=... [BOX=name]`: an operator lets a box trade again after an
+emergency response (python -m commands.resume --config PATH --who NAME --why TEXT [--box NAME]).
+
+Nothing resumes by itself: what the responses stopped stays stopped, and a reminder goes out every
+repeat interval, until this is run. It undoes what the incident records, in the reverse order of
+the responses: the firewall lock removed, the services the responses stopped started, then the
+agent's resume call. Only when all of it worked does the incident end, with who, why and what was
+undone in the audit file beside the suite's state; otherwise it says which step failed and keeps the
+incident (exit 1), so that running it again finishes the job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from configuration import ConfigError, Settings, load
+from core.vocabulary import ExitStatus
+from decision.incidents import Incident, IncidentStore
+from fixtures import readers
+from fixtures.host import box_of
+from fixtures.services import service_manager
+from remediations import firewall
+
+
+def undo(settings: Settings, incident: Incident) -> tuple[list[str], str | None]:
+    """What was undone, and the first step that failed (None when all worked)."""
+    box, timeout = box_of(settings), settings.remediation.timeout_seconds
+    commands = [firewall.unlock_argv()] if incident.firewall_locked else []
+    services = service_manager(settings)
+    commands += [services.argv("start", name) for name in reversed(incident.services_stopped)]
+    undone = []
+    for argv in commands:
+        completed = box.run(argv, privileged=True, timeout=timeout)
+        if completed.returncode != 0:
+            said = (completed.stderr or completed.stdout).strip().splitlines()
+            return undone, f"{' '.join(argv)} exit {completed.returncode}: {said[-1] if said else 'no output'}"
+        undone.append(" ".join(argv))
+    if incident.paused or incident.emergency_mode or incident.shutdown_called_at is not None:
+        api = settings.api
+        url = api.base_url.rstrip("/") + settings.emergency.endpoints.resume
+        reading = box.call(readers.http_post, url, api.timeout_seconds)
+        if reading["problem"]:
+            return undone, f"POST {url}: {reading['problem']}"
+        undone.append(f"POST {url}")
+    return undone, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m commands.resume", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--who", required=True, help="who decided it is safe to trade again")
+    parser.add_argument("--why", required=True, help="why it is safe: what was found and done")
+    parser.add_argument("--box", help="the box, when the configuration names several")
+    args = parser.parse_args(argv)
+    if not args.who.strip() or not args.why.strip():
+        parser.error("--who and --why must say something: they are the audit trail of this resume")
+    try:
+        settings = load(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return ExitStatus.BAD_CONFIGURATION
+    names = [box.host.name for box in settings.boxes()]
+    if args.box is None and len(names) > 1:
+        parser.error(f"--box NAME: the configuration names {len(names)} boxes ({', '.join(names)})")
+    name = args.box or names[0]
+    if name not in names:
+        parser.error(f"no box {name!r} in the configuration; boxes: {', '.join(names)}")
+    box = settings.box(name)
+    directory = settings.policy.state_dir if settings.policy.state_dir.is_absolute() else \
+        Path(__file__).resolve().parent.parent / settings.policy.state_dir
+    store = IncidentStore(directory)
+    incident = store.current(name)
+    if incident is None:
+        print(f"{name}: no emergency response holds anything: nothing to resume")
+        return 0
+    undone, failure = undo(box, incident)
+    for step in undone:
+        print(f"{name}: undone: {step}")
+    if failure:
+        print(f"{name}: NOT resumed: {failure}. The incident stays open; fix that and run make resume again.",
+              file=sys.stderr)
+        return 1
+    store.resolve(name, args.who.strip(), args.why.strip(), undone)
+    print(f"{name}: resumed by {args.who.strip()} ({args.why.strip()}); recorded in {store.audit}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
