@@ -18,7 +18,7 @@ WORKERS ?= 2
 # apt-get runs, a policy-rc.d keeps the packages from starting their services on the machine (an sshd
 # on port 22, a PostgreSQL on 5432).
 LAB_DEPS := postgresql:/usr/lib/postgresql/*/bin/postgres
-BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
+BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron nftables:/usr/sbin/nft iproute2:/usr/sbin/ip
 
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
@@ -124,6 +124,8 @@ daily weekly monthly quarterly emergency: setup
 # The guide's schedule, as root: SCHEDULER=cron writes /etc/cron.d/trading-maintenance (CRON_FILE=...),
 # SCHEDULER=systemd a .service and .timer per cadence in /etc/systemd/system (UNIT_DIR=...), enabled.
 # RUN_USER: who the runs run as (root). Each run is `python -m commands.run CADENCE` (README: Running unattended).
+# TIMES="emergency=*:*:0/30" moves a cadence (an OnCalendar= for systemd, a cron time for cron; space-separated):
+# the guide's 5 minutes is the emergency default, a systemd timer can look every 30 s.
 SCHEDULER ?= cron
 CRON_FILE ?= /etc/cron.d/trading-maintenance
 UNIT_DIR ?= /etc/systemd/system
@@ -131,7 +133,7 @@ RUN_USER ?= root
 install-schedule: setup
 	@test -n "$(CONFIG)" || { echo "make install-schedule CONFIG=/path/to/maintenance.toml [SCHEDULER=systemd]"; exit 2; }
 	$(PY) -m commands.schedule install --config $(CONFIG) --scheduler $(SCHEDULER) --user $(RUN_USER) \
-	  --cron-file $(CRON_FILE) --unit-dir $(UNIT_DIR)
+	  --cron-file $(CRON_FILE) --unit-dir $(UNIT_DIR) $(foreach time,$(TIMES),--time '$(time)')
 
 uninstall-schedule: setup
 	$(PY) -m commands.schedule uninstall --cron-file $(CRON_FILE) --unit-dir $(UNIT_DIR)
@@ -162,6 +164,7 @@ bench: lab-up
 	$(PY) bench/bench_logscan.py
 	$(PY) bench/bench_daily.py
 	$(PY) bench/bench_startup.py
+	$(PY) bench/bench_emergency.py
 	@if [ "$$(id -u)" = 0 ]; then $(PY) bench/bench_fleet.py; \
 	  else echo "bench_fleet: skipped, boxes need root (a real systemd in its own namespaces)"; fi
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from configuration import ConfigError, Settings, load
@@ -39,12 +40,20 @@ def undo(settings: Settings, incident: Incident) -> tuple[list[str], str | None]
         undone.append(" ".join(argv))
     if incident.paused or incident.emergency_mode or incident.shutdown_called_at is not None:
         api = settings.api
+        if commands:  # a service just started: the agent answers once it is up
+            wait_for_the_agent(box, api.base_url.rstrip("/") + "/api/health", api.timeout_seconds, timeout)
         url = api.base_url.rstrip("/") + settings.emergency.endpoints.resume
         reading = box.call(readers.http_post, url, api.timeout_seconds)
         if reading["problem"]:
             return undone, f"POST {url}: {reading['problem']}"
         undone.append(f"POST {url}")
     return undone, None
+
+
+def wait_for_the_agent(box, url: str, each: float, within: float) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and box.call(readers.http_get, url, each)["problem"]:
+        time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:

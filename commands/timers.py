@@ -67,6 +67,7 @@ def timer(cadence: str, calendar: str) -> str:
         "[Timer]",
         f"OnCalendar={calendar}",
         "Persistent=true",
+        "AccuracySec=1s",  # systemd would otherwise fire within a minute of the time: too coarse for 30 s looks
         f"Unit={names(cadence)[0]}",
         "",
         "[Install]",

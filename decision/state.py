@@ -116,4 +116,4 @@ class StateStore:
             yield checks, targets
             write_atomically(self.path, json.dumps(
                 {"checks": {key: asdict(record) for key, record in sorted(checks.items())},
-                 "targets": {key: asdict(record) for key, record in sorted(targets.items())}}, indent=1))
+                 "targets": {key: asdict(record) for key, record in sorted(targets.items())}}, separators=(",", ":")))

@@ -63,27 +63,32 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
         settled(store, key, run, verdict)
         return
     rules = rules_for(settings, identity.id)
+    tell_fixed = not identity.routine or settings.alerts.tell_routine_fixes
+    kind = None
     with store.record(key) as state:
         judgement = judge(state, verdict, now, rules)
+        acts = judgement.may_remediate and identity.remediation is not None and mode != Mode.OFF and not cause
+        if not acts:  # the common case, a pass: one write of the state, not two
+            if not cause:
+                kind = notification(state, verdict, False, judgement, now, rules, tell_fixed=tell_fixed)
+            state.run, state.run_result = run, verdict
     if judgement.note:
         record(Prop.POLICY, judgement.note)
     if cause:
         record(Prop.VERDICT, verdict)
-        settled(store, key, run, verdict)
         return
 
     fixed = False
-    if judgement.may_remediate and identity.remediation and mode != Mode.OFF:
+    if acts:
         remedy = remediate(item, identity, box, mode, state_dir, budget_for(settings, identity.id, identity.cadence),
                            run, judgement.streak)
         record_remedy(report, remedy, record)
         fixed = remedy.recheck == Recheck.FIXED
+        with store.record(key) as state:
+            kind = notification(state, verdict, fixed, judgement, now, rules, tell_fixed=tell_fixed)
+            state.run, state.run_result = run, Verdict.FIXED if fixed else verdict
 
     record(Prop.VERDICT, Verdict.FIXED if fixed else verdict)  # once: what the operator reads
-    with store.record(key) as state:
-        kind = notification(state, verdict, fixed, judgement, now, rules,
-                            tell_fixed=not identity.routine or settings.alerts.tell_routine_fixes)
-        state.run, state.run_result = run, Verdict.FIXED if fixed else verdict
     if fixed and not kind:
         record(Prop.POLICY, "routine maintenance done: no alert ([alerts] tell_routine_fixes = true to be told)")
     silence = exemptions.find(settings.silences, identity.id, key)

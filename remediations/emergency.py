@@ -121,7 +121,8 @@ class Ladder:
         try:
             self.incident.bundle = bundle.write_bundle(self.ctx, f"{self.kind} found by {self.ctx.check}")
         except Exception as error:  # the bundle must never stop the steps after it
-            return self.say(BUNDLE, FAILED, f"{type(error).__name__}: {error}")
+            return self.say(BUNDLE, FAILED, f"{type(error).__name__}: {error} ([emergency] bundle_dir must be a "
+                                            f"directory the suite's user on the box may write)")
         self.say(BUNDLE, DONE, self.incident.bundle)
 
     def log_network_failure(self) -> None:

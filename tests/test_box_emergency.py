@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 
@@ -109,3 +110,60 @@ def test_the_critical_files_check_inside_the_box(healthy):
     assert healthy.run(check).returncode == 0
     healthy.inject("critical-file-changed")
     assert "etc/ssh/sshd_config: FAILED" in healthy.run(check).stdout
+
+
+# ---- the suite's response on the box, over SSH: systemd stops the agent, no run starts it, resume does
+
+
+def suite_run(box: Box, tmp_path, cadence: str, responses: dict):
+    from conftest import config_with, run_cadence
+
+    config = config_with(box.paths.ssh_maintenance_config, tmp_path / "emergency-ssh.toml",
+                         {"emergency": {"responses": responses},
+                          "resources": {"cpu": {"warning": 100, "critical": 100}}})
+    return config, run_cadence(config, tmp_path / "reports", cadence=cadence)
+
+
+def test_a_confirmed_critical_failure_is_shut_down_by_systemd_and_only_resume_starts_it(healthy, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    shutil.rmtree(healthy.paths.root / "outside", ignore_errors=True)  # the suite's memory of this box
+    enabled = {"close_positions": True, "shutdown": True}
+    config, _ = suite_run(healthy, tmp_path, "emergency", enabled)
+    # The operator who enables the shutdown installs the sudo rules it needs (README: make sudoers).
+    printed = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config", str(config), "--user",
+                              "trading-maint"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    rule = healthy.paths.sudoers_dir / "trading-maint"  # replaced in place: it is bind-mounted into the box
+    before = rule.read_text()
+    rule.chmod(0o640)
+    rule.write_text(printed.stdout)
+    rule.chmod(0o440)
+    calls_before = healthy.paths.calls_file.stat().st_size
+    healthy.inject("health-critical")
+    config, first = suite_run(healthy, tmp_path, "emergency", enabled)
+    assert active(healthy, "trading-agent") == "active", first.output  # one reading: only new entries stopped
+    config, second = suite_run(healthy, tmp_path, "emergency", enabled)
+    assert active(healthy, "trading-agent") == "inactive", second.output
+    with healthy.paths.calls_file.open() as calls:
+        calls.seek(calls_before)
+        posts = [c["path"] for c in map(json.loads, calls) if c["method"] == "POST"]
+    assert posts == ["/api/trading/pause-non-critical", "/api/v1/emergency/close-all-positions",
+                     "/api/emergency/shutdown"], posts
+
+    config, daily = suite_run(healthy, tmp_path, "daily", enabled)
+    agent = daily.only("SVC-001", "trading-agent").properties
+    assert "held back: the emergency response" in agent["remediation_outcome"], agent
+    assert active(healthy, "trading-agent") == "inactive", "a later run started what the emergency stopped"
+
+    resumed = subprocess.run([sys.executable, "-m", "commands.resume", "--config", str(config), "--who", "bob",
+                              "--why", "health restored, positions checked on the exchange"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert active(healthy, "trading-agent") == "active"
+    rule.chmod(0o640)
+    rule.write_text(before)
+    rule.chmod(0o440)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.box.layout import HOSTNAME, MAINT_USER, SERVICE_USER, BoxPaths, BoxPorts
+from lab.box.layout import EMERGENCY_BUNDLES, HOSTNAME, MAINT_USER, SERVICE_USER, BoxPaths, BoxPorts
 from lab.errors import LabError
 from lab.paths import REPO
 
@@ -186,10 +186,20 @@ def ssh_argv(paths: BoxPaths, ports: BoxPorts, *command: str) -> list[str]:
             f"{MAINT_USER}@127.0.0.1", *command]
 
 
+def write_bundle_dir(paths: BoxPaths, uid: int, gid: int) -> None:
+    """Where the suite, acting over SSH as the maintenance user, leaves an emergency's diagnostics bundle:
+    in the backups area, writable by that user only (as an operator sets it up: README, emergency)."""
+    directory = paths.backup_dir / EMERGENCY_BUNDLES
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o750)
+    os.chown(directory, uid, gid)
+
+
 def prepare(paths: BoxPaths, ports: BoxPorts) -> None:
     uid, gid = write_etc(paths)
     ensure_keys(paths)
     write_home(paths, uid, gid)
+    write_bundle_dir(paths, uid, gid)
     write_sshd_config(paths, ports)
     write_client_files(paths, ports)
     write_sudoers(paths)

@@ -15,7 +15,7 @@ import sys
 import tomllib
 
 from lab import configfile
-from lab.box.layout import HOSTNAME, BoxPaths, BoxPorts, Guide
+from lab.box.layout import EMERGENCY_BUNDLES, HOSTNAME, BoxPaths, BoxPorts, Guide
 from lab.paths import REPO
 
 SERVICES = {"agent": "trading-agent", "dashboard": "trading-dashboard", "tunnel": "ssh-tunnel",
@@ -128,6 +128,7 @@ def ssh_config(paths: BoxPaths, ports: BoxPorts) -> str:
     data["alerts"] = {"file": str(outside / "alerts.jsonl"), "spool_dir": str(outside / "spool")}
     data["policy"] = {**data.get("policy", {}), "state_dir": str(outside / "state")}
     data["reports"] = {"dir": str(outside / "reports")}
+    data["emergency"]["bundle_dir"] = str(Guide.backup_dir / EMERGENCY_BUNDLES)  # the maintenance user may write it
     text = configfile.render(_sections(data))
     return text.replace("# Written by `python -m lab up` for the lab",
                         "# Written by `python -m lab box up` for the box seen from the machine over SSH", 1)

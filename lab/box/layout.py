@@ -18,6 +18,7 @@ from lab.postgres import PG_BIN
 
 DEFAULT_PORT_BASE = 28000  # the lab uses 23000, the suite's tests 26000
 MAINT_USER = "trading-maint"
+EMERGENCY_BUNDLES = "emergency"  # the maintenance user's directory in the backups area
 SERVICE_USER = "trading"  # the guide's service user ([services] user of the shipped example); owns no process yet
 OVERLAID_ETC = ("passwd", "group", "shadow", "gshadow", "hosts", "hostname")  # the box's own, over the machine's
 HOSTNAME = "trading-box"
