@@ -2,8 +2,9 @@
 
 Four indicators, each from [security]: a port listening that nobody allowed, an SSH key nobody
 allowed, a critical file changed since its checksum was recorded, failed logins over a threshold.
-They detect and alert; the response (stopping the services, closing the firewall, the forensic
-backup) is a human's, or the response ladder's, not these checks'.
+Each starts the breach response (remediations/emergency.py): new entries stopped and a forensic
+bundle at once; closing positions, stopping the services and locking the firewall (the SSH port and
+the management addresses kept open) only when enabled and confirmed, by two runs or two indicators.
 """
 
 import pytest
@@ -18,6 +19,7 @@ def _listed(values, limit: int = 10) -> str:
 
 @pytest.mark.check("SEC-001", severity="critical",
                    why="a port nobody opened on purpose is a backdoor, or a service exposed by mistake")
+@pytest.mark.remediate("emergency_response", kind="breach")
 def test_no_unexpected_listening_port(security, settings):
     allowed = settings.security.allowed_ports
     unexpected = [listener for listener in security.listening if listener.port not in allowed]
@@ -30,6 +32,7 @@ def test_no_unexpected_listening_port(security, settings):
 
 @pytest.mark.check("SEC-002", severity="critical",
                    why="an SSH key nobody allowed is a way in that survives every password change")
+@pytest.mark.remediate("emergency_response", kind="breach")
 def test_only_allowed_ssh_keys(security, settings, authorized_keys_file):
     keys = security.keys(authorized_keys_file)
     unknown = [key for key in keys if key.fingerprint not in settings.security.allowed_keys]
@@ -40,6 +43,7 @@ def test_only_allowed_ssh_keys(security, settings, authorized_keys_file):
 
 @pytest.mark.check("SEC-003", severity="critical",
                    why="a changed .env, sshd_config or sudoers is how an intruder takes the exchange keys or stays in")
+@pytest.mark.remediate("emergency_response", kind="breach")
 def test_critical_file_unchanged(security, critical_file):
     recorded = security.recorded(critical_file)
     current = security.digest(critical_file)
@@ -51,6 +55,7 @@ def test_critical_file_unchanged(security, critical_file):
 
 @pytest.mark.check("SEC-004", severity="critical",
                    why="a burst of failed logins is someone guessing their way in")
+@pytest.mark.remediate("emergency_response", kind="breach")
 def test_failed_logins_below_threshold(security, settings):
     config = settings.security
     found = security.failed_logins
