@@ -193,3 +193,24 @@ def test_an_emergency_run_and_a_daily_run_at_once_restart_the_agent_once(healthy
                .read_text().splitlines()]
     assert [a["target"] for a in actions] == ["trading-box service trading-agent"], actions
     assert healthy_lab.program_state("trading-agent") == "RUNNING"
+
+
+def test_healthy_scheduled_emergency_runs_leave_one_line_each_and_nothing_that_grows(healthy_lab, lab_config,
+                                                                                    tmp_path):
+    """As the schedule runs it (commands.run): 12 healthy runs, the newest 3 kept of everything."""
+    healthy_lab.clear_calls()
+    config = config_with(lab_config, tmp_path / "scheduled.toml", {
+        "reports": {"dir": str(tmp_path / "reports"), "keep_count": 3},
+        "schedule": {"log_dir": str(tmp_path / "runs")}})
+    sizes = []
+    for _ in range(12):
+        done = subprocess.run([sys.executable, "-m", "commands.run", "emergency", "--config", str(config)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        sizes.append(sum(path.stat().st_size for path in tmp_path.rglob("*") if path.is_file()))
+    lines = (tmp_path / "runs" / "runs.log").read_text().splitlines()
+    assert len(lines) == 3 and all(" emergency exit 0 (all passed)" in line for line in lines), lines
+    assert len(list((tmp_path / "reports").glob("emergency-*.html"))) == 3
+    assert len(list((tmp_path / "runs").glob("emergency-*.log"))) == 3
+    assert max(sizes[4:]) < 1.2 * min(sizes[4:]), f"what the runs leave keeps growing: {sizes}"
+    assert posts(healthy_lab) == []

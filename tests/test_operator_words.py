@@ -54,7 +54,7 @@ def verdicts(run: CadenceRun) -> dict[str, str]:
 
 def test_the_run_is_what_the_fixture_meant(told):
     found = verdicts(told)
-    assert found["test_dashboard_accessible"] == "fixed", told.output
+    assert found["test_service_is_running[trading-dashboard]"] == "fixed", told.output
     assert found["test_error_rate_below_threshold"] == "failed", told.output
     assert found["test_no_new_error_types"] == "unknown", told.output
     assert {found[name] for name in found if name.startswith("test_no_files_past_retention")} == {"fixed"}
@@ -64,7 +64,7 @@ def test_the_run_is_what_the_fixture_meant(told):
 def test_a_fixed_finding_is_fixed_in_the_terminal_the_html_and_junit(told):
     last = told.output.rstrip().splitlines()[-1]
     assert "4 fixed" in last and "1 failed" in last and "1 unknown" in last, last
-    dashboard = told.only("WEB-001")
+    dashboard = told.only("SVC-001", "trading-dashboard")
     assert dashboard.properties["verdict"] == "fixed"
     assert dashboard.outcome == "failed", "JUnit keeps a fixed finding as a failure: CI must still see it"
     cells = result_cells(told.html.read_text())
@@ -74,7 +74,8 @@ def test_a_fixed_finding_is_fixed_in_the_terminal_the_html_and_junit(told):
 
 
 def test_each_finding_is_printed_once(told):
-    for name in ("test_dashboard_accessible", "test_error_rate_below_threshold", "test_no_new_error_types"):
+    for name in ("test_service_is_running[trading-dashboard]", "test_error_rate_below_threshold",
+                 "test_no_new_error_types"):
         assert told.output.count(name) == 1, f"{name} printed {told.output.count(name)} times:\n{told.output}"
     assert "Traceback" not in told.output and "short test summary" not in told.output
 
@@ -110,7 +111,7 @@ def test_junit_names_its_suite_by_cadence(told):
 
 def test_a_fixed_finding_is_told_as_done_and_routine_clean_up_tells_nobody(told):
     kinds = {alert["check_id"]: alert["kind"] for alert in told.alerts}
-    assert kinds["WEB-001"] == "fixed" and kinds["ERR-001"] == "problem", kinds
+    assert kinds["SVC-001"] == "fixed" and kinds["ERR-001"] == "problem", kinds
     assert "LOG-002" not in kinds, "yesterday's temp files removed is routine: nobody is paged for it"
     digest = told.alerts_text.splitlines()[-1]
     assert '"title": "daily run: 1 still wrong, 1 could not check, 1 fixed"' in digest, digest
