@@ -73,4 +73,5 @@ def _records(lines: list[str]):
         except ValueError:
             continue
         if when.tzinfo is not None:
-            yield fields[1], when, index
+            # Each line is a run of its own, even two in one second: a microsecond per line keeps them apart.
+            yield fields[1], when + datetime.timedelta(microseconds=index), index
