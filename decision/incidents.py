@@ -89,12 +89,15 @@ class IncidentStore:
 
     @contextmanager
     def open(self, box: str, check: str):
-        """Read-modify-write the box's incident under the lock, opening it if there is none."""
+        """Read-modify-write the box's incident under the lock, opening it if there is none. One that holds
+        nothing afterwards (a dead agent restarted) is over: nothing waits for an operator."""
         self.directory.mkdir(parents=True, exist_ok=True)
         with self.lock:
             incidents = self.load()
             incident = incidents.setdefault(box, Incident(box, clock.now(), check))
             yield incident
+            if not incident.holds:
+                del incidents[box]
             self._save(incidents)
 
     def resolve(self, box: str, who: str, why: str, undone: list[str]) -> Incident | None:

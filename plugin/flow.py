@@ -153,7 +153,12 @@ def root_cause(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: 
 
 def target_on(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: Mode) -> str | None:
     spec = identity.remediation
-    return target_of(spec.name, action_params(item, spec), context(item, box, mode)) if spec else None
+    if spec is None:
+        return None
+    try:
+        return target_of(spec.name, action_params(item, spec), context(item, box, mode))
+    except Exception:  # said where it matters: the remediation of that check reports it
+        return None
 
 
 def action_params(item: pytest.Item, spec: RemediationSpec) -> dict:

@@ -322,7 +322,7 @@ LADDERS = {"error-storm": _error_storm, "breaker-cascade": _breaker_cascade, "cr
            "agent-down": _agent_down, "network": _network, "breach": _breach}
 
 
-def _known(ctx, kind: str) -> str | None:
+def _known(ctx, kind: str, **_check_params) -> str | None:
     if kind not in LADDERS:
         return f"no emergency response {kind!r}; known: {', '.join(LADDERS)}"
     if getattr(ctx, "state_dir", None) is None:
@@ -345,11 +345,11 @@ def climb(ctx, kind: str, dry: bool) -> Ladder:
     return ladder
 
 
-def _plan(ctx, kind: str) -> str:
+def _plan(ctx, kind: str, **_check_params) -> str:
     return f"respond to the {kind}: " + "; ".join(climb(ctx, kind, dry=True).lines)
 
 
-def _target(ctx, kind: str) -> str:
+def _target(ctx, kind: str, **_check_params) -> str:
     """A dead agent's response restarts it: the same target as every other restart of the agent (the daily
     service check's too), so the two never act on it twice. Every other response acts on the trading."""
     return f"service {ctx.settings.services.agent}" if kind == "agent-down" else "trading"
@@ -373,8 +373,10 @@ def _privileged(settings: Settings) -> list[list[str]]:
 
 @remediation("emergency_response", touches="the agent's trading (through its API), and, where enabled, its services "
              "and the firewall", plan=_plan, guard=_known, privileged=_privileged,
-             target=lambda ctx, kind: _target(ctx, kind))
-def emergency_response(ctx, kind: str) -> Outcome:
+             target=_target)
+def emergency_response(ctx, kind: str, **_check_params) -> Outcome:
+    """`_check_params`: the asking check's own parameters (the probe target, the key file): one ladder
+    answers every instance of its kind."""
     ladder = climb(ctx, kind, dry=False)
     taken = [line for line in ladder.lines if f": {DONE}" in line]
     held = [line for line in ladder.lines if f": {HELD}" in line]

@@ -81,7 +81,11 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
     action = load_all().get(name)
     if action is None:
         return Remedy(Outcome(name, ActionStatus.FAILED, "no such remediation"), Recheck.NOT_RECHECKED)
-    target = target_of(name, params, context)
+    try:
+        target = target_of(name, params, context)
+    except Exception as error:  # an action that cannot name what it touches does not act
+        return Remedy(Outcome(name, ActionStatus.FAILED, f"what it would act on could not be named: "
+                                                         f"{type(error).__name__}: {error}"), Recheck.NOT_RECHECKED)
     # One action at a time on the box (xdist workers included), and a last look before acting:
     # two checks of one service must not restart it twice.
     lock_dir.mkdir(parents=True, exist_ok=True)

@@ -430,7 +430,12 @@ def test_every_indicator_fires_on_its_planted_condition(box_files, keys, listene
         "most from: 203.0.113.5 (8), 198.51.100.7 (4)")
     for result in run.results:
         assert result.properties["severity"] == "critical" and result.properties["cadence"] == "emergency"
-        assert result.properties["remediation"] == "none" and "remediation_outcome" not in result.properties
+        # Each starts the breach response; here no agent answers (its pause fails, said) and every later step
+        # is off (held back); after three failed responses the budget of what they act on says a human is needed.
+        assert result.properties["remediation"] == "emergency_response"
+        outcome = result.properties.get("remediation_outcome", "") + result.properties.get("policy", "")
+        assert result.properties["verdict"] == "passed" or "held back" in outcome or \
+            "trading spent: 3 remediation(s)" in outcome, outcome
     assert "backdoor" in ports.properties["why"] and "guessing" in logins["why"]
     alerted = {alert["check_id"] for alert in run.alerts if alert.get("kind") == "problem"}
     assert alerted == {"SEC-001", "SEC-002", "SEC-003", "SEC-004"}
