@@ -70,6 +70,9 @@ class Emergency(Section):
     probe_timeout_seconds: float = Field(default=3, gt=0, le=60)
     # The guide's /usr/local/bin/trading-system-recovery, run on a circuit breaker cascade.
     recovery_command: list[str] = Field(default_factory=lambda: ["/usr/local/bin/trading-system-recovery"])
+    # The guide's emergency-backup.sh (the database and the agent's state, as your backups take them), run
+    # once per incident before anything is stopped; not installed: said, and the other steps go on.
+    backup_command: list[str] = Field(default_factory=lambda: ["/opt/trading-agent/scripts/emergency-backup.sh"])
     # The diagnostics bundle (logs, readings, service states, recent errors, the last reports; secrets
     # masked, never the .env) is one archive here: the guide's backups area.
     bundle_dir: Path = Path("/opt/trading-agent/backups")

@@ -84,6 +84,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         }),
         ("emergency", {"probe_targets": [f"127.0.0.1:{ports.probe_target}"], "probe_timeout_seconds": 2.0,
                        "recovery_command": [py, str(REPO / "lab" / "diagnostics.py"), "system-recovery", *lab_args],
+                       "backup_command": [py, str(REPO / "lab" / "diagnostics.py"), "emergency-backup", *lab_args],
                        "bundle_dir": paths.backup_dir, "bundle_log_dirs": [paths.log_dir, paths.app_log_dir]}),
         ("security", security_values(paths, ports)),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),

@@ -1,6 +1,8 @@
-"""Stand-ins for /usr/local/bin/trading-error-analysis, trading-health-check and trading-system-recovery.
+"""Stand-ins for /usr/local/bin/trading-error-analysis, trading-health-check, trading-system-recovery and
+the guide's emergency-backup.sh.
 
-    python -m lab.diagnostics error-analysis|health-check|system-recovery [--lab-dir DIR] [--port-base N]
+    python -m lab.diagnostics error-analysis|health-check|system-recovery|emergency-backup \
+        [--lab-dir DIR] [--port-base N]
 
 Each prints a short analysis and appends a record to $LAB_DIR/run/diagnostics.jsonl, so a test
 can tell that a remediation ran the guide's diagnostic.
@@ -74,7 +76,20 @@ def system_recovery(paths: LabPaths, ports: Ports) -> tuple[int, dict]:
     return 0, {"url": url, "circuitBreakersOpen": breakers}
 
 
-COMMANDS = {"error-analysis": error_analysis, "health-check": health_check, "system-recovery": system_recovery}
+def emergency_backup(paths: LabPaths, ports: Ports) -> tuple[int, dict]:
+    """The guide's emergency-backup.sh: the agent's trading state, kept in the backups area."""
+    target = paths.backup_dir / time.strftime("emergency-backup-%Y%m%d-%H%M%S.json")
+    try:
+        target.write_bytes(paths.agent_state.read_bytes() if paths.agent_state.exists() else b"{}")
+    except OSError as error:
+        print(f"emergency backup failed: {error}")
+        return 1, {"error": str(error)}
+    print(f"Emergency backup: {target}")
+    return 0, {"backup": str(target)}
+
+
+COMMANDS = {"error-analysis": error_analysis, "health-check": health_check, "system-recovery": system_recovery,
+            "emergency-backup": emergency_backup}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,7 @@ from remediations import Outcome, bundle, firewall, remediation
 # Step names, as the outcome and the incident's record say them.
 PAUSE, EMERGENCY_MODE, VERBOSITY = "pause new entries", "emergency mode", "raise log verbosity"
 BUNDLE, RECOVERY, NETWORK_LOG = "diagnostics bundle", "system recovery", "network failure log"
+BACKUP = "emergency backup"
 CLOSE, SHUTDOWN, STOP_TUNNEL = "close all positions", "emergency shutdown", "stop the tunnel"
 STOP_DASHBOARD, FIREWALL, RESTART = "stop the dashboard", "firewall lock", "restart the agent"
 DONE, FAILED, HELD, ALREADY, PLANNED = "done", "failed", "held back", "already done", "would run"
@@ -124,6 +125,20 @@ class Ladder:
             return self.say(BUNDLE, FAILED, f"{type(error).__name__}: {error} ([emergency] bundle_dir must be a "
                                             f"directory the suite's user on the box may write)")
         self.say(BUNDLE, DONE, self.incident.bundle)
+
+    def emergency_backup(self) -> None:
+        """The guide's emergency-backup.sh, once per incident, before anything is stopped."""
+        argv = self.settings.emergency.backup_command
+        if self.done_before(BACKUP):
+            return self.say(BACKUP, ALREADY, "earlier in this incident")
+        if self.dry:
+            return self.say(BACKUP, PLANNED, " ".join(argv))
+        if not self.ctx.box.host.exists(argv[0]):
+            return self.say(BACKUP, HELD, f"{argv[0]} is not installed ([emergency] backup_command)")
+        completed = self.ctx.run(argv)
+        said = (completed.stderr or completed.stdout).strip().splitlines()
+        self.say(BACKUP, DONE if completed.returncode == 0 else FAILED,
+                 f"{' '.join(argv)} exit {completed.returncode}" + (f": {said[-1]}" if said else ""))
 
     def log_network_failure(self) -> None:
         log = self.settings.paths.log_dir / "network-failures.log"
@@ -291,6 +306,7 @@ def _breaker_cascade(ladder: Ladder) -> None:
 
 def _critical_health(ladder: Ladder) -> None:
     ladder.pause()
+    ladder.emergency_backup()
     ladder.take_bundle()
     ladder.close_positions()
     ladder.shutdown()
@@ -311,7 +327,8 @@ def _network(ladder: Ladder) -> None:
 
 def _breach(ladder: Ladder) -> None:
     ladder.pause()
-    ladder.take_bundle()  # the forensic backup, before anything is stopped
+    ladder.emergency_backup()
+    ladder.take_bundle()  # the forensic copy, before anything is stopped
     ladder.close_positions()
     ladder.shutdown()
     ladder.stop_dashboard()
@@ -360,7 +377,8 @@ def _privileged(settings: Settings) -> list[list[str]]:
     the recovery command, the firewall lock; and what `make resume` runs to undo them."""
     manager, services = MANAGERS[settings.host.service_manager], settings.services
     responses = settings.emergency.responses
-    commands = [manager.command_for(settings, "restart", services.agent), settings.emergency.recovery_command]
+    commands = [manager.command_for(settings, "restart", services.agent), settings.emergency.recovery_command,
+                settings.emergency.backup_command]
     if responses.shutdown:
         commands += [manager.command_for(settings, verb, name) for verb in ("stop", "start")
                      for name in (services.agent, services.dashboard)]

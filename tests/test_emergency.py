@@ -104,12 +104,16 @@ def test_a_single_bad_reading_never_closes_positions(healthy_lab, emergency):
 
 
 def test_two_confirming_runs_close_then_shut_down_only_when_enabled(healthy_lab, emergency):
+    diagnostics = healthy_lab.paths.diagnostics_file
+    earlier = len(diagnostics.read_text().splitlines()) if diagnostics.exists() else 0
     healthy_lab.inject("health-critical")
     emergency(), emergency()  # enabled nowhere
     assert CLOSE not in posts(healthy_lab) and SHUTDOWN not in posts(healthy_lab)
     healthy_lab.clear_calls()
     emergency(ENABLED)
     assert posts(healthy_lab) == [CLOSE, SHUTDOWN], "confirmed: positions closed first, then the shutdown"
+    backups = [json.loads(line) for line in diagnostics.read_text().splitlines()[earlier:]]
+    assert [b["tool"] for b in backups].count("emergency-backup") == 1, "the emergency backup, once per incident"
     assert trading(healthy_lab)["openPositions"] == 0
     assert healthy_lab.program_state("trading-agent") != "RUNNING", "stopped under its own shutdown"
 

@@ -23,9 +23,10 @@ def test_the_rules_name_each_configured_service_and_the_rotation_command(tmp_pat
     settings = load(config(tmp_path, '[services]\nagent = "agent-x"\n[logrotate]\ncommand = ["/bin/true", "-f", "a,b"]\n'))
     commands = privileged_commands(settings)
     assert ["systemctl", "restart", "agent-x"] in commands and ["/bin/true", "-f", "a,b"] in commands
-    # Four services, the rotation and the emergency's system recovery: no diagnostic, no clean-up (they need no
-    # root), and nothing of the emergency's later steps, which are off unless enabled.
-    assert len(commands) == 6 and ["/usr/local/bin/trading-system-recovery"] in commands
+    # Four services, the rotation, the emergency's system recovery and backup: no diagnostic, no clean-up (they
+    # need no root), and nothing of the emergency's later steps, which are off unless enabled.
+    assert len(commands) == 7 and ["/usr/local/bin/trading-system-recovery"] in commands
+    assert ["/opt/trading-agent/scripts/emergency-backup.sh"] in commands
     assert rule_line(["/bin/true", "-f", "a,b"]) == r"/bin/true -f a\,b"  # sudoers' special characters escaped
 
 

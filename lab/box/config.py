@@ -104,6 +104,7 @@ def box_config(paths: BoxPaths, ports: BoxPorts) -> str:
     data["host"]["name"] = name
     data["diagnostics"] = diagnostics(ports)
     data["emergency"] = {**data["emergency"], "recovery_command": diagnostics(ports, "system-recovery"),
+                         "backup_command": diagnostics(ports, "emergency-backup"),
                          "bundle_dir": str(Guide.backup_dir), "bundle_log_dirs": [str(Guide.log_dir),
                                                                                   str(Guide.app_log_dir)]}
     text = configfile.render(_sections(data))
