@@ -48,7 +48,10 @@ def service(cadence: str, argv: list[str], directory: Path, user: str, path: str
         "[Service]",
         "Type=oneshot",
         f"User={user}",
-        f"WorkingDirectory={word(str(directory))}",
+        # The suite's directory on the module path, not as WorkingDirectory=: systemd makes a working
+        # directory require the mount units of its path (a checkout under /tmp would need tmp.mount).
+        # commands.run starts the checks in that directory itself.
+        f"Environment=PYTHONPATH={word(str(directory))}",
         f"Environment=PATH={path}",
         *([f"EnvironmentFile={word(str(secrets))}"] if secrets else []),
         f"ExecStart={' '.join(word(a) for a in argv)}",

@@ -172,8 +172,10 @@ def action_params(item: pytest.Item, spec: RemediationSpec) -> dict:
 
 def context(item: pytest.Item, settings: Settings, mode: Mode, state_dir: Path | None = None, streak: int = 1,
             run: str = "") -> ActionContext:
+    reports = Path(item.config.option.reports_dir or settings.reports.dir)
     return ActionContext(settings, box_of(settings), services_of(item.config, settings), mode, state_dir, streak,
-                         key_of(item, item.stash[IDENTITY]) if IDENTITY in item.stash else "", run_id=run)
+                         key_of(item, item.stash[IDENTITY]) if IDENTITY in item.stash else "", run_id=run,
+                         reports_dir=reports if reports.is_absolute() else item.config.rootpath / reports)
 
 
 def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path,

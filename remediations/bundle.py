@@ -46,13 +46,12 @@ def collect(ctx, reason: str) -> dict[str, str]:
             {"url": reading.url, "status": reading.status, "problem": reading.problem, "body": reading.body}, indent=1)
     ctx.services.forget()
     members["services.txt"] = "".join(f"{name}: {ctx.services.state(name)}\n" for name in settings.services.critical())
-    members.update(latest_reports(settings))
+    members.update(latest_reports(getattr(ctx, "reports_dir", None) or Path(settings.reports.dir)))
     return members
 
 
-def latest_reports(settings) -> dict[str, str]:
+def latest_reports(directory: Path) -> dict[str, str]:
     """The newest HTML and JUnit report of each cadence the suite has written (where the suite runs)."""
-    directory = Path(settings.reports.dir)
     if not directory.is_dir():
         return {}
     found: dict[str, list[Path]] = {}

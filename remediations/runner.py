@@ -39,6 +39,7 @@ class ActionContext:
     streak: int = 1  # runs in a row the asking check has found what it asks about, this one included
     check: str = ""  # the asking check's instance
     run_id: str = ""  # this run's id
+    reports_dir: Path | None = None  # where this run's reports go (--reports-dir or [reports] dir)
 
     def run(self, argv: list[str], privileged: bool = True) -> subprocess.CompletedProcess:
         """Argument lists only, never a shell string; on the box, through sudo where configured when it

@@ -166,6 +166,7 @@ def test_the_diagnostics_bundle_holds_what_it_should_and_no_secret(healthy_lab, 
     canary = healthy_lab.db_password()  # a secret the configuration knows
     with (healthy_lab.paths.app_log_dir / "trading-agent.log").open("a") as log:
         log.write(f"connecting with password={canary} and DB_PASSWORD={canary}\napi_key: sk-live-0123456789\n")
+    emergency()  # a healthy run first: its reports are the last ones the bundle takes
     healthy_lab.inject("error-storm")
     emergency()
     [bundle] = list(healthy_lab.paths.backup_dir.glob("emergency-diagnostics-*.tar.gz"))
@@ -176,7 +177,8 @@ def test_the_diagnostics_bundle_holds_what_it_should_and_no_secret(healthy_lab, 
     assert any(name.endswith("readings/trading-status.json") for name in names)
     assert any(name.endswith("services.txt") for name in names)
     assert any("/logs/" in name and name.endswith("trading-agent.log") for name in names)
-    assert any(name.startswith("diagnostics/reports/") for name in names)
+    assert {name.rsplit(".", 1)[-1] for name in names if name.startswith("diagnostics/reports/emergency-")} == \
+        {"html", "xml"}
     assert not any(name.endswith(".env") for name in names)
     assert canary not in text and "sk-live-0123456789" not in text
     env = dict(line.split("=", 1) for line in healthy_lab.paths.env_file.read_text().splitlines() if "=" in line)

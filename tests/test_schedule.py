@@ -75,7 +75,7 @@ def test_the_systemd_units_are_valid_persistent_and_at_the_guides_times(tmp_path
     units = unit_texts(config, Path(sys.executable), "root", times)
     assert sorted(units) == sorted(name for cadence in SCHEDULE for name in timers.names(cadence))
     service, timer = units["trading-maintenance-weekly.service"], units["trading-maintenance-weekly.timer"]
-    for line in ("Type=oneshot", f"WorkingDirectory={ROOT}", f"Environment=PATH={PATH}",
+    for line in ("Type=oneshot", f"Environment=PYTHONPATH={ROOT}", f"Environment=PATH={PATH}",
                  f"ExecStart={sys.executable} -m commands.run weekly --config {config}", "SuccessExitStatus=10 11 12 13 14"):
         assert line in service.splitlines()
     assert "EnvironmentFile" not in service  # no [schedule] secrets_file: nothing to load
