@@ -151,6 +151,44 @@ class Exchange(Section):
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
 
+# A table or column as PostgreSQL names it unquoted: `trades`, or `schema.table`.
+SQL_NAME = r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$"
+
+
+class DatabaseThresholds(Section):
+    """When a table needs VACUUM ANALYZE or REINDEX; the defaults are autovacuum's own and check_postgres'."""
+
+    # Dead rows over this share of the table (autovacuum_vacuum_scale_factor: 20 %) ...
+    max_dead_tuple_percent: float = Field(default=20, gt=0, le=100)
+    # ... or rows changed since the last ANALYZE over this share (autovacuum_analyze_scale_factor: 10 %) ...
+    max_changed_percent: float = Field(default=10, gt=0, le=100)
+    # ... and at least this many of them: a small table is never flagged for a few rows.
+    min_changed_rows: int = Field(default=1000, ge=0)
+    # Statistics older than this, with rows changed since (min_changed_rows), are stale too.
+    stale_statistics_days: float = Field(default=7, gt=0)
+    # age(datfrozenxid) of any database (check_postgres txn_wraparound: 1.3 and 1.4 billion).
+    xid_age_warning: int = Field(default=1_300_000_000, ge=1, le=2_147_483_647)
+    xid_age_critical: int = Field(default=1_400_000_000, ge=1, le=2_147_483_647)
+    # A B-tree index whose estimated bloat is over this share of its size, when at least min_index_size_mb.
+    max_index_bloat_percent: float = Field(default=50, gt=0, le=100)
+    min_index_size_mb: float = Field(default=10, ge=0)
+
+    @model_validator(mode="after")
+    def _warning_below_critical(self) -> DatabaseThresholds:
+        if self.xid_age_warning > self.xid_age_critical:
+            raise ValueError(f"xid_age_warning ({self.xid_age_warning}) must not exceed xid_age_critical "
+                             f"({self.xid_age_critical})")
+        return self
+
+
+class TableRetention(Section):
+    """The guide's `DELETE FROM TABLE WHERE COLUMN < NOW() - INTERVAL 'MAX_AGE_DAYS days'`, in batches."""
+
+    table: str = Field(pattern=SQL_NAME)
+    column: str = Field(default="created_at", pattern=SQL_NAME)
+    max_age_days: int = Field(ge=1)
+
+
 class Database(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=5432, ge=1, le=65535)
@@ -159,6 +197,31 @@ class Database(Section):
     password_env: str | None = None
     password_file: Path | None = None
     connect_timeout_seconds: int = Field(default=5, ge=1, le=120)
+    # Every statement the suite sends has these limits (server side; the client gives up a little later).
+    statement_timeout_seconds: float = Field(default=10, gt=0, le=600)
+    # Never wait longer for a lock, so that nothing the agent needs queues behind the suite.
+    lock_timeout_seconds: float = Field(default=2, gt=0, le=60)
+    # One VACUUM ANALYZE or REINDEX CONCURRENTLY (neither blocks the agent's reads and writes).
+    maintenance_timeout_seconds: float = Field(default=900, gt=0, le=86400)
+    # The tables whose dead rows, statistics and indexes the weekly checks read.
+    tables: list[str] = Field(default=["trades", "logs"], min_length=1)
+    retention: list[TableRetention] = Field(default_factory=lambda: [
+        TableRetention(table="trades", max_age_days=90), TableRetention(table="logs", max_age_days=30)])
+    # Expired rows are deleted this many per transaction, each batch only when a backup holds them.
+    delete_batch_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    # Where the database backups are (database-*.sql, database-*.sql.gz, database-*.dump), on the box.
+    backup_dir: Path = Path("/opt/trading-agent/backups")
+    thresholds: DatabaseThresholds = DatabaseThresholds()
+
+    @model_validator(mode="after")
+    def _names(self) -> Database:
+        bad = [table for table in self.tables if not re.match(SQL_NAME, table)]
+        if bad:
+            raise ValueError(f"tables: {bad} are not plain table names (lower case, digits, _, schema.table)")
+        tables = [rule.table for rule in self.retention]
+        if len(set(tables)) != len(tables):
+            raise ValueError(f"retention: a table is listed twice ({tables})")
+        return self
 
     @model_validator(mode="after")
     def _password_file_readable(self) -> Database:
