@@ -22,6 +22,7 @@ from decision import exemptions
 from decision.policy import Budget, budget_for, judge, notification, rules_for
 from decision.state import StateStore
 from decision.verdict import first_line, instance_key, verdict_of
+from fixtures.database import database_of
 from fixtures.host import BoxUnreachable, box_of
 from fixtures.services import services_of
 from plugin.identity import IDENTITY, LEVEL_ARGNAME, ROOTS, CheckIdentity, RemediationSpec
@@ -175,7 +176,8 @@ def context(item: pytest.Item, settings: Settings, mode: Mode, state_dir: Path |
     reports = Path(item.config.option.reports_dir or settings.reports.dir)
     return ActionContext(settings, box_of(settings), services_of(item.config, settings), mode, state_dir, streak,
                          key_of(item, item.stash[IDENTITY]) if IDENTITY in item.stash else "", run_id=run,
-                         reports_dir=reports if reports.is_absolute() else item.config.rootpath / reports)
+                         reports_dir=reports if reports.is_absolute() else item.config.rootpath / reports,
+                         database=database_of(item.config, settings))
 
 
 def remediate(item: pytest.Item, identity: CheckIdentity, settings: Settings, mode: Mode, state_dir: Path,

@@ -40,6 +40,7 @@ class ActionContext:
     check: str = ""  # the asking check's instance
     run_id: str = ""  # this run's id
     reports_dir: Path | None = None  # where this run's reports go (--reports-dir or [reports] dir)
+    database: object = None  # the run's database connection (fixtures/database.py), shared with the checks
 
     def run(self, argv: list[str], privileged: bool = True) -> subprocess.CompletedProcess:
         """Argument lists only, never a shell string; on the box, through sudo where configured when it
