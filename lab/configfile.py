@@ -77,7 +77,9 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
                       "timeout_seconds": 5.0}),
         ("database", {"host": "127.0.0.1", "port": ports.postgres, "dbname": "trading_agent",
                       "user": "postgres", "password_file": paths.db_password_file,
-                      "connect_timeout_seconds": 5}),
+                      "connect_timeout_seconds": 5, "backup_dir": paths.backup_dir}),
+        # The lab's indexes hold a few hundred rows: a bloated one (the fault index-bloat) is a megabyte.
+        ("database.thresholds", {"min_index_size_mb": 0.5}),
         ("diagnostics", {
             "error_analysis": [py, str(REPO / "lab" / "diagnostics.py"), "error-analysis", *lab_args],
             "health_check": [py, str(REPO / "lab" / "diagnostics.py"), "health-check", *lab_args],

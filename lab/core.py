@@ -20,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from lab import agentstate, configfile, faults, files, processes, tls, tmpfs
+from lab import agentstate, configfile, dbfaults, faults, files, processes, tls, tmpfs
 from lab.errors import FaultError, LabError, LabNotUp
 from lab.paths import LabPaths, Ports, default_lab_dir, default_port_base
 from lab.postgres import Cluster, pg_root_for
@@ -310,6 +310,7 @@ class Lab:
                 tmpfs.unfill(self.paths.disk)
             for program in ON_DEMAND:
                 self.supervisor.stop(program)
+            dbfaults.thaw(faults.postgres_pids(self))  # a frozen postgres looks RUNNING to supervisord
             self.ensure_running()
             agentstate.reset(self.paths.agent_state)
             self._write_env()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import agentstate, files, sample, security, tmpfs
+from lab import agentstate, dbfaults, files, sample, security, tmpfs
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -29,14 +29,17 @@ class Target(Protocol):
 
     def ensure_running(self, names: list[str] | tuple[str, ...]) -> None: ...
 
+    def cluster(self): ...
+
 
 @dataclass(frozen=True)
 class Fault:
     name: str
     description: str
-    kind: str  # switch | service-down | crashloop | file | disk | listener
+    kind: str  # switch | service-down | crashloop | file | disk | listener | database | frozen
     program: str | None = None
     breaks_files: Callable | None = None
+    breaks_db: Callable | None = None  # database: what it does to the lab's database (a lab.postgres.Cluster)
     # For a fault something can mend (a restart, a clean-up): is its damage still there? None: it
     # lasts until cleared (a switch the lab's servers read, a log line the agent wrote).
     still_on: Callable | None = None
@@ -109,7 +112,31 @@ def _catalogue() -> list[Fault]:
               still_on=lambda lab: any(path.exists() for path in files.unrotated_days(lab.paths))),
         Fault("disk-full", "the lab disk (tmpfs) is 92% full", "disk"),
     ]
+    database = [
+        ("dead-tuples", "trades: autovacuum off for it, 5000 dead rows (orders written and removed again)",
+         dbfaults.dead_tuples, dbfaults.has_dead_tuples),
+        ("stale-statistics", "logs: autovacuum off for it, 3000 rows written since its last ANALYZE",
+         dbfaults.stale_statistics, dbfaults.has_stale_statistics),
+        ("index-bloat", "trades: 60000 rows written and deleted again, its indexes left at over 1 MB for ~600 rows",
+         dbfaults.index_bloat, dbfaults.has_bloated_index),
+        ("rows-past-retention", "trades older than 90 days and logs older than 30 in the database",
+         dbfaults.rows_past_retention, dbfaults.has_rows_past_retention),
+    ]
+    faults += [Fault(name, text, "database", breaks_db=breaks, still_on=_in_database(check))
+               for name, text, breaks, check in database]
+    faults += [Fault("postgres-frozen", "SIGSTOP to the postmaster and all its processes: its service looks running, "
+                     "its port accepts connections, nothing answers", "frozen", "postgresql",
+                     still_on=lambda lab: dbfaults.frozen(postgres_pids(lab)))]
     return faults
+
+
+def _in_database(check: Callable) -> Callable:
+    return lambda lab: check(lab.cluster())
+
+
+def postgres_pids(lab: Target) -> list[int]:
+    """The lab's postmaster (supervisord's program) and its processes."""
+    return dbfaults.postgres_pids(lab.supervisor.info("postgresql").get("pid"))
 
 
 def _not_running(program: str) -> Callable:
@@ -167,6 +194,10 @@ def inject(lab: Target, fault: Fault) -> None:
         fault.breaks_files(lab.paths)
     elif fault.kind == "disk":
         tmpfs.fill(lab.paths.disk)
+    elif fault.kind == "database":
+        fault.breaks_db(lab.cluster())
+    elif fault.kind == "frozen":
+        dbfaults.freeze(postgres_pids(lab))
 
 
 def clear(lab: Target, fault: Fault) -> None:
@@ -178,3 +209,7 @@ def clear(lab: Target, fault: Fault) -> None:
         lab.supervisor.stop(fault.program)
     elif fault.kind == "disk":
         tmpfs.unfill(lab.paths.disk)
+    elif fault.kind == "frozen":
+        dbfaults.thaw(postgres_pids(lab))
+    elif fault.kind == "database":
+        lab.cluster().seed()  # the healthy database, autovacuum on again

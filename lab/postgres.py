@@ -26,8 +26,9 @@ from lab.paths import LabPaths, Ports
 PG_BIN = Path(os.environ.get("LAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SUPERUSER = "postgres"
 DBNAME = "trading_agent"
-TRADE_DAYS = 120  # trades older than 90 days exist, for the weekly cleanup
-LOG_DAYS = 45  # logs older than 30 days exist
+TRADE_DAYS = 90  # trades younger than the guide's 90 days (the fault rows-past-retention adds older ones)
+LOG_DAYS = 30  # logs younger than its 30 days
+TABLES = ("trades", "logs")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trades (
@@ -164,25 +165,34 @@ class Cluster:
             conn.execute(SCHEMA)
 
     def seed(self, now: datetime | None = None) -> None:
-        """Replace every row with the reproducible history (trades in the logs are these trades)."""
+        """Replace every row with the reproducible history (trades in the logs are these trades), in the
+        order the agent wrote them, as a healthy database keeps it: no dead rows, fresh statistics,
+        autovacuum on, compact indexes."""
         now = now or datetime.now().astimezone()
-        trades = [t for age in range(TRADE_DAYS)
-                  for t in sample.trades_for_day(now.date() - timedelta(days=age), now)]
-        events = [e for age in range(LOG_DAYS)
-                  for e in sample.errors_for_day(now.date() - timedelta(days=age), now)]
-        with _db_errors("seeding the database"), self.connect() as conn, conn.transaction():
-            conn.execute("SET LOCAL lock_timeout = '3s'")
-            conn.execute("SET LOCAL statement_timeout = '10s'")
-            conn.execute("DELETE FROM trades")
-            conn.execute("DELETE FROM logs")
-            with conn.cursor() as cur:
-                with cur.copy("COPY trades (id, pair, side, qty, price, profit_usdt, created_at) "
-                              "FROM STDIN") as copy:
-                    for t in trades:
-                        copy.write_row((t.number, t.pair, t.side, t.qty, t.price, t.profit, t.at))
-                with cur.copy("COPY logs (level, code, message, created_at) FROM STDIN") as copy:
-                    for e in sorted(events, key=lambda e: e.at):
-                        copy.write_row((e.level, e.code, e.message, e.at))
+        with _db_errors("seeding the database"), self.connect() as conn:
+            with conn.transaction():
+                conn.execute("SET LOCAL lock_timeout = '3s'")
+                conn.execute("SET LOCAL statement_timeout = '10s'")
+                conn.execute("TRUNCATE trades, logs")
+                for table in TABLES:
+                    conn.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+                self.copy_history(conn, range(TRADE_DAYS), range(LOG_DAYS), now)
+            settle_statistics(conn, "VACUUM (ANALYZE) trades, logs")
+
+    @staticmethod
+    def copy_history(conn, trade_ages, log_ages, now: datetime) -> None:
+        """The trades and log events of the days that many days ago, oldest first."""
+        trades = sorted((t for age in trade_ages for t in sample.trades_for_day(now.date() - timedelta(days=age), now)),
+                        key=lambda t: t.at)
+        events = sorted((e for age in log_ages for e in sample.errors_for_day(now.date() - timedelta(days=age), now)),
+                        key=lambda e: e.at)
+        with conn.cursor() as cur:
+            with cur.copy("COPY trades (id, pair, side, qty, price, profit_usdt, created_at) FROM STDIN") as copy:
+                for t in trades:
+                    copy.write_row((t.number, t.pair, t.side, t.qty, t.price, t.profit, t.at))
+            with cur.copy("COPY logs (level, code, message, created_at) FROM STDIN") as copy:
+                for e in events:
+                    copy.write_row((e.level, e.code, e.message, e.at))
 
     def dump(self, target: Path, timeout: float = 60) -> None:
         """pg_dump of the seeded database, copied into the weekly backups."""
@@ -197,6 +207,17 @@ class Cluster:
         if result.returncode != 0:
             raise LabError(f"pg_dump failed:\n{result.stderr.strip()}")
         target.write_text(result.stdout)
+
+
+def settle_statistics(conn, *statements: str) -> None:
+    """Run `statements` (VACUUM, ANALYZE) with this session's earlier writes already counted in the
+    statistics, and their own counted before returning: a backend reports its row counts when it goes
+    idle, up to seconds later, which would land after an ANALYZE and count as changes since it."""
+    conn.execute("SET lock_timeout = '3s'")
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute("SELECT pg_stat_force_next_flush()")
 
 
 @contextmanager

@@ -152,7 +152,10 @@ def write_sshd_config(paths: BoxPaths, ports: BoxPorts) -> None:
         "PrintMotd no",
         "PrintLastLog no",
         "X11Forwarding no",
-        "AllowTcpForwarding no",
+        # The suite reaches the box's database through its SSH connection (ssh -O forward -L): only that.
+        "AllowTcpForwarding local",
+        f"PermitOpen 127.0.0.1:{ports.postgres}",
+        "AllowStreamLocalForwarding no",
         "LogLevel INFO",
         "",
     ]))

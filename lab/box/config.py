@@ -39,6 +39,7 @@ def box_values(paths: BoxPaths) -> dict:
             {"name": "backups", "dir": str(Guide.backup_dir), "pattern": "*.tar.gz", "max_age_days": 30},
         ],
         "logrotate": {"command": logrotate_command()},
+        "database": {"backup_dir": str(Guide.backup_dir)},
         "alerts": {"file": str(Guide.alerts_file)},
         "reports": {"dir": str(paths.reports_dir)},  # the repository is read-only inside the box
     }

@@ -399,6 +399,7 @@ class Box:
             (self.paths.faults_dir / switch).unlink(missing_ok=True)
         tmpfs.unfill(self.disk_path(pid))
         self.systemctl("stop", *(f"{u}.service" for u in ON_DEMAND_UNITS))
+        self.systemctl("kill", "--signal=CONT", "postgresql.service")  # a frozen one is still "active"
         self.ensure_running(UNITS)
         agentstate.reset(self.paths.agent_state)
         self.rewrite_files()

@@ -36,6 +36,10 @@ def _catalogue() -> dict[str, Fault]:
                                                "(failed, Result=start-limit-hit)")
         elif fault.kind == "disk":
             fault = replace(fault, description="the box's disk /srv (a 64 MiB tmpfs) is 92% full")
+        elif fault.kind == "frozen":
+            fault = replace(fault, description="SIGSTOP to every process of postgresql.service (systemctl kill "
+                                               "-s STOP): the unit stays active, nothing answers",
+                            still_on=None)
         catalogue[name] = fault
     for unit in KILLABLE:
         catalogue[f"killed:{unit}"] = Fault(f"killed:{unit}", f"{unit} is killed with SIGKILL "
@@ -46,7 +50,7 @@ def _catalogue() -> dict[str, Fault]:
 FAULTS = _catalogue()
 ALIASES = dict(lab_faults.ALIASES)
 # left on until cleared (a switch file)
-PERSISTENT = {"switch", "file", "service-down", "crashloop", "disk", "listener"}
+PERSISTENT = {"switch", "file", "service-down", "crashloop", "disk", "listener", "database", "frozen"}
 
 
 def resolve(name: str) -> Fault:
@@ -75,6 +79,7 @@ class Target(Protocol):
     def wait_ready(self, units) -> None: ...
     def rewrite_files(self) -> None: ...
     def disk_path(self, pid: int | None = None): ...
+    def cluster(self): ...
 
 
 def inject(box: Target, fault: Fault) -> None:
@@ -93,6 +98,10 @@ def inject(box: Target, fault: Fault) -> None:
         fault.breaks_files(box.paths)
     elif fault.kind == "disk":
         tmpfs.fill(box.disk_path())
+    elif fault.kind == "database":
+        fault.breaks_db(box.cluster())
+    elif fault.kind == "frozen":
+        _systemctl_ok(box, "kill", "--signal=STOP", "postgresql.service")
 
 
 def clear(box: Target, fault: Fault) -> None:
@@ -106,6 +115,10 @@ def clear(box: Target, fault: Fault) -> None:
         box.rewrite_files()
     elif fault.kind == "disk":
         tmpfs.unfill(box.disk_path())
+    elif fault.kind == "frozen":
+        _systemctl_ok(box, "kill", "--signal=CONT", "postgresql.service")
+    elif fault.kind == "database":
+        box.cluster().seed()
 
 
 def _systemctl_ok(box: Target, *args: str) -> None:
