@@ -195,15 +195,21 @@ def test_diagnostics_run_from_anywhere_and_record(healthy):
     assert json.loads(records[-1])["tool"] == "health-check"
 
 
-def test_database_is_seeded_with_old_rows(healthy):
+def test_database_holds_rows_past_retention_only_under_their_fault(healthy):
     import psycopg
 
-    with psycopg.connect(**healthy.db_conninfo(), connect_timeout=5) as conn:
-        old_trades = conn.execute(
-            "SELECT count(*) FROM trades WHERE created_at < now() - interval '90 days'").fetchone()[0]
-        old_logs = conn.execute(
-            "SELECT count(*) FROM logs WHERE created_at < now() - interval '30 days'").fetchone()[0]
-    assert old_trades > 0 and old_logs > 0
+    def past_retention() -> tuple[int, int]:
+        with psycopg.connect(**healthy.db_conninfo(), connect_timeout=5) as conn:
+            return tuple(conn.execute(
+                "SELECT (SELECT count(*) FROM trades WHERE created_at < now() - interval '90 days'), "
+                "(SELECT count(*) FROM logs WHERE created_at < now() - interval '30 days')").fetchone())
+
+    assert past_retention() == (0, 0)
+    healthy.inject("rows-past-retention")
+    trades, logs = past_retention()
+    assert trades > 0 and logs > 0
+    healthy.clear("rows-past-retention")
+    assert past_retention() == (0, 0)
 
 
 def test_disk_full(healthy):
