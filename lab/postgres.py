@@ -185,18 +185,22 @@ class Cluster:
                         copy.write_row((e.level, e.code, e.message, e.at))
 
     def dump(self, target: Path, timeout: float = 60) -> None:
-        """pg_dump of the seeded database, copied into the weekly backups."""
+        """pg_dump of the seeded database in its custom format (the backups' sets are made from it); the
+        file's time is when the dump started, so every row it holds was created before its time."""
         env = dict(os.environ, PGPASSWORD=self.password(), PGCONNECT_TIMEOUT="5")
+        started = time.time()
+        partial = target.with_name(target.name + ".partial")
         try:
             result = subprocess.run(
                 [str(PG_BIN / "pg_dump"), "-h", "127.0.0.1", "-p", str(self.ports.postgres),
-                 "-U", SUPERUSER, "--no-owner", DBNAME],
+                 "-U", SUPERUSER, "--no-owner", "--format=custom", f"--file={partial}", DBNAME],
                 capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise LabError(f"pg_dump did not finish within {timeout:.0f}s") from None
         if result.returncode != 0:
             raise LabError(f"pg_dump failed:\n{result.stderr.strip()}")
-        target.write_text(result.stdout)
+        os.utime(partial, (started, started))
+        os.replace(partial, target)
 
 
 @contextmanager
