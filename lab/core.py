@@ -315,6 +315,8 @@ class Lab:
             self.ensure_running()
             agentstate.reset(self.paths.agent_state)
             self._write_env()
+            self.cluster().drop_other_databases()
+            self.cluster().create_database()  # after a restore test renamed it away
             self.cluster().seed()
             self._dump_if_stale()
             self._rewrite_files()

@@ -163,6 +163,16 @@ class Cluster:
         with _db_errors("creating the tables"), self.connect() as conn:
             conn.execute(SCHEMA)
 
+    def drop_other_databases(self) -> list[str]:
+        """Databases a test or a restore left beside trading_agent (a restore's _before_, a drill's scratch)."""
+        with _db_errors("dropping the other databases"), self.connect("postgres") as conn:
+            names = [row[0] for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname NOT IN ('postgres', %s)",
+                (DBNAME,)).fetchall()]
+            for name in names:
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        return names
+
     def seed(self, now: datetime | None = None) -> None:
         """Replace every row with the reproducible history (trades in the logs are these trades)."""
         now = now or datetime.now().astimezone()
