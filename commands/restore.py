@@ -7,7 +7,7 @@ BACKUP is a set of [backups] dir by name (`full-20261122-030000`) or any of its 
 touched before the set has read back whole: its tarball to the end of its gzip stream, its dump by
 pg_restore, their checksums, the files that matter; one that does not is refused in one line, status
 4. `config` puts the backup's `.env` and `config/` back (the current ones kept in a
-`config-before-TIME.tar.gz` first), gives them to [services] user, restarts the agent and the
+`config-before-restore-KIND-TIME.tar.gz` first), gives them to [services] user, restarts the agent and the
 dashboard and checks them running. `full` first restores the dump into a new database
 `DBNAME_restore_TIME` and compares it with the live one (every live row created before the backup
 must be in it); only then it stops the agent, the dashboard and the tunnel, puts the application
@@ -137,7 +137,7 @@ class Restore:
 
     def keep_argv(self) -> list[str]:
         config = self.settings.backups
-        kept = config.dir / f"config-before-{self.time}.tar.gz"
+        kept = config.dir / f"config-before-restore-{self.kind}-{self.time}.tar.gz"
         return ["tar", "-C", str(config.app_dir), "--ignore-failed-read", "-czf", str(kept), "./.env", "./config"]
 
     def keep_current_config(self) -> str:
