@@ -175,6 +175,7 @@ bench: lab-up
 	$(PY) bench/bench_daily.py
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_emergency.py
+	$(PY) bench/bench_backup.py
 	@if [ "$$(id -u)" = 0 ]; then $(PY) bench/bench_fleet.py; \
 	  else echo "bench_fleet: skipped, boxes need root (a real systemd in its own namespaces)"; fi
 
