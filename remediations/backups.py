@@ -69,7 +69,8 @@ def _plan(ctx, backup_kind: str) -> str:
     name = f"{ctx.settings.backups.dir}/{backup_kind}-{stamp}"
     stop = _services(ctx, backup_kind)
     steps = [f"stop {', '.join(stop)}"] if stop else []
-    steps += [" ".join(tar_argv(ctx, f"{name}.tar.gz.partial", 0 if backup_kind == "incremental" else None)),
+    base = _probe(ctx).newest("full") if backup_kind == "incremental" else None
+    steps += [" ".join(tar_argv(ctx, f"{name}.tar.gz.partial", base.taken_at if base else None)),
               " ".join(dump_argv(ctx, f"{name}.dump.partial"))]
     steps += [f"start {', '.join(stop)} (whatever happened) and check them running"] if stop else []
     steps.append("read both back, write their .sha256 and rename them (or keep them as .failed)")
@@ -166,8 +167,10 @@ class Taking:
         backup = BackupSet(self.kind, stamp_of(self.probe.now), self.config.dir)
         backup.files = {backup.part(TARBALL): 0, backup.part(DUMP): 0}
         self.write(backup)
-        if not self.problems:
-            self.problems += self.verify(backup)
+        if not self.problems:  # they hold the agent's .env and keys: for root's eyes (and pg_dump's user) only
+            partials = [str(backup.path(part)) + ".partial" for part in (TARBALL, DUMP)]
+            if self.run(["chmod", "600", *partials], "chmod 600"):
+                self.problems += self.verify(backup)
         if self.problems:
             self.rename(backup, ".partial", ".failed")
             return self.outcome(ActionStatus.FAILED, f"{backup.name} failed and is kept as .failed: "
