@@ -124,6 +124,17 @@ def test_a_bad_newest_set_is_kept_aside_as_failed_and_never_counts_as_the_newest
     assert good_fulls(healthy)[-1] > damaged
 
 
+def test_a_drill_of_a_dump_that_does_not_restore_fails_and_leaves_no_scratch_database(healthy, tmp_path):
+    newest = max((s for s in sets(healthy) if not s.failed), key=lambda s: s.stamp)
+    dump = newest.path("dump")
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+    done = run(healthy, tmp_path, "monthly", "--remediation=off")
+    drill = done.only("BAK-009")
+    assert drill.properties["verdict"] == "failed" and f"restoring {newest.name}.dump: pg_restore into " \
+        "trading_agent_drill_" in drill.message, drill.message
+    assert databases(healthy) == ["postgres", "trading_agent"], "the scratch database is dropped whatever happens"
+
+
 def test_backups_over_their_share_of_the_disk_are_found(healthy, tmp_path):
     tight = config_with(healthy.config_path, tmp_path / "tight.toml", {"backups": {"max_share_of_disk_percent": 1e-6}})
     done = run(healthy, tmp_path, "daily", config=tight)
