@@ -22,7 +22,8 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
-        install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume
+        install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
+        restore restore-config
 
 setup: $(VENV)/.installed system-deps
 
@@ -157,6 +158,15 @@ resume: setup
 	@test -n "$(CONFIG)" -a -n "$(WHO)" -a -n "$(WHY)" || { echo 'make resume CONFIG=/path/to/maintenance.toml WHO=name WHY="..." [BOX=name]'; exit 2; }
 	$(PY) -m commands.resume --config $(CONFIG) --who "$(WHO)" --why "$(WHY)" $(if $(BOX),--box "$(BOX)")
 
+# The guide's Recovery Procedures, made safe (README: Backups and recovery): the backup is read back first and
+# refused (status 4) if it does not verify; PLAN=1 prints each step and changes nothing.
+# make restore-config BACKUP=full-20261122-030000 CONFIG=...   (.env and config/, then the agent and dashboard restarted)
+# make restore BACKUP=full-20261122-030000 CONFIG=... [PLAN=1] (files and database; the old database kept, renamed)
+restore restore-config: setup
+	@test -n "$(CONFIG)" -a -n "$(BACKUP)" || { echo "make $@ BACKUP=full-YYYYmmdd-HHMMSS CONFIG=/path/to/maintenance.toml [PLAN=1] [BOX=name]"; exit 2; }
+	$(PY) -m commands.restore $(if $(filter restore-config,$@),config,full) --config $(CONFIG) --backup "$(BACKUP)" \
+	  $(if $(PLAN),--plan) $(if $(BOX),--box "$(BOX)")
+
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)
 
@@ -165,6 +175,7 @@ bench: lab-up
 	$(PY) bench/bench_daily.py
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_emergency.py
+	$(PY) bench/bench_backup.py
 	@if [ "$$(id -u)" = 0 ]; then $(PY) bench/bench_fleet.py; \
 	  else echo "bench_fleet: skipped, boxes need root (a real systemd in its own namespaces)"; fi
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from configuration import ConfigError, Settings, load
 from core.vocabulary import ExitStatus
+from decision.audit import state_directory
 from decision.incidents import Incident, IncidentStore
 from fixtures import readers
 from fixtures.host import box_of
@@ -77,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in names:
         parser.error(f"no box {name!r} in the configuration; boxes: {', '.join(names)}")
     box = settings.box(name)
-    directory = settings.policy.state_dir if settings.policy.state_dir.is_absolute() else \
-        Path(__file__).resolve().parent.parent / settings.policy.state_dir
-    store = IncidentStore(directory)
+    store = IncidentStore(state_directory(settings))
     incident = store.current(name)
     if incident is None:
         print(f"{name}: no emergency response holds anything: nothing to resume")

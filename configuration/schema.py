@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from configuration.alerts import AlertSettings
+from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
 from configuration.section import SecretUrl, Section
@@ -365,6 +366,7 @@ class Settings(Section):
     diagnostics: Diagnostics = Diagnostics()
     emergency: Emergency = Emergency()
     security: Security = Security()
+    backups: Backups = Backups()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()
@@ -390,6 +392,13 @@ class Settings(Section):
         rules = [{**rule, "owners": rule.get("owners") or [user]} if isinstance(rule, dict) else rule
                  for rule in data["retention"]]
         return {**data, "retention": rules}
+
+    @model_validator(mode="after")
+    def _backups_own_their_retention(self) -> Settings:
+        conflicts = retention_conflicts(self.retention, self.backups)
+        if conflicts:
+            raise ValueError("; ".join(conflicts))
+        return self
 
     def boxes(self) -> tuple[Settings, ...]:
         return self.fleet or (self,)
@@ -449,7 +458,7 @@ def load(path: Path) -> Settings:
 
 # What a box may set for itself in [[boxes]]; the rest (alerts, reports, policy...) is the run's.
 BOX_SECTIONS = {"host", "services", "resources", "paths", "retention", "logrotate", "trading", "api", "dashboard",
-                "tunnel", "exchange", "database", "diagnostics", "security"}
+                "tunnel", "exchange", "database", "diagnostics", "security", "backups"}
 
 
 def _fleet(path: Path, raw: dict, boxes) -> list[Settings]:

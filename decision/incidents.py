@@ -20,6 +20,7 @@ from filelock import FileLock
 
 from core import clock
 from core.atomic import write_atomically
+from decision import audit
 
 KEEP_STEPS = 200  # per incident: every step of every response, held back ones too
 
@@ -73,7 +74,7 @@ class IncidentStore:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self.path = self.directory / "incidents.json"
-        self.audit = self.directory / "audit.jsonl"
+        self.audit = audit.audit_path(self.directory)
         self.lock = FileLock(str(self.directory / "incidents.lock"), timeout=30)
 
     def load(self) -> dict[str, Incident]:
@@ -109,11 +110,9 @@ class IncidentStore:
             if incident is None:
                 return None
             self._save(incidents)
-            entry = {"at": clock.now(), "event": "resume", "box": box, "who": who, "why": why, "undone": undone,
-                     "incident": {"opened_at": incident.opened_at, "opened_by": incident.opened_by,
-                                  "held": incident.summary(), "steps": len(incident.steps)}}
-            with self.audit.open("a") as handle:
-                handle.write(json.dumps(entry) + "\n")
+            audit.append(self.directory, {"event": "resume", "box": box, "who": who, "why": why, "undone": undone,
+                                          "incident": {"opened_at": incident.opened_at, "opened_by": incident.opened_by,
+                                                       "held": incident.summary(), "steps": len(incident.steps)}})
         return incident
 
     def due_reminders(self, boxes: list[str], now: float, interval: float) -> list[Incident]:

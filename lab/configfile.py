@@ -48,7 +48,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
     retention = [
         ("temp-files", paths.temp_dir, "trading-*", 1),
         ("app-logs", paths.app_log_dir, "*.log", 7),
-        ("backups", paths.backup_dir, "*.tar.gz", 30),
+        ("backups", paths.backup_dir, "emergency-*.tar.gz", 30),  # the backups' own kinds keep theirs
     ]
     sections = [
         ("host", {"backend": "local://", "service_manager": "supervisor",
@@ -89,12 +89,31 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
                        "backup_command": [py, str(REPO / "lab" / "diagnostics.py"), "emergency-backup", *lab_args],
                        "bundle_dir": paths.backup_dir, "bundle_log_dirs": [paths.log_dir, paths.app_log_dir]}),
         ("security", security_values(paths, ports)),
+        *backup_sections(paths, ports),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),
         ("reports", {"dir": REPO / "reports"}),
     ]
     return render(sections)
+
+
+def backup_sections(paths: LabPaths, ports: Ports) -> list[tuple[str, dict]]:
+    """[backups] on the lab's /opt/trading-agent; pg_dump and pg_restore over TCP with a passfile."""
+    client = ["env", f"PGPASSFILE={paths.pgpass}"]
+    server = ["-h", "127.0.0.1", "-p", str(ports.postgres), "-U", "postgres"]
+    return [
+        ("backups", {"dir": paths.backup_dir, "app_dir": paths.opt_dir,
+                     "excludes": ["node_modules", "./logs", "./backups"],
+                     "files_that_matter": [".env", "config/", "keys/oracle_key"], "due_slack_hours": 6,
+                     "max_share_of_disk_percent": 50, "pg_dump": [*client, "pg_dump", *server],
+                     "pg_restore": [*client, "pg_restore", *server], "take_timeout_seconds": 600,
+                     "verify_timeout_seconds": 300, "drill_timeout_seconds": 600}),
+        ("backups.kinds.full", {"enabled": True, "every_days": 7, "keep_days": 30,
+                                "stop_services": ["agent", "dashboard"]}),
+        ("backups.kinds.incremental", {"enabled": True, "every_days": 1, "keep_days": 7, "stop_services": []}),
+        ("backups.kinds.archive", {"enabled": True, "every_days": 28, "keep_days": 365, "stop_services": []}),
+    ]
 
 
 def security_values(paths: LabPaths, ports: Ports, extra_ports: tuple[int, ...] = ()) -> dict:

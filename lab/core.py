@@ -20,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from lab import agentstate, configfile, dbfaults, faults, files, processes, tls, tmpfs
+from lab import agentstate, backups, configfile, dbfaults, faults, files, processes, tls, tmpfs
 from lab.errors import FaultError, LabError, LabNotUp
 from lab.paths import LabPaths, Ports, default_lab_dir, default_port_base
 from lab.postgres import Cluster, pg_root_for
@@ -30,6 +30,7 @@ from lab.switches import Switches
 READY_TIMEOUT = 30.0
 LOCK_TIMEOUT = 180.0
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes
+DUMP_EVERY_SECONDS = 12 * 3600
 
 
 class Lab:
@@ -136,6 +137,7 @@ class Lab:
         self._write_state(port_base=self.ports.base, pg_root=str(cluster.root))
         if cluster.ensure():
             self._log(f"initdb: new cluster in {cluster.data}")
+        backups.write_pgpass(paths, self.ports.postgres, cluster.password())
         for name in self.switches.names_on():
             (paths.faults_dir / name).unlink(missing_ok=True)
         if tmpfs.is_mounted(paths.disk):
@@ -314,9 +316,18 @@ class Lab:
             self.ensure_running()
             agentstate.reset(self.paths.agent_state)
             self._write_env()
-            self._rewrite_files()
+            self.cluster().drop_other_databases()
+            self.cluster().create_database()  # after a restore test renamed it away
             self.cluster().seed()
+            self._dump_if_stale()
+            self._rewrite_files()
             configfile.write(self.paths, self.ports, self.disk_paths())
+
+    def _dump_if_stale(self) -> None:
+        """A lab left up for days keeps a recent backup: the dump its backups are made of is renewed daily."""
+        started = backups.dump_time(self.paths)
+        if started is None or time.time() - started > DUMP_EVERY_SECONDS:
+            self.cluster().dump(self.paths.db_dump)
 
     def _rewrite_files(self) -> None:
         """Healthy files, then the file faults that are still on."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import agentstate, dbfaults, files, sample, security, tmpfs
+from lab import agentstate, backups, dbfaults, files, sample, security, tmpfs
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -127,6 +127,23 @@ def _catalogue() -> list[Fault]:
     faults += [Fault("postgres-frozen", "SIGSTOP to the postmaster and all its processes: its service looks running, "
                      "its port accepts connections, nothing answers", "frozen", "postgresql",
                      still_on=lambda lab: dbfaults.frozen(postgres_pids(lab)))]
+    faults += [
+        Fault("backup-missing", "no full backup this week: the newest full set is 7 days and an hour old", "file",
+              breaks_files=backups.backup_missing, still_on=lambda lab: backups.full_missing(lab.paths)),
+        Fault("dump-truncated", "the newest full backup's dump cut to half after its checksum was written", "file",
+              breaks_files=backups.dump_truncated, still_on=_newest_full_damaged),
+        Fault("dump-killed", "the newest full backup's dump is what a pg_dump killed half-way leaves, checksummed "
+              "as if whole", "file", breaks_files=backups.dump_killed, still_on=_newest_full_damaged),
+        Fault("dump-zero", "the newest full backup's dump is empty (0 bytes), checksummed", "file",
+              breaks_files=backups.dump_zero, still_on=_newest_full_damaged),
+        Fault("checksum-mismatch", "the newest full backup's dump no longer matches its .sha256", "file",
+              breaks_files=backups.checksum_mismatch, still_on=_newest_full_damaged),
+        Fault("tarball-corrupt", "the newest full tarball's gzip stream damaged in its middle, checksummed as if whole",
+              "file", breaks_files=backups.tarball_corrupt, still_on=_newest_full_damaged),
+        Fault("backups-past-retention", "a full set 40 days old (kept 30) and an incremental 10 days old (kept 7)",
+              "file", breaks_files=backups.backups_past_retention,
+              still_on=lambda lab: backups.past_retention_left(lab.paths)),
+    ]
     return faults
 
 
@@ -137,6 +154,11 @@ def _in_database(check: Callable) -> Callable:
 def postgres_pids(lab: Target) -> list[int]:
     """The lab's postmaster (supervisord's program) and its processes."""
     return dbfaults.postgres_pids(lab.supervisor.info("postgresql").get("pid"))
+
+
+def _newest_full_damaged(lab) -> bool:
+    """Mended when a new full backup was taken (and the damaged one set aside)."""
+    return backups.still_the_lab_full(lab.paths)
 
 
 def _not_running(program: str) -> Callable:

@@ -17,7 +17,7 @@ import tarfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from lab import sample, security
+from lab import backups, sample, security
 from lab.paths import LabPaths
 
 LOG_DAYS = 11  # today and the ten days before
@@ -102,6 +102,7 @@ def write_config_dir(paths: LabPaths) -> None:
     script = "#!/bin/sh\n# Lab stand-in: the maintenance suite does this job.\nexit 0\n"
     _write(paths.scripts_dir / "daily-maintenance.sh", script)
     os.chmod(paths.scripts_dir / "daily-maintenance.sh", 0o755)
+    backups.write_keys(paths)
 
 
 def write_app_logs(paths: LabPaths, now: datetime) -> None:
@@ -120,11 +121,6 @@ def write_temp_files(paths: LabPaths, now: datetime) -> None:
     _write(paths.temp_dir / "other-app.tmp", "not the agent's\n", now - timedelta(days=5))
 
 
-def recent_sundays(today: date, count: int = 3) -> list[date]:
-    last = today - timedelta(days=(today.weekday() + 1) % 7)
-    return [last - timedelta(weeks=i) for i in range(count)]
-
-
 def config_tarball(paths: LabPaths) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -134,16 +130,7 @@ def config_tarball(paths: LabPaths) -> bytes:
 
 def write_backups(paths: LabPaths, now: datetime) -> None:
     _clear_dir(paths.backup_dir)
-    tarball = config_tarball(paths)
-    try:
-        dump = paths.db_dump.read_text()
-    except FileNotFoundError:
-        dump = "-- trading_agent database dump (placeholder: the lab database was not dumped)\n"
-    for sunday in recent_sundays(now.date()):
-        at = min(sample.day_start(sunday) + timedelta(hours=3), now)  # the guide's cron: Sun 03:00
-        stamp = sunday.strftime("%Y%m%d")
-        _write(paths.backup_dir / f"weekly-backup-{stamp}.tar.gz", tarball, at)
-        _write(paths.backup_dir / f"database-{stamp}.sql", dump, at)
+    backups.write_healthy(paths, now)
 
 
 def regenerate(paths: LabPaths, now: datetime | None = None) -> None:
@@ -192,8 +179,8 @@ def past_retention(paths: LabPaths, now: datetime | None = None) -> list[tuple[P
         (paths.temp_dir, "trading-orderbook.tmp", 4),
         (paths.app_log_dir, f"agent-{(now - timedelta(days=9)).date().isoformat()}.log", 9),
         (paths.app_log_dir, f"dashboard-{(now - timedelta(days=12)).date().isoformat()}.log", 12),
-        (paths.backup_dir, f"weekly-backup-{(now - timedelta(days=32)):%Y%m%d}.tar.gz", 32),
-        (paths.backup_dir, f"weekly-backup-{(now - timedelta(days=39)):%Y%m%d}.tar.gz", 39),
+        (paths.backup_dir, f"emergency-diagnostics-{(now - timedelta(days=32)):%Y%m%d-%H%M%S}.tar.gz", 32),
+        (paths.backup_dir, f"emergency-diagnostics-{(now - timedelta(days=39)):%Y%m%d-%H%M%S}.tar.gz", 39),
     )]
 
 

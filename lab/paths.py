@@ -114,14 +114,17 @@ class LabPaths:
         self.diagnostics_file = self.run_dir / "diagnostics.jsonl"
         self.alerts_file = self.run_dir / "alerts.jsonl"
         self.state_file = self.run_dir / "lab.json"
-        self.db_dump = self.run_dir / "db-dump.sql"
+        self.db_dump = self.run_dir / "db-dump.dump"  # pg_dump's custom format; its time: when it started
         self.ca_cert = self.tls_dir / "ca.pem"
         self.server_pem = self.tls_dir / "server.pem"
         self.db_password_file = self.secrets_dir / "db-password"
+        self.pgpass = self.secrets_dir / "pgpass"  # libpq's password file, for [backups] pg_dump and pg_restore
         # security-breach indicators: sshd's log, the service user's keys, the files that must not change
         self.auth_log = self.root / "var" / "log" / "auth.log"
         self.authorized_keys = self.root / "home" / "trading" / ".ssh" / "authorized_keys"
         self.env_file = self.opt_dir / ".env"
+        self.keys_dir = self.opt_dir / "keys"
+        self.oracle_key = self.keys_dir / "oracle_key"  # the guide's key to the cloud VM (Recovery 2 chmods it)
         self.trading_config = self.config_dir / "trading-config.json"
         self.sshd_config_copy = self.etc_dir / "ssh" / "sshd_config"
         self.critical_manifest = self.run_dir / "critical-files.sha256"  # `sha256sum` lines of the healthy files

@@ -164,6 +164,16 @@ class Cluster:
         with _db_errors("creating the tables"), self.connect() as conn:
             conn.execute(SCHEMA)
 
+    def drop_other_databases(self) -> list[str]:
+        """Databases a test or a restore left beside trading_agent (a restore's _before_, a drill's scratch)."""
+        with _db_errors("dropping the other databases"), self.connect("postgres") as conn:
+            names = [row[0] for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname NOT IN ('postgres', %s)",
+                (DBNAME,)).fetchall()]
+            for name in names:
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        return names
+
     def seed(self, now: datetime | None = None) -> None:
         """Replace every row with the reproducible history (trades in the logs are these trades), in the
         order the agent wrote them, as a healthy database keeps it: no dead rows, fresh statistics,
@@ -195,18 +205,22 @@ class Cluster:
                     copy.write_row((e.level, e.code, e.message, e.at))
 
     def dump(self, target: Path, timeout: float = 60) -> None:
-        """pg_dump of the seeded database, copied into the weekly backups."""
+        """pg_dump of the seeded database in its custom format (the backups' sets are made from it); the
+        file's time is when the dump started, so every row it holds was created before its time."""
         env = dict(os.environ, PGPASSWORD=self.password(), PGCONNECT_TIMEOUT="5")
+        started = time.time()
+        partial = target.with_name(target.name + ".partial")
         try:
             result = subprocess.run(
                 [str(PG_BIN / "pg_dump"), "-h", "127.0.0.1", "-p", str(self.ports.postgres),
-                 "-U", SUPERUSER, "--no-owner", DBNAME],
+                 "-U", SUPERUSER, "--no-owner", "--format=custom", f"--file={partial}", DBNAME],
                 capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise LabError(f"pg_dump did not finish within {timeout:.0f}s") from None
         if result.returncode != 0:
             raise LabError(f"pg_dump failed:\n{result.stderr.strip()}")
-        target.write_text(result.stdout)
+        os.utime(partial, (started, started))
+        os.replace(partial, target)
 
 
 def settle_statistics(conn, *statements: str) -> None:

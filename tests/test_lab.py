@@ -151,7 +151,8 @@ def test_healthy_files_follow_the_guide(healthy):
     assert not (paths.log_dir / f"error-{old.isoformat()}.log").exists()
     codes = paths.known_errors.read_text().split()
     assert codes == sorted(codes) and "SE999" not in codes
-    assert len(list(paths.backup_dir.glob("weekly-backup-*.tar.gz"))) == 3
+    assert len(list(paths.backup_dir.glob("full-*.tar.gz"))) == 3 and len(list(paths.backup_dir.glob("full-*.dump"))) == 3
+    assert len(list(paths.backup_dir.glob("*.sha256"))) == 2 * len(list(paths.backup_dir.glob("*.tar.gz")))
 
 
 def test_file_faults_break_and_clear_restores(healthy):

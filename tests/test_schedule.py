@@ -44,11 +44,12 @@ def test_the_cron_file_has_a_path_the_directory_and_the_run_command(tmp_path, co
     text = (tmp_path / "cron.d" / "trading-maintenance").read_text()
     assert "SHELL=/bin/sh\n" in text and f"PATH={PATH}\n" in text
     assert {"/usr/sbin", "/sbin", "/usr/bin", "/bin"} <= set(PATH.split(":"))  # getcap, logrotate: /usr/sbin
-    # Only the cadences that have checks (daily, weekly's database maintenance, and emergency's breach
-    # indicators): a cron line that checks nothing helps nobody.
+    # Only the cadences that have checks (daily, the weekly backup and database maintenance, the monthly restore drill, and emergency's
+    # breach indicators): a cron line that checks nothing helps nobody.
     assert entries(text) == [f"{when} root cd {ROOT} && exec {sys.executable} -m commands.run {cadence} "
                              f"--config {config}" for when, cadence in (("0 2 * * *", "daily"),
                                                                         ("0 3 * * 0", "weekly"),
+                                                                        ("0 4 1 * *", "monthly"),
                                                                         ("*/5 * * * *", "emergency"))]
     assert oct((tmp_path / "cron.d" / "trading-maintenance").stat().st_mode & 0o777) == "0o644"
     assert (tmp_path / "logs").is_dir()  # created at install, for the run's user
@@ -122,7 +123,7 @@ def test_switching_to_systemd_removes_the_cron_file_and_back(tmp_path, config):
     assert done.returncode == 0, done.stderr
     assert not cron.exists() and f"removed {cron}" in done.stdout
     assert sorted(p.name for p in units.iterdir()) == [f"trading-maintenance-{cadence}.{kind}"
-                                                       for cadence in ("daily", "emergency", "weekly")
+                                                       for cadence in ("daily", "emergency", "monthly", "weekly")
                                                        for kind in ("service", "timer")]
     assert "OnCalendar=*:*:0/10" in (units / "trading-maintenance-daily.timer").read_text()
     back = schedule(tmp_path, "install", "--config", str(config))

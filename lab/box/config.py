@@ -36,8 +36,9 @@ def box_values(paths: BoxPaths) -> dict:
         "retention": [
             {"name": "temp-files", "dir": str(Guide.temp_dir), "pattern": "trading-*", "max_age_days": 1},
             {"name": "app-logs", "dir": str(Guide.app_log_dir), "pattern": "*.log", "max_age_days": 7},
-            {"name": "backups", "dir": str(Guide.backup_dir), "pattern": "*.tar.gz", "max_age_days": 30},
+            {"name": "backups", "dir": str(Guide.backup_dir), "pattern": "emergency-*.tar.gz", "max_age_days": 30},
         ],
+        "backups": {"dir": str(Guide.backup_dir), "app_dir": str(Guide.opt_dir)},
         "logrotate": {"command": logrotate_command()},
         "database": {"backup_dir": str(Guide.backup_dir)},
         "alerts": {"file": str(Guide.alerts_file)},

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from lab import agentstate, files, processes, tls, tmpfs
+from lab import agentstate, backups, files, processes, tls, tmpfs
 from lab.box import access, boot, config, namespaces, preflight, shutdown
 from lab.box import faults as box_faults
 from lab.box.layout import (
@@ -250,6 +250,7 @@ class Box:
             fd = os.open(paths.db_password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(24))
+        backups.write_pgpass(paths, self.ports.postgres, paths.db_password_file.read_text().strip())
         paths.pg_data.mkdir(parents=True, exist_ok=True)
         os.chown(paths.pg_data, owner.pw_uid, owner.pw_gid)
         os.chmod(paths.pg_data, 0o700)

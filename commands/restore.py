@@ -1,0 +1,365 @@
+"""`make restore-config BACKUP=... CONFIG=...` and `make restore BACKUP=... CONFIG=... [PLAN=1]`: the guide's
+Recovery Procedures 1 and 2, made safe.
+
+    python -m commands.restore config|full --config PATH --backup NAME_OR_PATH [--plan] [--box NAME]
+
+BACKUP is a set of [backups] dir by name (`full-20261122-030000`) or any of its files. Nothing is
+touched before the set has read back whole: its tarball to the end of its gzip stream, its dump by
+pg_restore, their checksums, the files that matter; one that does not is refused in one line, status
+4. `config` puts the backup's `.env` and `config/` back (the current ones kept in a
+`config-before-restore-KIND-TIME.tar.gz` first), gives them to [services] user, restarts the agent and the
+dashboard and checks them running. `full` first restores the dump into a new database
+`DBNAME_restore_TIME` and compares it with the live one (every live row created before the backup
+must be in it); only then it stops the agent, the dashboard and the tunnel, puts the application
+files back, and swaps the databases by renaming: the live one is kept as `DBNAME_before_TIME` until
+the daily checks pass (the last line says how to drop it). The services it stopped are started again
+whatever failed. The guide instead runs `dropdb trading_agent` before anything has shown the dump
+can be restored. `--plan` prints each step and changes nothing (the backup is still read back).
+Every step, done or failed, is a line in the audit file beside the suite's state.
+
+Status: 0 restored, 1 a step failed (what was done is said, and in the audit file), 4 refused (the
+backup does not verify or restore, or the configuration does not load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from configuration import ConfigError, Settings, load
+from core.vocabulary import ExitStatus
+from decision import audit
+from decision.incidents import IncidentStore
+from fixtures import backupscan, readers, restoredb
+from fixtures.backups import DUMP, TARBALL, BackupProbe, BackupSet, parse
+from fixtures.host import box_of
+from fixtures.services import service_manager
+
+RESTORED, STEP_FAILED, REFUSED = 0, 1, ExitStatus.BAD_CONFIGURATION
+GUIDE_STOPS = ("agent", "dashboard", "tunnel")  # Recovery 2: systemctl stop trading-agent trading-dashboard ssh-tunnel
+CONFIG_RESTARTS = ("agent", "dashboard")  # Recovery 1: systemctl restart trading-agent trading-dashboard
+CONFIG_FILES = (".env", "config/")
+
+
+class Refused(Exception):
+    """The backup cannot be restored: nothing was changed."""
+
+
+class StepFailed(Exception):
+    """A step that changes the box failed."""
+
+
+class Restore:
+    def __init__(self, settings: Settings, kind: str, backup: BackupSet, plan: bool):
+        self.settings, self.kind, self.backup, self.plan = settings, kind, backup, plan
+        self.box = box_of(settings)
+        self.probe = BackupProbe(self.box, settings)
+        self.services = service_manager(settings)
+        self.time = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
+        self.state_dir = audit.state_directory(settings)
+        self.number = 0
+        self.held: dict[str, set[str]] = {}  # by layer: what verify found it holds
+
+    # -- the trail
+
+    def say(self, text: str, err: bool = False) -> None:
+        print(f"{self.settings.host.name}: {text}", file=sys.stderr if err else sys.stdout, flush=True)
+
+    def record(self, step: str, status: str, detail: str) -> None:
+        if not self.plan:
+            audit.append(self.state_dir, {"event": f"restore-{self.kind}", "box": self.settings.host.name,
+                                          "backup": self.backup.name, "who": getpass.getuser(), "step": step,
+                                          "status": status, "detail": detail})
+
+    def step(self, what: str, act: Callable[[], str | None], changes: bool = True, how: str = "") -> str | None:
+        """One numbered step: printed, done (unless planned and it changes the box), and recorded. `how`:
+        the commands a plan shows."""
+        self.number += 1
+        if self.plan and changes:
+            self.say(f"[{self.number}] would {what}" + (f": {how}" if how else ""))
+            return None
+        try:
+            said = act()
+        except Refused as error:  # said once, in one line, by main
+            self.record(what, "refused", str(error))
+            raise
+        except StepFailed as error:
+            self.say(f"[{self.number}] {what}: FAILED: {error}", err=True)
+            self.record(what, "failed", str(error))
+            raise
+        self.say(f"[{self.number}] {what}: done" + (f": {said}" if said else ""))
+        self.record(what, "done", said or "")
+        return said
+
+    def run(self, argv: list[str]) -> str:
+        completed = self.box.run(argv, privileged=True, timeout=self.settings.backups.take_timeout_seconds)
+        if completed.returncode != 0:
+            lines = [line for line in (completed.stderr or completed.stdout).splitlines() if line.strip()]
+            raise StepFailed(f"{' '.join(argv)} exit {completed.returncode}: {lines[-1] if lines else 'no output'}")
+        return " ".join(argv)
+
+    # -- what is restored from
+
+    def layers(self) -> list[BackupSet]:
+        """The tarballs to put back, in order: an incremental holds only what changed since its full."""
+        if self.backup.kind != "incremental":
+            return [self.backup]
+        base = self.probe.base_full(self.backup)
+        if base is None:
+            raise Refused(f"{self.backup.name} is incremental and no full backup before it is left to build on")
+        return [base, self.backup]
+
+    def verify(self) -> str:
+        """Every layer's tarball and (full) the dump read back whole, and what must be restored held by them."""
+        wanted = list(self.settings.backups.files_that_matter) if self.kind == "full" else list(CONFIG_FILES)
+        problems, held = [], set()
+        for layer in self.layers():
+            found, missing = self.probe.tarball_findings(layer, wanted)
+            problems += found
+            self.held[layer.name] = set(wanted) - set(missing)
+            held |= self.held[layer.name]
+        if self.kind == "full":
+            problems += self.probe.dump_problems(self.backup)
+        if not problems and set(wanted) - held:
+            problems.append(f"{self.backup.name} lacks {', '.join(sorted(set(wanted) - held))}")
+        if problems:
+            raise Refused("; ".join(problems))
+        layers = " then ".join(layer.part(TARBALL) for layer in self.layers())
+        dump = f" and {self.backup.part(DUMP)}" if self.kind == "full" else ""
+        return f"{layers}{dump} read to their end, checksums match, {', '.join(wanted)} held"
+
+    # -- the steps
+
+    def keep_argv(self) -> list[str]:
+        config = self.settings.backups
+        kept = config.dir / f"config-before-restore-{self.kind}-{self.time}.tar.gz"
+        return ["tar", "-C", str(config.app_dir), "--ignore-failed-read", "-czf", str(kept), "./.env", "./config"]
+
+    def keep_current_config(self) -> str:
+        argv = self.keep_argv()
+        self.run(argv)
+        return f"the current .env and config/ kept in {argv[5]}"
+
+    def extract_plan(self, members: list[str] | None) -> str:
+        names = [] if members is None else [f"./{m.rstrip('/')}" for m in members]
+        return "; ".join(" ".join(["tar", "-xzf", str(layer.path(TARBALL)), "-C", str(self.settings.backups.app_dir),
+                                   *names]) for layer in self.layers())
+
+    def extract(self, members: list[str] | None) -> str:
+        """Every layer's tarball over app_dir, or only `members` of it (those each layer holds)."""
+        app_dir = str(self.settings.backups.app_dir)
+        done = []
+        for layer in self.layers():
+            names = [] if members is None else [f"./{m.rstrip('/')}" for m in members if m in self.held[layer.name]]
+            if members is not None and not names:
+                continue  # an incremental that changed none of them
+            self.run(["tar", "-xzf", str(layer.path(TARBALL)), "-C", app_dir, *names])
+            done.append(layer.part(TARBALL))
+        return f"{' then '.join(done)} extracted into {app_dir}"
+
+    def fix_owners(self, paths: list[str]) -> str:
+        """The guide's chown to the service user and chmod 600 of the .env and the key."""
+        config, user = self.settings.backups, self.settings.services.user
+        for path in paths:
+            target = config.app_dir / path.rstrip("/")
+            if self.box.call(readers.is_file_or_dir, str(target)):
+                self.run(["chown", "-R", f"{user}:", str(target)])
+        for secret in (".env", "keys/oracle_key"):
+            target = config.app_dir / secret
+            if self.box.call(readers.is_file_or_dir, str(target)):
+                self.run(["chmod", "600", str(target)])
+        return f"owned by {user}; .env and keys/oracle_key mode 600"
+
+    def held_by_emergency(self) -> set[str]:
+        incident = IncidentStore(self.state_dir).current(self.settings.host.name)
+        return set(incident.services_stopped) if incident else set()
+
+    def names(self, roles) -> list[str]:
+        return [getattr(self.settings.services, role) for role in roles]
+
+    def restart(self, roles) -> str:
+        held = self.held_by_emergency()
+        names = [name for name in self.names(roles) if name not in held]
+        for name in names:
+            self.run(self.services.argv("restart", name))
+        return self.check_running(names) + (f"; held by the emergency response, not started: {', '.join(held)}"
+                                            if held & set(self.names(roles)) else "")
+
+    def check_running(self, names: list[str]) -> str:
+        deadline = time.monotonic() + self.settings.remediation.timeout_seconds
+        while True:
+            self.services.forget()
+            down = [f"{name} is {self.services.state(name)}" for name in names if not self.services.is_running(name)]
+            if not down:
+                return f"{', '.join(names)} running" if names else "nothing to start"
+            if time.monotonic() > deadline:
+                raise StepFailed("; ".join(down))
+            time.sleep(0.5)
+
+    def stop(self, names: list[str], stopped: list[str]) -> str:
+        """Stop the running ones; each goes into `stopped` as soon as it is, for the `finally` that starts it."""
+        self.services.forget()
+        running = [name for name in names if self.services.is_running(name)]
+        for name in running:
+            self.run(self.services.argv("stop", name))
+            stopped.append(name)
+        return f"stopped {', '.join(running)}" if running else "none was running"
+
+
+def restore_config(job: Restore) -> None:
+    job.step(f"verify {job.backup.name} (tarball read to its end, checksum, .env and config/ held)", job.verify,
+             changes=False)
+    user = job.settings.services.user
+    job.step("keep the current .env and config/", job.keep_current_config, how=" ".join(job.keep_argv()))
+    job.step("put the backup's .env and config/ back", lambda: job.extract(list(CONFIG_FILES)),
+             how=job.extract_plan(list(CONFIG_FILES)))
+    job.step(f"give them to {user}", lambda: job.fix_owners(list(CONFIG_FILES)),
+             how=f"chown -R {user}: .env config; chmod 600 .env keys/oracle_key")
+    job.step(f"restart {', '.join(job.names(CONFIG_RESTARTS))} and check them running",
+             lambda: job.restart(CONFIG_RESTARTS),
+             how="; ".join(" ".join(job.services.argv("restart", name)) for name in job.names(CONFIG_RESTARTS)))
+
+
+def restore_full(job: Restore) -> None:
+    settings = job.settings
+    live = settings.database.dbname
+    restored, before = f"{live}_restore_{job.time}", f"{live}_before_{job.time}"
+    job.step(f"verify {job.backup.name} (tarball and dump read to their end, checksums, the files that matter)",
+             job.verify, changes=False)
+    job.step(f"restore {job.backup.part(DUMP)} into a new database {restored} and compare it with {live}",
+             lambda: _restore_and_check(job, restored),
+             how=f"CREATE DATABASE {restored}; " + " ".join([*settings.backups.pg_restore, "--exit-on-error",
+                                                           f"--dbname={restored}", str(job.backup.path(DUMP))])
+             + f"; every row {live} created before the backup must be in it, or {restored} is dropped and "
+               "nothing else happens")
+    stopped: list[str] = []
+    stops = job.names(GUIDE_STOPS)
+    try:
+        job.step(f"stop {', '.join(stops)}", lambda: job.stop(stops, stopped),
+                 how="; ".join(" ".join(job.services.argv("stop", name)) for name in stops) + " (those running)")
+        job.step("keep the current .env and config/", job.keep_current_config, how=" ".join(job.keep_argv()))
+        job.step(f"put the application files back into {settings.backups.app_dir}", lambda: job.extract(None),
+                 how=job.extract_plan(None))
+        job.step(f"swap the databases: {live} kept as {before}, {restored} renamed {live}",
+                 lambda: _swap(settings, live, restored, before),
+                 how=f"ALTER DATABASE {live} RENAME TO {before}; ALTER DATABASE {restored} RENAME TO {live}")
+        job.step(f"give {settings.backups.app_dir} to {settings.services.user}", lambda: job.fix_owners(["."]),
+                 how=f"chown -R {settings.services.user}: {settings.backups.app_dir}; chmod 600 .env keys/oracle_key")
+    finally:
+        if stopped or job.plan:
+            names = stopped or stops
+            job.step(f"start {', '.join(names)} again (whatever happened before) and check them running",
+                     lambda: _start(job, stopped),
+                     how="; ".join(" ".join(job.services.argv("start", name)) for name in reversed(names)))
+    if not job.plan:
+        job.say(f"the database as it was is kept as {before}. Once the daily checks pass "
+                f"(make daily CONFIG={settings.source}), drop it: psql -h {settings.database.host} -p "
+                f"{settings.database.port} -U {settings.database.user} -d postgres -c 'DROP DATABASE \"{before}\"'")
+
+
+def _start(job: Restore, stopped: list[str]) -> str:
+    for name in reversed(stopped):
+        job.run(job.services.argv("start", name))
+    return job.check_running(stopped)
+
+
+def _restore_and_check(job: Restore, dbname: str) -> str:
+    settings = job.settings
+    taken = datetime.fromtimestamp(job.backup.taken_at, UTC)
+    owner = restoredb.owner_of(settings, settings.database.dbname) or settings.database.user
+    result = restoredb.restore_and_compare(job.box, settings, job.backup.path(DUMP), dbname, taken, owner)
+    if result.problems:
+        restoredb.drop(settings, dbname)
+        raise Refused("; ".join(result.problems) + f" ({dbname} dropped; {settings.database.dbname} untouched)")
+    lines = result.comparison.lines()
+    newer = {name: table.rows - (table.rows_until or 0) for name, table in result.comparison.live.items()
+             if table.rows_until is not None and table.rows > table.rows_until}
+    if newer:
+        lines.append("created since the backup, kept only in the database as it was: "
+                     + ", ".join(f"{n} {name}" for name, n in sorted(newer.items())))
+    return f"in {result.seconds:.1f}s; " + "; ".join(lines)
+
+
+def _swap(settings: Settings, live: str, restored: str, before: str) -> str:
+    """Rename, never drop: the live database is kept whole under `before`. Its connections are ended first
+    (the agent is stopped; anything else connected would keep the rename from happening)."""
+    quoted = restoredb.quoted
+    with restoredb.connect(settings, "postgres") as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (live,)).fetchone()
+        if exists:
+            conn.execute(f"ALTER DATABASE {quoted(live)} WITH ALLOW_CONNECTIONS false")
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                         "AND pid <> pg_backend_pid()", (live,))
+            conn.execute(f"ALTER DATABASE {quoted(live)} RENAME TO {quoted(before)}")
+            conn.execute(f"ALTER DATABASE {quoted(before)} WITH ALLOW_CONNECTIONS true")
+        try:
+            conn.execute(f"ALTER DATABASE {quoted(restored)} RENAME TO {quoted(live)}")
+        except Exception as error:
+            if exists:
+                conn.execute(f"ALTER DATABASE {quoted(before)} RENAME TO {quoted(live)}")
+            raise StepFailed(f"renaming {restored} to {live} failed ({error}); {live} is as it was") from None
+    return f"{live} is the restored database" + (f"; the one before is {before}" if exists else
+                                                  f" (there was no {live})")
+
+
+def find_backup(settings: Settings, given: str) -> BackupSet:
+    """A set by name, or by any of its files (in [backups] dir, or where the path says)."""
+    path = Path(given)
+    directory = path.parent if path.is_absolute() else settings.backups.dir
+    name = path.name
+    for suffix in (".sha256", ".tar.gz", ".dump"):
+        name = name.removesuffix(suffix)
+    if name.endswith((".failed", ".partial")):
+        raise Refused(f"{given} is not a good backup (named {name.rsplit('.', 1)[1]}): it never verified")
+    box = box_of(settings)
+    listing = box.call(backupscan.backup_files, str(directory))["files"]
+    found = [s for s in parse(directory, listing) if s.name == name and not s.failed and not s.partial]
+    if not found:
+        raise Refused(f"no backup {name} in {directory} (its files are KIND-YYYYmmdd-HHMMSS.tar.gz and .dump)")
+    return found[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m commands.restore", description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("config", "full"), help="config: .env and config/ (Recovery 1); "
+                        "full: the application files and the database (Recovery 2)")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--backup", required=True,
+                        help="a backup set's name (full-YYYYmmdd-HHMMSS) or one of its files")
+    parser.add_argument("--plan", action="store_true", help="print each step; change nothing")
+    parser.add_argument("--box", help="the box, when the configuration names several")
+    args = parser.parse_args(argv)
+    try:
+        settings = load(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return ExitStatus.BAD_CONFIGURATION
+    names = [box.host.name for box in settings.boxes()]
+    if args.box is None and len(names) > 1:
+        parser.error(f"--box NAME: the configuration names {len(names)} boxes ({', '.join(names)})")
+    if (args.box or names[0]) not in names:
+        parser.error(f"no box {args.box!r} in the configuration; boxes: {', '.join(names)}")
+    box = settings.box(args.box or names[0])
+    try:
+        job = Restore(box, args.what, find_backup(box, args.backup), args.plan)
+        (restore_config if args.what == "config" else restore_full)(job)
+    except Refused as error:
+        print(f"{box.host.name}: NOT restored, the backup was refused: {error}", file=sys.stderr)
+        return REFUSED
+    except StepFailed as error:
+        print(f"{box.host.name}: the restore stopped at a failed step: {error}. What was done is above and in "
+              f"{audit.audit_path(audit.state_directory(box))}.", file=sys.stderr)
+        return STEP_FAILED
+    if not args.plan:
+        print(f"{box.host.name}: restored from {job.backup.name}; every step is in "
+              f"{audit.audit_path(job.state_dir)}")
+    return RESTORED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
