@@ -210,8 +210,6 @@ class Database(Section):
         TableRetention(table="trades", max_age_days=90), TableRetention(table="logs", max_age_days=30)])
     # Expired rows are deleted this many per transaction, each batch only when a backup holds them.
     delete_batch_rows: int = Field(default=5000, ge=1, le=1_000_000)
-    # Where the database backups are (database-*.sql, database-*.sql.gz, database-*.dump), on the box.
-    backup_dir: Path = Path("/opt/trading-agent/backups")
     thresholds: DatabaseThresholds = DatabaseThresholds()
 
     @model_validator(mode="after")

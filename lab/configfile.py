@@ -77,7 +77,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
                       "timeout_seconds": 5.0}),
         ("database", {"host": "127.0.0.1", "port": ports.postgres, "dbname": "trading_agent",
                       "user": "postgres", "password_file": paths.db_password_file,
-                      "connect_timeout_seconds": 5, "backup_dir": paths.backup_dir}),
+                      "connect_timeout_seconds": 5}),
         # The lab's indexes hold a few hundred rows: a bloated one (the fault index-bloat) is a megabyte.
         ("database.thresholds", {"min_index_size_mb": 0.5}),
         ("diagnostics", {

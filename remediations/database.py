@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from core.vocabulary import ActionStatus
-from fixtures.database import DatabaseUnavailable, identifier, pretty_size
+from fixtures.database import BACKUP_PATTERNS, DatabaseUnavailable, identifier, pretty_size
 from remediations import Outcome, remediation
 
 CONCURRENT_REINDEX = 120000  # server_version_num of PostgreSQL 12
@@ -144,10 +144,10 @@ def backup_covering(ctx, expired) -> tuple[dict | None, str | None]:
     A row is in a backup taken after it was written: only rows older than the newest backup are deleted,
     and nothing at all when that backup is older than the oldest expired row."""
     backup = ctx.database.newest_backup()
-    where = ctx.settings.database.backup_dir
+    where = ctx.settings.backups.dir
     if backup is None:
-        return None, (f"no database backup (database-*.sql, database-*.sql.gz, database-*.dump) in {where}: the "
-                      f"rows would be gone for good")
+        return None, (f"no database backup ({', '.join(BACKUP_PATTERNS)}) in {where}: the rows would be gone for "
+                      f"good")
     taken = datetime.fromtimestamp(backup["mtime"], UTC)
     if expired.oldest is not None and taken <= expired.oldest:
         return backup, (f"the newest backup {backup['path']} ({_at(taken)}) is older than "

@@ -57,6 +57,9 @@ def config(lab, tmp_path, **database) -> Path:
 
 
 def run(lab, tmp_path, *args, cadence="weekly", config_path=None):
+    """A cadence's run; a weekly one without -k runs the database's checks only (not the backups')."""
+    if cadence == "weekly" and "-k" not in args:
+        args = (*args, "-k", "test_weekly_database")
     return run_cadence(config_path or config(lab, tmp_path), tmp_path / "reports", *args, cadence=cadence)
 
 
@@ -150,7 +153,7 @@ def test_fault_is_found_planned_and_mended(healthy, tmp_path, fault):
 def test_rows_past_retention_are_deleted_in_counted_batches_only_up_to_the_newest_backup(healthy, tmp_path):
     healthy.inject("rows-past-retention")
     taken = datetime.now(UTC) - timedelta(days=100)
-    for backup in healthy.paths.backup_dir.glob("database-*"):  # the newest backup is 100 days old
+    for backup in healthy.paths.backup_dir.glob("*.dump"):  # the newest backup is 100 days old
         os.utime(backup, (taken.timestamp(), taken.timestamp()))
     older = count(healthy, f"SELECT count(*) FROM trades WHERE created_at < '{taken.isoformat()}'")
     expired = count(healthy, "SELECT count(*) FROM trades WHERE created_at < now() - interval '90 days'")
@@ -162,7 +165,7 @@ def test_rows_past_retention_are_deleted_in_counted_batches_only_up_to_the_newes
     batches = -(-older // 50)
     assert result["remediation_outcome"].startswith(
         f"delete_expired_rows: done: deleted {older} row(s) of trades older than 90 days in {batches} batch(es) "
-        f"of at most 50; held by the backup {healthy.paths.backup_dir}/database-"), result
+        f"of at most 50; held by the backup {healthy.paths.backup_dir}/"), result
     assert f"{expired - older} newer than the backup kept until the next one" in result["remediation_outcome"]
     assert result["recheck"] == "still failing" and result["expired_rows"] == str(expired - older)
     assert count(healthy, "SELECT count(*) FROM trades WHERE created_at < now() - interval '90 days'") == expired - older
@@ -170,7 +173,7 @@ def test_rows_past_retention_are_deleted_in_counted_batches_only_up_to_the_newes
 
 def test_rows_past_retention_are_kept_without_a_backup_that_holds_them(healthy, tmp_path):
     healthy.inject("rows-past-retention")
-    for backup in healthy.paths.backup_dir.glob("database-*"):
+    for backup in healthy.paths.backup_dir.glob("*.dump"):
         long_ago = time.time() - 200 * 86400  # before the oldest expired row (119 days)
         os.utime(backup, (long_ago, long_ago))
     refused = run(healthy, tmp_path, "-k", "test_no_rows_past_retention and trades")
@@ -179,11 +182,11 @@ def test_rows_past_retention_are_kept_without_a_backup_that_holds_them(healthy, 
     assert "skipped: guard refused: the newest backup" in result["remediation_outcome"]
     assert "is older than the oldest expired row" in result["remediation_outcome"]
 
-    for backup in healthy.paths.backup_dir.glob("database-*"):
+    for backup in healthy.paths.backup_dir.glob("*.dump"):
         backup.unlink()
     refused = run(healthy, tmp_path, "-k", "test_no_rows_past_retention and trades")
     outcome = refused.only("DB-006", "trades").properties["remediation_outcome"]
-    assert f"no database backup (database-*.sql, database-*.sql.gz, database-*.dump) in {healthy.paths.backup_dir}" \
+    assert f"no database backup (full-*.dump, incremental-*.dump, archive-*.dump) in {healthy.paths.backup_dir}" \
         in outcome
     assert count(healthy, "SELECT count(*) FROM trades WHERE created_at < now() - interval '90 days'") > 0
 
@@ -282,7 +285,7 @@ def box(tmp_path_factory):
 def test_over_ssh_the_database_is_reached_through_the_ssh_connection(box, tmp_path):
     box.clear()
     relaxed = config_with(box.paths.ssh_maintenance_config, tmp_path / "ssh.toml", {})
-    weekly = run_cadence(relaxed, tmp_path / "reports", cadence="weekly")
+    weekly = run_cadence(relaxed, tmp_path / "reports", "-k", "test_weekly_database", cadence="weekly")
     assert [r.properties["verdict"] for r in weekly.results] == ["passed"] * WEEKLY_CHECKS, weekly.output
     state = Path(load(relaxed).policy.state_dir) / "ssh"
     assert not [p for p in state.iterdir() if "-pg" in p.name], "the forward's socket is left behind"

@@ -40,7 +40,6 @@ def box_values(paths: BoxPaths) -> dict:
         ],
         "backups": {"dir": str(Guide.backup_dir), "app_dir": str(Guide.opt_dir)},
         "logrotate": {"command": logrotate_command()},
-        "database": {"backup_dir": str(Guide.backup_dir)},
         "alerts": {"file": str(Guide.alerts_file)},
         "reports": {"dir": str(paths.reports_dir)},  # the repository is read-only inside the box
     }
