@@ -179,8 +179,9 @@ def past_retention(paths: LabPaths, now: datetime | None = None) -> list[tuple[P
         (paths.temp_dir, "trading-orderbook.tmp", 4),
         (paths.app_log_dir, f"agent-{(now - timedelta(days=9)).date().isoformat()}.log", 9),
         (paths.app_log_dir, f"dashboard-{(now - timedelta(days=12)).date().isoformat()}.log", 12),
-        (paths.backup_dir, f"emergency-diagnostics-{(now - timedelta(days=32)):%Y%m%d-%H%M%S}.tar.gz", 32),
-        (paths.backup_dir, f"emergency-diagnostics-{(now - timedelta(days=39)):%Y%m%d-%H%M%S}.tar.gz", 39),
+        # Named by their day only: the names must be the same whenever in the day they are listed again.
+        (paths.backup_dir, f"emergency-diagnostics-{(now - timedelta(days=32)):%Y%m%d}-030000.tar.gz", 32),
+        (paths.backup_dir, f"emergency-diagnostics-{(now - timedelta(days=39)):%Y%m%d}-030000.tar.gz", 39),
     )]
 
 
