@@ -54,10 +54,10 @@ def alerted(alerts: Path, offset: int, check_id: str) -> bool:
         return False
     with alerts.open() as handle:
         handle.seek(offset)
-        for line in handle:
+        for line in handle:  # one alert a line; a digest carries the alerts it sums up
             record = json.loads(line)
-            items = record.get("alert", record).get("items") or [record.get("alert", record)]
-            if any(item.get("check_id") == check_id for item in items):
+            items = record["items"] if record["kind"] == "digest" else [record]
+            if any(item["check_id"] == check_id for item in items):
                 return True
     return False
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from configuration import ConfigError, load
 from core.vocabulary import ExitStatus
+from decision.audit import state_directory
 from decision.state import StateStore
 
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return ExitStatus.BAD_CONFIGURATION
-    store = StateStore(settings.policy.state_dir)
+    store = StateStore(state_directory(settings))  # a relative one as the runs take it
     if args.action == "show":
         for key, record in store.load().items():
             if key.startswith(args.check) and not args.target:

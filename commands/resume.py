@@ -20,7 +20,7 @@ from configuration import ConfigError, Settings, load
 from core.vocabulary import ExitStatus
 from decision.audit import state_directory
 from decision.incidents import Incident, IncidentStore
-from fixtures import readers
+from fixtures.endpoints import http_get, http_post
 from fixtures.host import box_of
 from fixtures.services import service_manager
 from remediations import firewall
@@ -44,16 +44,16 @@ def undo(settings: Settings, incident: Incident) -> tuple[list[str], str | None]
         if commands:  # a service just started: the agent answers once it is up
             wait_for_the_agent(box, api.base_url.rstrip("/") + "/api/health", api.timeout_seconds, timeout)
         url = api.base_url.rstrip("/") + settings.emergency.endpoints.resume
-        reading = box.call(readers.http_post, url, api.timeout_seconds)
-        if reading["problem"]:
-            return undone, f"POST {url}: {reading['problem']}"
+        reading = http_post(box, url, api.timeout_seconds)
+        if reading.problem:
+            return undone, f"POST {url}: {reading.problem}"
         undone.append(f"POST {url}")
     return undone, None
 
 
 def wait_for_the_agent(box, url: str, each: float, within: float) -> None:
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline and box.call(readers.http_get, url, each)["problem"]:
+    while time.monotonic() < deadline and not http_get(box, url, each).ok:
         time.sleep(0.5)
 
 

@@ -85,8 +85,8 @@ class Run:
         waiting = self.incidents(config).waiting([box.host.name for box in self.settings.boxes()])
         return summary_module.summarize(self.heading, self.tally, self.alerter,
                                  [f"{report.nodeid or report.fspath}: {last_error_line(report)}" for report in broken],
-                                 [f"{incident.box}: {waiting_alert(incident).title}: {waiting_alert(incident).message}"
-                                  for incident in waiting])
+                                 [f"{alert.box}: {alert.title}: {alert.message}"
+                                  for alert in map(waiting_alert, waiting)])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """As each check's verdict arrives (from an xdist worker too): count it, alert on it."""

@@ -30,6 +30,7 @@ from core import clock
 from core.vocabulary import ActionStatus
 from decision.incidents import Incident, IncidentStore
 from fixtures import readers
+from fixtures.endpoints import HttpReading, http_get, http_post
 from fixtures.services import MANAGERS
 from remediations import Outcome, bundle, firewall, remediation
 
@@ -81,18 +82,20 @@ class Ladder:
 
     # -- the agent's API
 
-    def post(self, path: str) -> dict:
+    def post(self, path: str) -> HttpReading:
         api = self.settings.api
-        return self.ctx.box.call(readers.http_post, api.base_url.rstrip("/") + path, api.timeout_seconds)
+        return http_post(self.ctx.box, api.base_url.rstrip("/") + path, api.timeout_seconds)
+
+    def get(self, path: str) -> HttpReading:
+        api = self.settings.api
+        return http_get(self.ctx.box, api.base_url.rstrip("/") + path, api.timeout_seconds, want_json=True)
 
     def agent_state(self) -> str:
         """What the agent says it holds now, for a call that failed: read, never called again."""
-        api = self.settings.api
-        url = api.base_url.rstrip("/") + self.settings.emergency.endpoints.status
-        reading = self.ctx.box.call(readers.http_get, url, api.timeout_seconds, None, True, True)
-        if reading["problem"]:
-            return f"its state could not be read ({reading['problem']}): look at the exchange by hand"
-        body = reading["body"] or {}
+        reading = self.get(self.settings.emergency.endpoints.status)
+        if reading.problem:
+            return f"its state could not be read ({reading.problem}): look at the exchange by hand"
+        body = reading.body or {}
         return (f"the agent now reports {body.get('openPositions', '?')} open position(s), trading paused: "
                 f"{body.get('tradingPaused', '?')}, shut down: {body.get('shutdown', '?')}")
 
@@ -105,8 +108,8 @@ class Ladder:
         if self.dry:
             return self.say(step, PLANNED, f"POST {path}")
         reading = self.post(path)
-        if reading["problem"]:
-            return self.say(step, FAILED, f"POST {path}: {reading['problem']}")
+        if reading.problem:
+            return self.say(step, FAILED, f"POST {path}: {reading.problem}")
         if flag:
             setattr(self.incident, flag, True)
         self.say(step, DONE, f"POST {path}")
@@ -163,13 +166,11 @@ class Ladder:
             self.say(RECOVERY, DONE if completed.returncode == 0 else FAILED,
                      f"{' '.join(argv)} exit {completed.returncode}")
         time.sleep(self.settings.remediation.recheck_after_seconds)
-        api = self.settings.api
-        reading = self.ctx.box.call(readers.http_get, api.base_url.rstrip("/") + "/api/health", api.timeout_seconds,
-                                    None, True, True)
-        health = (reading["body"] or {}).get("overallHealth") if not reading["problem"] else None
+        reading = self.get("/api/health")
+        health = (reading.body or {}).get("overallHealth") if reading.ok else None
         floor = self.settings.emergency.health_critical_below
         critical = health is None or not isinstance(health, (int, float)) or health < floor
-        self.lines.append(f"health after recovery: {health if health is not None else reading['problem']} "
+        self.lines.append(f"health after recovery: {health if health is not None else reading.problem} "
                           f"({'below' if critical else 'at or above'} {floor:g})")
         return critical
 
@@ -196,9 +197,9 @@ class Ladder:
             return self.say(CLOSE, PLANNED, f"POST {path} (once)")
         self.incident.close_called_at = clock.now()  # before the call: a call that hangs was made all the same
         reading = self.post(path)
-        if reading["problem"]:
-            return self.say(CLOSE, FAILED, f"POST {path}: {reading['problem']}; not called again; {self.agent_state()}")
-        self.say(CLOSE, DONE, f"POST {path}: {reading['body']}")
+        if reading.problem:
+            return self.say(CLOSE, FAILED, f"POST {path}: {reading.problem}; not called again; {self.agent_state()}")
+        self.say(CLOSE, DONE, f"POST {path}: {reading.body}")
 
     def close_failed(self) -> bool:
         return any(entry["step"] == CLOSE and entry["status"] == FAILED for entry in self.incident.steps) or \
@@ -219,8 +220,8 @@ class Ladder:
             return self.say(SHUTDOWN, PLANNED, f"POST {path} (once), then {' '.join(stop)}")
         self.incident.shutdown_called_at = clock.now()
         reading = self.post(path)
-        if reading["problem"]:
-            return self.say(SHUTDOWN, FAILED, f"POST {path}: {reading['problem']}; not called again, and {agent} "
+        if reading.problem:
+            return self.say(SHUTDOWN, FAILED, f"POST {path}: {reading.problem}; not called again, and {agent} "
                                               f"not stopped under it; {self.agent_state()}")
         self.stop_service(SHUTDOWN, agent, f"POST {path} answered; ")
 
