@@ -35,9 +35,11 @@ remediation("revive", touches="one program", plan=lambda ctx, program: f"revive 
             target=lambda ctx, program: f"program {program}")(_revive)
 '''
 
+# The summary flags of the suite's own pytest.ini: without -rN, pytest's short summary repeats every
+# message after the maintenance summary, in full where it believes it runs under CI ($CI set).
 INI = """
 [pytest]
-addopts = --strict-markers -p no:cacheprovider
+addopts = --strict-markers -p no:cacheprovider -rN --tb=no
 junit_family = xunit1
 markers =
     daily: d
