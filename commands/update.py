@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -43,6 +44,7 @@ from configuration import ConfigError, Settings, load
 from core.vocabulary import ActionStatus, AlertKind, ExitStatus, Mode, Severity
 from decision import audit
 from decision.incidents import IncidentStore
+from fixtures import restoredb
 from fixtures.backups import DUMP, TARBALL, BackupProbe
 from fixtures.host import box_of
 from fixtures.services import service_manager
@@ -325,16 +327,27 @@ class Update:
         return f"HEAD is {commit[:12]}"
 
     def restore_database(self, backup_name: str) -> str:
-        backup = restore.find_backup(self.settings, backup_name)
-        job = restore.Restore(self.settings, "full", backup, plan=False)
-        live = self.settings.database.dbname
-        restored, before = f"{live}_restore_{job.time}", f"{live}_before_{job.time}"
+        """The update's own full backup's dump into a new database, swapped in by renaming (commands/restore.py):
+        the migrated database is kept. The backup was taken minutes before with the agent stopped, so unlike
+        `make restore` what differs from the migrated database (the tables a migration added) is said, not
+        refused: a dump that does not load is."""
+        settings, live = self.settings, self.settings.database.dbname
+        backup = restore.find_backup(settings, backup_name)
+        stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
+        restored, before = f"{live}_restore_{stamp}", f"{live}_before_{stamp}"
+        owner = restoredb.owner_of(settings, live) or settings.database.user
+        result = restoredb.restore_and_compare(self.box, settings, backup.path(DUMP), restored,
+                                               datetime.fromtimestamp(backup.taken_at, UTC), owner)
+        if result.error:
+            restoredb.drop(settings, restored)
+            raise StepFailed(f"{result.error} ({restored} dropped; {live} is still the migrated one)")
         try:
-            compared = restore._restore_and_check(job, restored)
-            swapped = restore._swap(self.settings, live, restored, before)
-        except (restore.Refused, restore.StepFailed) as error:
+            swapped = restore._swap(settings, live, restored, before)
+        except restore.StepFailed as error:
             raise StepFailed(str(error)) from None
-        return f"{compared}; {swapped}"
+        differences = result.comparison.problems if result.comparison else []
+        return (f"{backup.part(DUMP)} restored in {result.seconds:.1f}s; {swapped}"
+                + (f"; the migrated one differed: {'; '.join(differences)}" if differences else ""))
 
 
 def alert(settings: Settings, kind: AlertKind, severity: str, title: str, message: str) -> None:

@@ -112,8 +112,9 @@ def push_main(app, tag: str) -> None:
     git("push", "-f", "origin", f"{app.tags[tag]}:refs/heads/main", cwd=app.work)
 
 
-def update(app, *args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "commands.update", *args, "--config", str(app.config)], cwd=ROOT,
+def update(app, *args, config=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "commands.update", *args, "--config", str(config or app.config)],
+                          cwd=ROOT,
                           capture_output=True, text=True, timeout=300, **kwargs)
 
 
@@ -242,3 +243,63 @@ def test_an_update_killed_mid_way_is_rolled_back_by_the_next_run(lab, at_v1):
     assert head(at_v1) == at_v1.tags["v1"]
     assert not progress_file.exists()
     assert {"trading-agent", "trading-dashboard"} <= set(programs_running(lab))
+
+
+MIGRATE = """import sys
+import psycopg
+what, port, password_file = sys.argv[1], sys.argv[2], sys.argv[3]
+if what == "config-fails":
+    print("migrate-config: config/trading-config.json: unknown key maxLeverage")
+    sys.exit(1)
+with psycopg.connect(host="127.0.0.1", port=int(port), user="postgres", dbname="trading_agent",
+                     password=open(password_file).read().strip(), autocommit=True) as conn:
+    conn.execute("CREATE TABLE IF NOT EXISTS migrated_v2 (id int)")
+print("migrated the database to v2")
+"""
+
+
+def tables(lab, dbname="trading_agent") -> set[str]:
+    with lab.cluster().connect(dbname) as conn:
+        return {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def major_config(lab, app, tmp_path, config_step: str):
+    script = tmp_path / "migrate.py"
+    script.write_text(MIGRATE)
+    args = [str(PORT_BASE + 432), str(lab.paths.db_password_file)]
+    return config_with(app.config, tmp_path / "major.toml", {"application": {
+        "migrate_database": [[sys.executable, str(script), "database", *args]],
+        "migrate_config": [[sys.executable, str(script), config_step, *args]]}})
+
+
+@pytest.mark.lab
+def test_a_major_update_stops_backs_up_migrates_and_starts_in_order(lab, at_v1, tmp_path):
+    config = major_config(lab, at_v1, tmp_path, "config")
+    done = update(at_v1, "major", "--ref", "v2", "--apply", config=config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert head(at_v1) == at_v1.tags["v2"]
+    for words in ("stop trading-agent, trading-dashboard, ssh-tunnel: done", "take a full backup", "took full-",
+                  "migrate the database: done", "start ssh-tunnel, trading-agent, trading-dashboard in that order"):
+        assert words in done.stdout, f"{words!r} not in:\n{done.stdout}"
+    assert "migrated_v2" in tables(lab)
+    with lab.cluster().connect("trading_agent") as conn:
+        conn.execute("DROP TABLE migrated_v2")
+
+
+@pytest.mark.lab
+def test_a_failed_major_update_after_a_database_migration_gets_the_database_of_before(lab, at_v1, tmp_path):
+    config = major_config(lab, at_v1, tmp_path, "config-fails")
+    done = update(at_v1, "major", "--ref", "v2", "--apply", config=config)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "migrate the configuration: FAILED" in done.stderr and "unknown key maxLeverage" in done.stderr
+    assert "restore the database from full-" in done.stdout and "trading_agent_before_" in done.stdout, done.stdout
+    assert head(at_v1) == at_v1.tags["v1"]
+    assert git("symbolic-ref", "--short", "HEAD", cwd=at_v1.checkout) == "main"
+    assert "migrated_v2" not in tables(lab), "the database is the backup's, from before the migration"
+    with lab.cluster().connect("postgres") as conn:
+        kept = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'trading_agent_before_%'")]
+    assert kept and "migrated_v2" in tables(lab, kept[0]), "the migrated database is kept, renamed"
+    assert {"ssh-tunnel", "trading-agent", "trading-dashboard"} <= set(programs_running(lab))
+    with lab.cluster().connect("postgres") as conn:
+        for name in kept:
+            conn.execute(f'DROP DATABASE "{name}"')
