@@ -36,7 +36,8 @@ case "$1" in
         if [ -e "$switches/hang-test" ]; then echo "hanging"; sleep 120; fi
         if [ -e "$switches/fail-test" ]; then echo "FAIL src/orders.test.js"; echo "Tests: 1 failed, 9 passed"; exit 1; fi
         echo "Tests: 10 passed" ;;
-  run) if [ -e breaks-health ]; then : > {fault}; else rm -f {fault}; fi
+  run) if [ -e "$switches/fail-build" ]; then echo "error TS2304: Cannot find name 'Order'"; exit 1; fi
+       if [ -e breaks-health ]; then : > {fault}; else rm -f {fault}; fi
        echo "built $(cat VERSION)" ;;
   *) echo "fake npm: $*" >&2; exit 2 ;;
 esac
@@ -303,3 +304,23 @@ def test_a_failed_major_update_after_a_database_migration_gets_the_database_of_b
     with lab.cluster().connect("postgres") as conn:
         for name in kept:
             conn.execute(f'DROP DATABASE "{name}"')
+
+
+@pytest.mark.lab
+def test_a_rollback_that_fails_is_said_loudly_and_retried_by_make_update_rollback(lab, at_v1):
+    push_main(at_v1, "v2")
+    (at_v1.switches / "fail-build").touch()  # v2's build fails, and so does the rollback's rebuild of v1
+    done = update(at_v1, "minor", "--apply")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "ROLLBACK FAILED" in done.stderr and "build" in done.stderr and "make update-rollback" in done.stderr
+    alerts = [json.loads(line) for line in lab.paths.alerts_file.read_text().splitlines()]
+    assert any(a.get("check_id") == "UPDATE" and a.get("severity") == "critical" and "rollback FAILED" in a["title"]
+               for a in alerts), alerts[-3:]
+    progress = lab.paths.root / "maintenance" / "state" / f"update-{load(at_v1.config).host.name}.json"
+    assert progress.exists(), "kept, so that the next run tries the rollback again"
+    refused = update(at_v1, "minor", "--apply")
+    assert refused.returncode == 3 and "is rolled back first" in refused.stderr, "no update on top of a failed rollback"
+    (at_v1.switches / "fail-build").unlink()
+    again = update(at_v1, "rollback", "--apply")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert head(at_v1) == at_v1.tags["v1"] and not progress.exists()
