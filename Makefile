@@ -23,7 +23,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config
+        restore restore-config update-minor update-major update-rollback
 
 setup: $(VENV)/.installed system-deps
 
@@ -166,6 +166,17 @@ restore restore-config: setup
 	@test -n "$(CONFIG)" -a -n "$(BACKUP)" || { echo "make $@ BACKUP=full-YYYYmmdd-HHMMSS CONFIG=/path/to/maintenance.toml [PLAN=1] [BOX=name]"; exit 2; }
 	$(PY) -m commands.restore $(if $(filter restore-config,$@),config,full) --config $(CONFIG) --backup "$(BACKUP)" \
 	  $(if $(PLAN),--plan) $(if $(BOX),--box "$(BOX)")
+
+# The guide's Update Procedures 1-2, rolled back when they fail (README: Updating the application). Without APPLY=1
+# every step is printed with its commands and nothing changes (PLAN=1 says the same explicitly).
+# make update-minor CONFIG=... [APPLY=1]            (the configured branch, fast-forward only)
+# make update-major REF=v2.0.0 CONFIG=... [APPLY=1] (a tag or commit; services stopped, a full backup, migrations)
+# make update-rollback CONFIG=... [APPLY=1]         (undo an update that was killed or whose rollback failed)
+update-minor update-major update-rollback: setup
+	@test -n "$(CONFIG)" || { echo "make $@ CONFIG=/path/to/maintenance.toml $(if $(filter update-major,$@),REF=TAG_OR_COMMIT )[APPLY=1] [BOX=name]"; exit 2; }
+	@test "$@" != update-major -o -n "$(REF)" || { echo "make update-major REF=TAG_OR_COMMIT CONFIG=... [APPLY=1]"; exit 2; }
+	$(PY) -m commands.update $(@:update-%=%) --config $(CONFIG) $(if $(REF),--ref "$(REF)") \
+	  $(if $(and $(APPLY),$(if $(PLAN),,1)),--apply) $(if $(BOX),--box "$(BOX)")
 
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)

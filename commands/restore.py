@@ -46,6 +46,14 @@ CONFIG_RESTARTS = ("agent", "dashboard")  # Recovery 1: systemctl restart tradin
 CONFIG_FILES = (".env", "config/")
 
 
+def config_tarball_argv(settings: Settings, name: str) -> list[str]:
+    """tar of the .env and config/ of [backups] app_dir into [backups] dir/NAME: what is kept before a
+    restore, and the guide's `backup.sh config` before a minor update (commands/update.py)."""
+    config = settings.backups
+    return ["tar", "-C", str(config.app_dir), "--ignore-failed-read", "-czf", str(config.dir / name),
+            "./.env", "./config"]
+
+
 class Refused(Exception):
     """The backup cannot be restored: nothing was changed."""
 
@@ -136,9 +144,7 @@ class Restore:
     # -- the steps
 
     def keep_argv(self) -> list[str]:
-        config = self.settings.backups
-        kept = config.dir / f"config-before-restore-{self.kind}-{self.time}.tar.gz"
-        return ["tar", "-C", str(config.app_dir), "--ignore-failed-read", "-czf", str(kept), "./.env", "./config"]
+        return config_tarball_argv(self.settings, f"config-before-restore-{self.kind}-{self.time}.tar.gz")
 
     def keep_current_config(self) -> str:
         argv = self.keep_argv()

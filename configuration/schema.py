@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from configuration.alerts import AlertSettings
+from configuration.application import Application
 from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
@@ -365,6 +366,7 @@ class Settings(Section):
     emergency: Emergency = Emergency()
     security: Security = Security()
     backups: Backups = Backups()
+    application: Application = Application()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()

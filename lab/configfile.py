@@ -90,6 +90,8 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
                        "bundle_dir": paths.backup_dir, "bundle_log_dirs": [paths.log_dir, paths.app_log_dir]}),
         ("security", security_values(paths, ports)),
         *backup_sections(paths, ports),
+        # The application checkout the update commands work on (the lab's tests make it a git checkout).
+        ("application", {"dir": paths.opt_dir, "remote": "origin", "branch": "main"}),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),
