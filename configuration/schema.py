@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from configuration.alerts import AlertSettings
+from configuration.audit import Audit
 from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
@@ -364,6 +365,7 @@ class Settings(Section):
     diagnostics: Diagnostics = Diagnostics()
     emergency: Emergency = Emergency()
     security: Security = Security()
+    audit: Audit = Audit()
     backups: Backups = Backups()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
@@ -456,7 +458,7 @@ def load(path: Path) -> Settings:
 
 # What a box may set for itself in [[boxes]]; the rest (alerts, reports, policy...) is the run's.
 BOX_SECTIONS = {"host", "services", "resources", "paths", "retention", "logrotate", "trading", "api", "dashboard",
-                "tunnel", "exchange", "database", "diagnostics", "security", "backups"}
+                "tunnel", "exchange", "database", "diagnostics", "security", "audit", "backups"}
 
 
 def _fleet(path: Path, raw: dict, boxes) -> list[Settings]:
