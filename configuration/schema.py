@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from configuration.alerts import AlertSettings
 from configuration.application import Application
+from configuration.audit import Audit
 from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
@@ -365,6 +366,7 @@ class Settings(Section):
     diagnostics: Diagnostics = Diagnostics()
     emergency: Emergency = Emergency()
     security: Security = Security()
+    audit: Audit = Audit()
     backups: Backups = Backups()
     application: Application = Application()
     remediation: Remediation = Remediation()
@@ -458,7 +460,7 @@ def load(path: Path) -> Settings:
 
 # What a box may set for itself in [[boxes]]; the rest (alerts, reports, policy...) is the run's.
 BOX_SECTIONS = {"host", "services", "resources", "paths", "retention", "logrotate", "trading", "api", "dashboard",
-                "tunnel", "exchange", "database", "diagnostics", "security", "backups"}
+                "tunnel", "exchange", "database", "diagnostics", "security", "audit", "backups"}
 
 
 def _fleet(path: Path, raw: dict, boxes) -> list[Settings]:

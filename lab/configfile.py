@@ -12,7 +12,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from lab import security
+from lab import audit, security
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 
@@ -89,6 +89,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
                        "backup_command": [py, str(REPO / "lab" / "diagnostics.py"), "emergency-backup", *lab_args],
                        "bundle_dir": paths.backup_dir, "bundle_log_dirs": [paths.log_dir, paths.app_log_dir]}),
         ("security", security_values(paths, ports)),
+        ("audit", audit.audit_values(paths)),
         *backup_sections(paths, ports),
         # The application checkout the update commands work on (the lab's tests make it a git checkout).
         ("application", {"dir": paths.opt_dir, "remote": "origin", "branch": "main"}),

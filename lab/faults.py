@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import agentstate, backups, dbfaults, files, sample, security, tmpfs
+from lab import agentstate, audit, backups, dbfaults, files, sample, security, tmpfs
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -143,6 +143,19 @@ def _catalogue() -> list[Fault]:
         Fault("backups-past-retention", "a full set 40 days old (kept 30) and an incremental 10 days old (kept 7)",
               "file", breaks_files=backups.backups_past_retention,
               still_on=lambda lab: backups.past_retention_left(lab.paths)),
+    ]
+    faults += [  # the weekly security audit (lab/audit.py)
+        Fault("fail2ban-down", "fail2ban-client cannot reach its server (Failed to access socket path ... "
+              "Is fail2ban running?)", "file", breaks_files=audit.fail2ban_down),
+        Fault("jail-missing", "Fail2Ban runs without its ssh-tunnel jail", "file", breaks_files=audit.jail_missing),
+        Fault("sshd-weak", "the sshd_config copy allows password and root logins", "file",
+              breaks_files=security.critical_file_changed,
+              still_on=lambda lab: security.critical_file_still_changed(lab.paths)),
+        Fault("env-world-readable", "the .env is mode 644 (chmod 644)", "file", breaks_files=audit.env_world_readable),
+        Fault("world-writable-file", "config/notes.txt under the application directory is mode 666", "file",
+              breaks_files=audit.world_writable_file),
+        Fault("tunnel-key-replaced", "the tunnel's key is a new key, not the one whose fingerprint is configured",
+              "file", breaks_files=audit.tunnel_key_replaced),
     ]
     return faults
 

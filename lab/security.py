@@ -48,6 +48,18 @@ AuthorizedKeysFile .ssh/authorized_keys
 AllowUsers trading trading-maint
 X11Forwarding no
 AllowTcpForwarding yes
+# dev-sec ssh-baseline's hardening, what the weekly audit ([audit] sshd_*) expects
+PermitEmptyPasswords no
+HostbasedAuthentication no
+IgnoreRhosts yes
+PermitUserEnvironment no
+StrictModes yes
+PermitTunnel no
+GatewayPorts no
+MaxAuthTries 2
+Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr
+MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-512,hmac-sha2-256
+KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,diffie-hellman-group-exchange-sha256
 ClientAliveInterval 300
 UsePAM yes
 Subsystem sftp /usr/lib/openssh/sftp-server

@@ -1,0 +1,105 @@
+"""The [audit] section: what the weekly security audit (the guide's Manual Weekly 2) expects of the box.
+
+Its checks (checks/test_weekly_security_audit.py) are findings for the operator, never acted on: the
+failed SSH logins of the week (the auth log and its patterns are [security]'s), Fail2Ban and its jails,
+sshd's effective settings against dev-sec's ssh-baseline, and the permissions of the secrets and of
+the application directory. The listening ports are SEC-001's (every 5 minutes), not repeated here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from configuration.section import Section
+from configuration.security import BoxPath, _fingerprint
+
+# sshd -T prints each keyword in lower case; a value is compared in lower case too.
+Keyword = Annotated[str, Field(pattern=r"^[a-z0-9]+$")]
+
+# dev-sec ssh-baseline (controls/sshd_spec.rb, libraries/ssh_crypto.rb), for OpenSSH 8.5 and later: the
+# settings it holds at impact 1.0 that concern who may log in and how. Protocol is not here: OpenSSH 7.4
+# removed protocol 1 and `sshd -T` no longer prints it.
+BASELINE_SETTINGS = {
+    "passwordauthentication": "no",  # sshd-27
+    "permitrootlogin": "no",  # sshd-06 (the guide's box: nobody logs in as root)
+    "permitemptypasswords": "no",  # sshd-28
+    "kbdinteractiveauthentication": "no",  # sshd-29 (ChallengeResponseAuthentication is its old name)
+    "pubkeyauthentication": "yes",  # sshd-22
+    "hostbasedauthentication": "no",  # sshd-25
+    "ignorerhosts": "yes",  # sshd-23
+    "permituserenvironment": "no",  # sshd-17
+    "strictmodes": "yes",  # sshd-11
+    "x11forwarding": "no",  # sshd-39
+    "permittunnel": "no",  # sshd-36
+    "gatewayports": "no",  # sshd-38
+}
+BASELINE_AT_MOST = {"maxauthtries": 2}  # sshd-19
+# Each algorithm sshd offers must be one of these (the baseline's lists; the key exchanges also under
+# the names OpenSSH 9 gives them, and its post-quantum hybrids).
+BASELINE_ALGORITHMS = {
+    "ciphers": ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
+                "aes256-ctr", "aes192-ctr", "aes128-ctr"],
+    "macs": ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com",
+             "hmac-sha2-512", "hmac-sha2-256"],
+    "kexalgorithms": ["sntrup761x25519-sha512@openssh.com", "sntrup761x25519-sha512", "mlkem768x25519-sha256",
+                      "curve25519-sha256", "curve25519-sha256@libssh.org", "diffie-hellman-group-exchange-sha256"],
+}
+JAIL = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def _connection(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[a-z]+=[^,\s]+(,[a-z]+=[^,\s]+)*", value):
+        raise ValueError("must be sshd's -C spec: key=value pairs joined by commas (user=trading,addr=192.0.2.10)")
+    return value
+
+
+class Audit(Section):
+    """The guide's Manual Weekly 2, Security Audit; the defaults are the guide's box."""
+
+    # AUD-001: lines of [security] auth_log (and of its rotations, auth.log.1, auth.log.2.gz, ..., that the
+    # window reaches) holding one of [security] failed_login_patterns within the last window_days.
+    failed_logins_window_days: float = Field(default=7, gt=0, le=92)
+    failed_logins_max: int = Field(default=100, ge=0)
+    # AUD-002, AUD-003: Fail2Ban's server answers and these jails are active (the guide's sshd and ssh-tunnel).
+    # false: the box has no Fail2Ban on purpose, the checks skip. The client needs root: over SSH as a
+    # maintenance user, ["sudo", "-n", "fail2ban-client"] with the matching sudoers rule.
+    fail2ban: bool = True
+    fail2ban_client: list[Annotated[str, Field(min_length=1)]] = Field(default=["fail2ban-client"], min_length=1)
+    fail2ban_jails: list[Annotated[str, Field(pattern=JAIL)]] = Field(default=["sshd", "ssh-tunnel"])
+    # AUD-004, AUD-005: sshd's EFFECTIVE settings, as `sshd -T -f sshd_config` prints them (Include files,
+    # defaults and all). Reading the host keys needs root: ["sudo", "-n", "sshd"] for a maintenance user.
+    sshd: list[Annotated[str, Field(min_length=1)]] = Field(default=["sshd"], min_length=1)
+    sshd_config: BoxPath = Path("/etc/ssh/sshd_config")
+    sshd_host_keys: list[BoxPath] = Field(default_factory=list)  # -h each; empty: sshd_config's own HostKey
+    # -C: the connection whose Match blocks apply (user=trading,host=nuc,addr=192.0.2.10); none: the globals.
+    sshd_connection: Annotated[str | None, AfterValidator(_connection)] = None
+    sshd_settings: dict[Keyword, str] = Field(default_factory=lambda: dict(BASELINE_SETTINGS))
+    sshd_at_most: dict[Keyword, int] = Field(default_factory=lambda: dict(BASELINE_AT_MOST))
+    sshd_algorithms: dict[Keyword, list[str]] = Field(
+        default_factory=lambda: {kind: list(names) for kind, names in BASELINE_ALGORITHMS.items()})
+    # AUD-006, AUD-007: these files hold secrets: mode 600 or closer, owned by [services] user. The
+    # defaults: the agent's .env and the key of the tunnel to the cloud VM (the guide's Recovery 2 chmods both).
+    secret_files: list[BoxPath] = [Path("/opt/trading-agent/.env"), Path("/opt/trading-agent/keys/oracle_key")]
+    # AUD-008: no world-writable file or directory under app_dir (symbolic links are not followed).
+    app_dir: BoxPath = Path("/opt/trading-agent")
+    # AUD-009: the tunnel's key is still the one it was (`ssh-keygen -lf tunnel_key`); not set: UNKNOWN.
+    tunnel_key: BoxPath = Path("/opt/trading-agent/keys/oracle_key")
+    tunnel_key_fingerprint: Annotated[str | None, AfterValidator(lambda v: v if v is None else _fingerprint(v))] = None
+    ssh_keygen: list[Annotated[str, Field(min_length=1)]] = Field(default=["ssh-keygen"], min_length=1)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Audit:
+        both = set(self.sshd_settings) & set(self.sshd_at_most)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))}: in both sshd_settings and sshd_at_most")
+        if len(set(self.secret_files)) != len(self.secret_files):
+            raise ValueError("secret_files lists a path twice")
+        return self
+
+    def sshd_expectations(self) -> list[str]:
+        """The keywords AUD-004 checks, one instance each."""
+        return [*self.sshd_settings, *self.sshd_at_most]
