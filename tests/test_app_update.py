@@ -1,5 +1,5 @@
 """Application updates that roll back (Update Procedures 1-2): `python -m commands.update` against a real git
-repository and the lab's supervisor (port base 36000, TEST_LAB_APPUPD_PORT_BASE).
+repository and the lab's supervisor (port base 22000, TEST_LAB_APPUPD_PORT_BASE).
 
 The application is a real git checkout in the lab's /opt/trading-agent stand-in, of a real bare "origin" with
 commits v1, v2 (good) and v3 (its build breaks the agent's health); git is real. `npm` is a stand-in (there is no
@@ -25,7 +25,7 @@ from configuration import ConfigError, load
 from conftest import ROOT, config_with
 from lab import Lab
 
-PORT_BASE = int(os.environ.get("TEST_LAB_APPUPD_PORT_BASE", "36000"))
+PORT_BASE = int(os.environ.get("TEST_LAB_APPUPD_PORT_BASE", "22000"))
 VERIFY = ["-k", "test_service_is_running or test_system_health_above_minimum"]
 FAKE_NPM = """#!/bin/sh
 # A stand-in for npm (no registry here): `test` fails or hangs on a switch file, `run build` deploys.

@@ -1,5 +1,5 @@
 """The weekly security audit (AUD-001..009): its readers and parsers on real things of this machine,
-then its checks as cron runs them, on one lab (port base 34000, TEST_LAB_AUDIT_PORT_BASE).
+then its checks as cron runs them, on one lab (port base 25000, TEST_LAB_AUDIT_PORT_BASE).
 
 Fail2Ban is the one stand-in: the lab's `fail2ban-client` (lab/audit.py) answers `status` and
 `status JAIL` in fail2ban-client's own output from a state file, because real Fail2Ban is not installed
@@ -32,7 +32,7 @@ from lab import Lab
 from lab import audit as lab_audit
 from lab.paths import LabPaths
 
-PORT_BASE = int(os.environ.get("TEST_LAB_AUDIT_PORT_BASE", "34000"))
+PORT_BASE = int(os.environ.get("TEST_LAB_AUDIT_PORT_BASE", "25000"))
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 PATTERNS = ["Failed password", "Invalid user", "authentication failure"]
 SSHD = shutil.which("sshd", path="/usr/sbin:/usr/local/sbin:/sbin")
