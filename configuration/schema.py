@@ -22,6 +22,7 @@ from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
 from configuration.section import SecretUrl, Section
 from configuration.security import Security
+from configuration.updates import Updates
 from core.redact import url_secrets
 from core.vocabulary import Mode
 
@@ -365,6 +366,7 @@ class Settings(Section):
     emergency: Emergency = Emergency()
     security: Security = Security()
     backups: Backups = Backups()
+    updates: Updates = Updates()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()

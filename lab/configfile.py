@@ -12,7 +12,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from lab import security
+from lab import apt, security
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 
@@ -90,6 +90,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
                        "bundle_dir": paths.backup_dir, "bundle_log_dirs": [paths.log_dir, paths.app_log_dir]}),
         ("security", security_values(paths, ports)),
         *backup_sections(paths, ports),
+        ("updates", apt.config_values(paths)),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),
