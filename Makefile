@@ -23,7 +23,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config
+        restore restore-config update-os
 
 setup: $(VENV)/.installed system-deps
 
@@ -166,6 +166,13 @@ restore restore-config: setup
 	@test -n "$(CONFIG)" -a -n "$(BACKUP)" || { echo "make $@ BACKUP=full-YYYYmmdd-HHMMSS CONFIG=/path/to/maintenance.toml [PLAN=1] [BOX=name]"; exit 2; }
 	$(PY) -m commands.restore $(if $(filter restore-config,$@),config,full) --config $(CONFIG) --backup "$(BACKUP)" \
 	  $(if $(PLAN),--plan) $(if $(BOX),--box "$(BOX)")
+
+# The guide's System Updates 1, made safe (README: Package updates): the plan by default; APPLY=1 takes a backup,
+# installs every pending update but [updates] hold (the kernel), runs the daily checks and schedules a needed reboot.
+# make update-os CONFIG=... [APPLY=1] [BOX=name]
+update-os: setup
+	@test -n "$(CONFIG)" || { echo "make update-os CONFIG=/path/to/maintenance.toml [APPLY=1] [BOX=name]"; exit 2; }
+	$(PY) -m commands.osupdate --config $(CONFIG) $(if $(filter 1,$(APPLY)),--apply) $(if $(BOX),--box "$(BOX)")
 
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)

@@ -12,7 +12,6 @@ package.json.
 
 from __future__ import annotations
 
-import datetime
 import re
 from pathlib import Path
 from typing import Literal
@@ -77,6 +76,11 @@ class Window(Section):
     def __str__(self) -> str:
         return f"{','.join(self.days)} {self.start}-{self.end} (box local time)"
 
+    def calendar(self) -> str:
+        """The window's start as a systemd OnCalendar= expression."""
+        days = ",".join(day.capitalize() for day in self.days)
+        return f"{days} *-*-* {self.start}:00"
+
 
 class Updates(Section):
     # apt: APT_CONFIG for every apt-get and apt-cache the suite runs (None: the box's own configuration).
@@ -109,6 +113,11 @@ class Updates(Section):
     # After installing, the daily checks of the same configuration run (python -m pytest -m daily).
     daily_checks_after: bool = True
     daily_checks_timeout_seconds: float = Field(default=900, gt=0, le=7200)
+    # make update-os: a reboot the updates asked for is scheduled (never done at once) with this command, at
+    # the window's next start; {calendar} is that start as a systemd OnCalendar= ("Sun *-*-* 02:00:00").
+    schedule_reboot: list[str] = Field(default_factory=lambda: [
+        "systemd-run", "--unit=trading-maintenance-reboot", "--on-calendar={calendar}", "systemctl", "reboot"],
+        min_length=1)
 
     @field_validator("security_origins")
     @classmethod
@@ -129,6 +138,3 @@ class Updates(Section):
     def reboot_packages_file(self) -> Path:
         return self.reboot_required_file.with_name(self.reboot_required_file.name + ".pkgs")
 
-
-def in_window(window: Window, moment: datetime.datetime) -> bool:
-    return window.holds(moment.weekday(), moment.strftime("%H:%M"))

@@ -112,8 +112,9 @@ def daily_checks(settings: Settings) -> tuple[bool, str]:
 class Install:
     """One install: backup, simulate, install, daily checks; what it did, in order, for the outcome."""
 
-    def __init__(self, ctx, scope: str):
+    def __init__(self, ctx, scope: str, event: str = ""):
         self.ctx, self.scope = ctx, scope
+        self.event = event or f"install-updates-{scope}"
         self.config = ctx.settings.updates
         self.probe = UpdatesProbe(ctx.box, ctx.settings)
         self.said: list[str] = []
@@ -131,7 +132,7 @@ class Install:
 
     def record(self, status: str, detail: str) -> None:
         state = getattr(self.ctx, "state_dir", None) or audit.state_directory(self.ctx.settings)
-        audit.append(state, {"event": f"install-updates-{self.scope}", "box": self.ctx.settings.host.name,
+        audit.append(state, {"event": self.event, "box": self.ctx.settings.host.name,
                              "check": getattr(self.ctx, "check", ""), "status": status, "detail": detail})
 
     def run(self) -> Outcome:
