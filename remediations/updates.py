@@ -22,7 +22,7 @@ from configuration import Settings
 from core.vocabulary import ActionStatus, ExitStatus
 from decision import audit
 from fixtures.updates import Pending, UpdatesProbe, parse_simulation
-from remediations import REGISTRY, Outcome, remediation
+from remediations import Outcome, load_all, remediation
 
 SCOPES = ("security", "all")
 SUITE = Path(__file__).resolve().parent.parent
@@ -120,7 +120,7 @@ class Install:
         self.said: list[str] = []
 
     def backup(self) -> Outcome:
-        return REGISTRY["take_backup"](self.ctx, backup_kind=self.config.backup_kind)
+        return load_all()["take_backup"](self.ctx, backup_kind=self.config.backup_kind)
 
     def pulled_in_held(self, names: list[str]) -> list[str]:
         """Held packages apt would install along with `names` (a dependency of one of them)."""
