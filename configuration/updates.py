@@ -83,7 +83,7 @@ class Window(Section):
 
 
 class Updates(Section):
-    # apt: APT_CONFIG for every apt-get and apt-cache the suite runs (None: the box's own configuration).
+    # apt: APT_CONFIG for every apt-get and apt-cache the suite runs (empty: the box's own configuration).
     apt_config: Path | None = None
     apt_get: str = "apt-get"
     apt_cache: str = "apt-cache"
@@ -124,6 +124,11 @@ class Updates(Section):
     def _patterns(cls, value: list[str]) -> list[str]:
         return [_origin_pattern(pattern) for pattern in value]
 
+    @field_validator("apt_config", mode="before")
+    @classmethod
+    def _empty_is_the_boxs_own(cls, value):
+        return None if value == "" else value
+
     @field_validator("apt_config", "reboot_required_file", "app_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -137,4 +142,3 @@ class Updates(Section):
 
     def reboot_packages_file(self) -> Path:
         return self.reboot_required_file.with_name(self.reboot_required_file.name + ".pkgs")
-
