@@ -23,7 +23,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config update-minor update-major update-rollback
+        restore restore-config update-minor update-major update-rollback update-os
 
 setup: $(VENV)/.installed system-deps
 
@@ -177,6 +177,13 @@ update-minor update-major update-rollback: setup
 	@test "$@" != update-major -o -n "$(REF)" || { echo "make update-major REF=TAG_OR_COMMIT CONFIG=... [APPLY=1]"; exit 2; }
 	$(PY) -m commands.update $(@:update-%=%) --config $(CONFIG) $(if $(REF),--ref "$(REF)") \
 	  $(if $(and $(APPLY),$(if $(PLAN),,1)),--apply) $(if $(BOX),--box "$(BOX)")
+
+# The guide's System Updates 1, made safe (README: Package updates): the plan by default; APPLY=1 takes a backup,
+# installs every pending update but [updates] hold (the kernel), runs the daily checks and schedules a needed reboot.
+# make update-os CONFIG=... [APPLY=1] [BOX=name]
+update-os: setup
+	@test -n "$(CONFIG)" || { echo "make update-os CONFIG=/path/to/maintenance.toml [APPLY=1] [BOX=name]"; exit 2; }
+	$(PY) -m commands.osupdate --config $(CONFIG) $(if $(filter 1,$(APPLY)),--apply) $(if $(BOX),--box "$(BOX)")
 
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)

@@ -24,6 +24,7 @@ from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
 from configuration.section import SecretUrl, Section
 from configuration.security import Security
+from configuration.updates import Updates
 from core.redact import url_secrets
 from core.vocabulary import Mode
 
@@ -369,6 +370,7 @@ class Settings(Section):
     audit: Audit = Audit()
     backups: Backups = Backups()
     application: Application = Application()
+    updates: Updates = Updates()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()

@@ -12,7 +12,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from lab import audit, security
+from lab import apt, audit, security
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 
@@ -93,6 +93,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         *backup_sections(paths, ports),
         # The application checkout the update commands work on (the lab's tests make it a git checkout).
         ("application", {"dir": paths.opt_dir, "remote": "origin", "branch": "main"}),
+        ("updates", apt.config_values(paths)),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import agentstate, audit, backups, dbfaults, files, sample, security, tmpfs
+from lab import agentstate, apt, audit, backups, dbfaults, files, sample, security, tmpfs
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -156,6 +156,19 @@ def _catalogue() -> list[Fault]:
               breaks_files=audit.world_writable_file),
         Fault("tunnel-key-replaced", "the tunnel's key is a new key, not the one whose fingerprint is configured",
               "file", breaks_files=audit.tunnel_key_replaced),
+    ]
+    faults += [  # package updates (lab/apt.py): the lab's own apt repositories, dpkg status, npm stand-in
+        Fault("security-updates-pending", f"a newer security version of {apt.SECURITY_FIX[0]} "
+              f"({apt.SECURITY_FIX[1]}, Debian-Security bookworm-security) than the installed one", "file",
+              breaks_files=apt.security_updates_pending, still_on=lambda lab: apt.security_fix_missing(lab.paths)),
+        Fault("updates-pending", "newer ordinary versions (bookworm-updates) of "
+              + ", ".join(f"{name} ({version})" for name, version, _ in apt.ORDINARY), "file",
+              breaks_files=apt.updates_pending),
+        Fault("reboot-required", f"the reboot flag is set, for {', '.join(apt.REBOOT_PACKAGES)}", "file",
+              breaks_files=apt.reboot_required),
+        Fault("npm-vulnerable", "the recorded npm audit report has "
+              + ", ".join(f"{name} ({level})" for name, level in apt.VULNERABLE.items()), "file",
+              breaks_files=apt.npm_vulnerable),
     ]
     return faults
 

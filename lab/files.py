@@ -17,7 +17,7 @@ import tarfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from lab import audit, backups, sample, security
+from lab import apt, audit, backups, sample, security
 from lab.paths import LabPaths
 
 LOG_DAYS = 11  # today and the ten days before
@@ -143,6 +143,7 @@ def regenerate(paths: LabPaths, now: datetime | None = None) -> None:
     write_backups(paths, now)
     security.regenerate(paths, now)
     audit.regenerate(paths, now)
+    apt.regenerate(paths, now)
 
 
 # ---- file faults ------------------------------------------------------------------------------
