@@ -20,6 +20,8 @@ from configuration.alerts import AlertSettings
 from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
+from configuration.pentest import Pentest
+from configuration.review import Certificates, Rotation
 from configuration.section import SecretUrl, Section
 from configuration.security import Security
 from core.redact import url_secrets
@@ -364,6 +366,9 @@ class Settings(Section):
     diagnostics: Diagnostics = Diagnostics()
     emergency: Emergency = Emergency()
     security: Security = Security()
+    pentest: Pentest = Pentest()
+    certificates: Certificates = Certificates()
+    rotation: Rotation = Rotation()
     backups: Backups = Backups()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
