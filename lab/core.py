@@ -132,6 +132,7 @@ class Lab:
 
     def _start_mounted(self) -> None:
         paths = self.paths
+        pentest.restore_certificate(paths)  # a cert-expiring fault left in place by a lab stopped under it
         tls.ensure_certs(paths)
         cluster = self.cluster()
         self._write_state(port_base=self.ports.base, pg_root=str(cluster.root))

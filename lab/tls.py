@@ -14,9 +14,6 @@ NAMES = ("api.gateio.ws", "localhost", "127.0.0.1")
 
 
 def ensure_certs(paths: LabPaths) -> None:
-    from lab import pentest
-
-    pentest.restore_certificate(paths)  # a cert-expiring fault left in place by a lab stopped under it
     if paths.ca_cert.exists() and paths.server_pem.exists() and paths.ca_key.exists():
         return
     import trustme
