@@ -23,7 +23,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config update-minor update-major update-rollback update-os
+        restore restore-config update-minor update-major update-rollback update-os attest-rotation
 
 setup: $(VENV)/.installed system-deps
 
@@ -184,6 +184,12 @@ update-minor update-major update-rollback: setup
 update-os: setup
 	@test -n "$(CONFIG)" || { echo "make update-os CONFIG=/path/to/maintenance.toml [APPLY=1] [BOX=name]"; exit 2; }
 	$(PY) -m commands.osupdate --config $(CONFIG) $(if $(filter 1,$(APPLY)),--apply) $(if $(BOX),--box "$(BOX)")
+
+# After rotating a secret of [rotation] (KEY-001, quarterly): make attest-rotation WHAT=exchange-api-key WHO=name
+# [WHEN=YYYY-MM-DD] CONFIG=... [BOX=name]; recorded beside the suite's state and in its audit file.
+attest-rotation: setup
+	@test -n "$(CONFIG)" -a -n "$(WHAT)" -a -n "$(WHO)" || { echo 'make attest-rotation WHAT=secret WHO=name [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
+	$(PY) -m commands.attest --config $(CONFIG) --what "$(WHAT)" --who "$(WHO)" $(if $(WHEN),--when "$(WHEN)") $(if $(BOX),--box "$(BOX)")
 
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)

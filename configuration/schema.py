@@ -22,6 +22,8 @@ from configuration.audit import Audit
 from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
+from configuration.pentest import Pentest
+from configuration.review import Certificates, Rotation
 from configuration.section import SecretUrl, Section
 from configuration.security import Security
 from configuration.updates import Updates
@@ -368,6 +370,9 @@ class Settings(Section):
     emergency: Emergency = Emergency()
     security: Security = Security()
     audit: Audit = Audit()
+    pentest: Pentest = Pentest()
+    certificates: Certificates = Certificates()
+    rotation: Rotation = Rotation()
     backups: Backups = Backups()
     application: Application = Application()
     updates: Updates = Updates()

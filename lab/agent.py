@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from lab import agentstate
+from lab import agentstate, pentest
 from lab.httpbase import Handler, crashloop_check, serve, server_args
 from lab.switches import Switches
 
@@ -137,11 +137,14 @@ class AgentHandler(Handler):
         metrics = Metrics(switches)
         routes = {"/api/health": metrics.health, "/api/errors/dashboard": metrics.dashboard,
                   "/api/errors/config": metrics.config, "/api/errors/alert-rules": metrics.alert_rules,
-                  "/api/errors/performance-metrics": metrics.performance, "/api/trading/status": self.status}
+                  "/api/errors/performance-metrics": metrics.performance, "/api/trading/status": self.status,
+                  "/api/config": pentest.agent_config}
         path = urlsplit(self.path).path
         route = routes.get(path)
         if route is None:
             return self.send_json(404, {"error": "not found", "path": self.path})
+        if path in pentest.AGENT_PROTECTED and not pentest.authorized(self.headers, self.paths, switches):
+            return self.send_json(401, {"error": "unauthorized", "message": "admin token required"})
         if switches.on("api-hang"):
             self.wait_while(switches, "api-hang", HANG_SECONDS)
         if switches.on("api-slow"):

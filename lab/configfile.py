@@ -12,7 +12,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from lab import apt, audit, security
+from lab import apt, audit, pentest, security
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 
@@ -90,6 +90,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
                        "bundle_dir": paths.backup_dir, "bundle_log_dirs": [paths.log_dir, paths.app_log_dir]}),
         ("security", security_values(paths, ports)),
         ("audit", audit.audit_values(paths)),
+        *review_sections(paths, ports),
         *backup_sections(paths, ports),
         # The application checkout the update commands work on (the lab's tests make it a git checkout).
         ("application", {"dir": paths.opt_dir, "remote": "origin", "branch": "main"}),
@@ -100,6 +101,23 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         ("reports", {"dir": REPO / "reports"}),
     ]
     return render(sections)
+
+
+def review_sections(paths: LabPaths, ports: Ports) -> list[tuple[str, dict]]:
+    """[pentest], [certificates] and [rotation] on the lab. Its outside address is 127.0.0.2, where none of
+    its servers listens (they bind 127.0.0.1): nothing may answer there, and no common port is tried (the
+    machine's loopback is shared: only the lab's own ports are, from [security] and what listens)."""
+    return [
+        ("pentest", {"outside_address": pentest.OUTSIDE_ADDRESS, "reachable_ports": [], "scan_ports": [],
+                     "connect_timeout_seconds": 1.0, "request_timeout_seconds": 3.0,
+                     "protected": [{"method": "GET", "url": f"http://127.0.0.1:{ports.api}/api/config"},
+                                   {"method": "GET", "url": f"http://127.0.0.1:{ports.dashboard}/admin"}]}),
+        ("certificates", {"exchange": True, "files": [paths.ca_cert], "warning_days": 30, "critical_days": 7,
+                          "timeout_seconds": 5.0}),
+        ("rotation", {"max_age_days": 90, "warning_days": 80,
+                      "secrets": [{"name": "exchange-api-key", "files": [paths.env_file]},
+                                  {"name": "tunnel-key", "files": [paths.oracle_key]}]}),
+    ]
 
 
 def backup_sections(paths: LabPaths, ports: Ports) -> list[tuple[str, dict]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from lab import agentstate, backups, configfile, dbfaults, faults, files, processes, tls, tmpfs
+from lab import agentstate, backups, configfile, dbfaults, faults, files, pentest, processes, tls, tmpfs
 from lab.errors import FaultError, LabError, LabNotUp
 from lab.paths import LabPaths, Ports, default_lab_dir, default_port_base
 from lab.postgres import Cluster, pg_root_for
@@ -132,6 +132,7 @@ class Lab:
 
     def _start_mounted(self) -> None:
         paths = self.paths
+        pentest.restore_certificate(paths)  # a cert-expiring fault left in place by a lab stopped under it
         tls.ensure_certs(paths)
         cluster = self.cluster()
         self._write_state(port_base=self.ports.base, pg_root=str(cluster.root))
@@ -167,6 +168,7 @@ class Lab:
             f"EXCHANGE_TUNNEL=127.0.0.1:{p.tunnel}",
             f"DATABASE_URL=postgresql://postgres@127.0.0.1:{p.postgres}/trading_agent",
             f"TRADING_DB_PASSWORD={self.db_password()}",
+            f"{pentest.TOKEN_KEY}={pentest.admin_token(self.paths)}",  # the dashboard's and the API's admin pages
             "",
         ])
         fd = os.open(self.paths.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -313,6 +315,8 @@ class Lab:
             for program in ON_DEMAND:
                 self.supervisor.stop(program)
             dbfaults.thaw(faults.postgres_pids(self))  # a frozen postgres looks RUNNING to supervisord
+            if pentest.restore_certificate(self.paths):  # cert-expiring
+                pentest.restart_exchange(self)
             self.ensure_running()
             agentstate.reset(self.paths.agent_state)
             self._write_env()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import agentstate, apt, audit, backups, dbfaults, files, sample, security, tmpfs
+from lab import agentstate, apt, audit, backups, dbfaults, files, pentest, sample, security, tmpfs
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -36,7 +36,7 @@ class Target(Protocol):
 class Fault:
     name: str
     description: str
-    kind: str  # switch | service-down | crashloop | file | disk | listener | database | frozen
+    kind: str  # switch | service-down | crashloop | file | disk | listener | database | frozen | exposed | certificate
     program: str | None = None
     breaks_files: Callable | None = None
     breaks_db: Callable | None = None  # database: what it does to the lab's database (a lab.postgres.Cluster)
@@ -170,6 +170,18 @@ def _catalogue() -> list[Fault]:
               + ", ".join(f"{name} ({level})" for name, level in apt.VULNERABLE.items()), "file",
               breaks_files=apt.npm_vulnerable),
     ]
+    # The monthly penetration check and the quarterly security review (lab/pentest.py).
+    faults += [
+        Fault("port-exposed", f"a service answers on the lab's outside address {pentest.OUTSIDE_ADDRESS}, port "
+              "base+88 (supervisorctl start exposed-listener)", "exposed", "exposed-listener",
+              still_on=_running("exposed-listener")),
+        Fault("auth-bypass", "the dashboard's GET /admin and the agent's GET /api/config answer 200 without the "
+              "admin token", "switch"),
+        Fault("cert-expiring", f"the exchange's certificate re-issued to expire in {pentest.EXPIRING_IN_DAYS} days, "
+              "the exchange endpoint restarted", "certificate", "exchange-endpoint"),
+        Fault("secrets-stale", f"the .env last modified {pentest.STALE_DAYS} days ago (no rotation attested)",
+              "stale", still_on=lambda lab: pentest.secrets_still_stale(lab.paths)),
+    ]
     return faults
 
 
@@ -246,6 +258,13 @@ def inject(lab: Target, fault: Fault) -> None:
         fault.breaks_db(lab.cluster())
     elif fault.kind == "frozen":
         dbfaults.freeze(postgres_pids(lab))
+    elif fault.kind == "exposed":
+        pentest.start_exposed(lab)
+    elif fault.kind == "certificate":
+        pentest.issue_expiring_certificate(lab.paths)
+        pentest.restart_exchange(lab)
+    elif fault.kind == "stale":
+        pentest.stale_secrets(lab.paths)
 
 
 def clear(lab: Target, fault: Fault) -> None:
@@ -253,8 +272,13 @@ def clear(lab: Target, fault: Fault) -> None:
     lab.switches.unset(fault.name)
     if fault.kind in ("service-down", "crashloop"):
         lab.ensure_running([fault.program])
-    elif fault.kind == "listener":
+    elif fault.kind in ("listener", "exposed"):
         lab.supervisor.stop(fault.program)
+    elif fault.kind == "certificate":
+        if pentest.restore_certificate(lab.paths):
+            pentest.restart_exchange(lab)
+    elif fault.kind == "stale":
+        pentest.freshen_secrets(lab.paths)
     elif fault.kind == "disk":
         tmpfs.unfill(lab.paths.disk)
     elif fault.kind == "frozen":

@@ -24,10 +24,10 @@ class Server(socketserver.TCPServer):
     request_queue_size = 64
 
 
-def serve(port: int, what: str) -> None:
+def serve(port: int, what: str, address: str = "127.0.0.1") -> None:
     exit_on_sigterm()
-    with Server(("127.0.0.1", port), Hangup) as server:
-        print(f"{what}: listening on 127.0.0.1:{port}", file=sys.stderr, flush=True)
+    with Server((address, port), Hangup) as server:
+        print(f"{what}: listening on {address}:{port}", file=sys.stderr, flush=True)
         server.serve_forever(poll_interval=0.5)
 
 

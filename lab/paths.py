@@ -69,6 +69,11 @@ class Ports:
         """Where the unexpected-port fault listens; nothing does while the lab is healthy."""
         return self.base + 77
 
+    @property
+    def exposed(self) -> int:
+        """Where the port-exposed fault listens, on the lab's outside address 127.0.0.2 (lab/pentest.py)."""
+        return self.base + 88
+
     def by_program(self) -> dict[str, int]:
         """The programs that always run, and their ports (unexpected-listener runs only under its fault)."""
         return {
@@ -116,6 +121,7 @@ class LabPaths:
         self.state_file = self.run_dir / "lab.json"
         self.db_dump = self.run_dir / "db-dump.dump"  # pg_dump's custom format; its time: when it started
         self.ca_cert = self.tls_dir / "ca.pem"
+        self.ca_key = self.tls_dir / "ca-key.pem"  # the lab CA's key: cert-expiring re-issues the exchange's
         self.server_pem = self.tls_dir / "server.pem"
         self.db_password_file = self.secrets_dir / "db-password"
         self.pgpass = self.secrets_dir / "pgpass"  # libpq's password file, for [backups] pg_dump and pg_restore

@@ -26,7 +26,8 @@ PYTHON_PROGRAMS = {  # supervisor name -> module under lab/
     "probe-target": "lab.probetarget",
 }
 PROGRAMS = ["postgresql", *PYTHON_PROGRAMS]  # always running
-ON_DEMAND = {"unexpected-listener": "lab.unexpected"}  # started by a fault only (autostart=false)
+# started by a fault only (autostart=false); exposed-listener binds the lab's outside address (lab/pentest.py)
+ON_DEMAND = {"unexpected-listener": "lab.unexpected", "exposed-listener": "lab.pentest"}
 RPC_TIMEOUT = 30.0
 
 

@@ -14,7 +14,7 @@ NAMES = ("api.gateio.ws", "localhost", "127.0.0.1")
 
 
 def ensure_certs(paths: LabPaths) -> None:
-    if paths.ca_cert.exists() and paths.server_pem.exists():
+    if paths.ca_cert.exists() and paths.server_pem.exists() and paths.ca_key.exists():
         return
     import trustme
 
@@ -22,5 +22,7 @@ def ensure_certs(paths: LabPaths) -> None:
     ca = trustme.CA(organization_name="Trading Lab CA")
     server = ca.issue_cert(*NAMES)
     ca.cert_pem.write_to_path(str(paths.ca_cert))
+    ca.private_key_pem.write_to_path(str(paths.ca_key))
+    os.chmod(paths.ca_key, 0o600)
     server.private_key_and_cert_chain_pem.write_to_path(str(paths.server_pem))
     os.chmod(paths.server_pem, 0o600)

@@ -23,12 +23,16 @@ from lab.switches import Switches, file_name
 
 CRASHLOOP_TIMEOUT = 20.0
 
+# The penetration faults that act on the lab's own programs and files (lab/pentest.py): not on a box.
+LAB_ONLY = {"exposed", "certificate", "stale"}
 KILLABLE = ["trading-agent", "trading-dashboard", "ssh-tunnel", "postgresql", "exchange-endpoint", "probe-target"]
 
 
 def _catalogue() -> dict[str, Fault]:
     catalogue = {}
     for name, fault in lab_faults.FAULTS.items():
+        if fault.kind in LAB_ONLY:
+            continue
         if fault.kind in ("service-down", "listener"):
             fault = replace(fault, description=fault.description.replace("supervisorctl", "systemctl"))
         elif fault.kind == "crashloop":
