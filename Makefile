@@ -172,18 +172,20 @@ restore restore-config: setup
 # make update-minor CONFIG=... [APPLY=1]            (the configured branch, fast-forward only)
 # make update-major REF=v2.0.0 CONFIG=... [APPLY=1] (a tag or commit; services stopped, a full backup, migrations)
 # make update-rollback CONFIG=... [APPLY=1]         (undo an update that was killed or whose rollback failed)
+# Only APPLY=1 applies (APPLY=0 or yes plans); PLAN=1 plans whatever APPLY says.
+APPLYING = $(if $(filter 1,$(PLAN)),,$(filter 1,$(APPLY)))
 update-minor update-major update-rollback: setup
 	@test -n "$(CONFIG)" || { echo "make $@ CONFIG=/path/to/maintenance.toml $(if $(filter update-major,$@),REF=TAG_OR_COMMIT )[APPLY=1] [BOX=name]"; exit 2; }
 	@test "$@" != update-major -o -n "$(REF)" || { echo "make update-major REF=TAG_OR_COMMIT CONFIG=... [APPLY=1]"; exit 2; }
 	$(PY) -m commands.update $(@:update-%=%) --config $(CONFIG) $(if $(REF),--ref "$(REF)") \
-	  $(if $(and $(APPLY),$(if $(PLAN),,1)),--apply) $(if $(BOX),--box "$(BOX)")
+	  $(if $(APPLYING),--apply) $(if $(BOX),--box "$(BOX)")
 
 # The guide's System Updates 1, made safe (README: Package updates): the plan by default; APPLY=1 takes a backup,
 # installs every pending update but [updates] hold (the kernel), runs the daily checks and schedules a needed reboot.
 # make update-os CONFIG=... [APPLY=1] [BOX=name]
 update-os: setup
 	@test -n "$(CONFIG)" || { echo "make update-os CONFIG=/path/to/maintenance.toml [APPLY=1] [BOX=name]"; exit 2; }
-	$(PY) -m commands.osupdate --config $(CONFIG) $(if $(filter 1,$(APPLY)),--apply) $(if $(BOX),--box "$(BOX)")
+	$(PY) -m commands.osupdate --config $(CONFIG) $(if $(APPLYING),--apply) $(if $(BOX),--box "$(BOX)")
 
 # After rotating a secret of [rotation] (KEY-001, quarterly): make attest-rotation WHAT=exchange-api-key WHO=name
 # [WHEN=YYYY-MM-DD] CONFIG=... [BOX=name]; recorded beside the suite's state and in its audit file.
