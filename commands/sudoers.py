@@ -1,8 +1,8 @@
 """`make sudoers CONFIG=PATH`: the sudo rules a maintenance user needs on the box, and nothing more.
 
 Each remediation declares the commands it runs as root for a configuration (services to restart,
-the logrotate command); this prints them as one sudoers drop-in, every command with its exact
-arguments. Install it on the box and check it there:
+the logrotate command), and the weekly audit its readings that need root (`sshd -T`, `fail2ban-client
+status`); this prints them as one sudoers drop-in, every command with its exact arguments. Install it on the box and check it there:
 
     python -m commands.sudoers --config PATH --user trading-maint > trading-maintenance
     visudo -cf trading-maintenance && install -m 0440 trading-maintenance /etc/sudoers.d/
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from configuration import ConfigError, Settings, load
 from core.vocabulary import ExitStatus
+from fixtures.audit import root_reads
 from remediations import load_all
 
 # sudoers' own characters, and its wildcards: a `*` left bare in an argument matches anything, spaces
@@ -29,11 +30,13 @@ SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # 
 
 
 def privileged_commands(settings: Settings) -> list[list[str]]:
-    """Every command any registered remediation may run as root, for every box of the configuration."""
+    """Every command any registered remediation may run as root, and every reading of the weekly audit that
+    needs root, for every box of the configuration."""
     found: list[list[str]] = []
-    for action in load_all().values():
-        for box in settings.boxes():
+    for box in settings.boxes():
+        for action in load_all().values():
             found += [argv for argv in action.privileged(box) if argv not in found]
+        found += [argv for argv in root_reads(box) if argv not in found]
     return found
 
 

@@ -24,8 +24,11 @@ def test_the_rules_name_each_configured_service_and_the_rotation_command(tmp_pat
     commands = privileged_commands(settings)
     assert ["systemctl", "restart", "agent-x"] in commands and ["/bin/true", "-f", "a,b"] in commands
     # Four services, the rotation, the emergency's system recovery and backup: no diagnostic, no clean-up (they
-    # need no root), and nothing of the emergency's later steps, which are off unless enabled.
-    assert len(commands) == 7 and ["/usr/local/bin/trading-system-recovery"] in commands
+    # need no root), and nothing of the emergency's later steps, which are off unless enabled. Then the weekly
+    # audit's readings: sshd -T and fail2ban-client's status, of the server and of each jail.
+    assert len(commands) == 7 + 4 and ["/usr/local/bin/trading-system-recovery"] in commands
+    assert ["sshd", "-T", "-f", "/etc/ssh/sshd_config"] in commands
+    assert ["fail2ban-client", "status", "ssh-tunnel"] in commands
     assert ["/opt/trading-agent/scripts/emergency-backup.sh"] in commands
     assert rule_line(["/bin/true", "-f", "a,b"]) == r"/bin/true -f a\,b"  # sudoers' special characters escaped
 
@@ -60,3 +63,10 @@ def test_without_a_user_nothing_is_printed_and_the_reason_is_given(tmp_path):
     done = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config", str(config(tmp_path, ""))],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 4 and done.stdout == "" and "--user" in done.stderr
+
+
+def test_the_audits_readings_are_allowed_without_the_sudo_prefix_the_operator_configured(tmp_path):
+    settings = load(config(tmp_path, '[audit]\nsshd = ["sudo", "-n", "/usr/sbin/sshd"]\nfail2ban = false\n'))
+    commands = privileged_commands(settings)
+    assert ["/usr/sbin/sshd", "-T", "-f", "/etc/ssh/sshd_config"] in commands
+    assert not [argv for argv in commands if "sudo" in argv or "fail2ban-client" in argv]
