@@ -2,7 +2,8 @@
 
 Each remediation declares the commands it runs as root for a configuration (services to restart,
 the logrotate command), and the weekly audit its readings that need root (`sshd -T`, `fail2ban-client
-status`); this prints them as one sudoers drop-in, every command with its exact arguments. Install it on the box and check it there:
+status`); this prints them as one sudoers drop-in, every command with its exact arguments.
+Install it on the box and check it there:
 
     python -m commands.sudoers --config PATH --user trading-maint > trading-maintenance
     visudo -cf trading-maintenance && install -m 0440 trading-maintenance /etc/sudoers.d/
