@@ -39,6 +39,7 @@ def box_values(paths: BoxPaths) -> dict:
             {"name": "backups", "dir": str(Guide.backup_dir), "pattern": "emergency-*.tar.gz", "max_age_days": 30},
         ],
         "backups": {"dir": str(Guide.backup_dir), "app_dir": str(Guide.opt_dir)},
+        "application": {"dir": str(Guide.opt_dir)},  # the checkout the update commands work on
         "logrotate": {"command": logrotate_command()},
         "alerts": {"file": str(Guide.alerts_file)},
         "reports": {"dir": str(paths.reports_dir)},  # the repository is read-only inside the box
