@@ -1,5 +1,5 @@
 """What the operator reads first: what is still wrong, what could not be checked, what was fixed,
-the alerts, where the reports are. Said once, at the end of the terminal output, and at the top of
+the figures the checks measured, the alerts, where the reports are. Said once, at the end of the terminal output, and at the top of
 the HTML report, in the same words."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class Summary:
     overview: str = ""
     alerts: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # emergency responses that hold trading until resumed
+    figures: list[str] = field(default_factory=list)  # what the checks measured, passed or not: one line per check
 
 
 def summarize(heading: str, tally: Tally, alerter, not_collected: list[str], waiting: list[str] = ()) -> Summary:
@@ -33,7 +34,13 @@ def summarize(heading: str, tally: Tally, alerter, not_collected: list[str], wai
         found = tally.findings(verdict)
         if found:
             sections.append((f"{HEADINGS[verdict]} ({len(found)})", [entry(nodeid, props) for nodeid, props in found]))
-    return Summary(heading, not_collected, sections, tally.overview(), alert_lines(alerter), list(waiting))
+    return Summary(heading, not_collected, sections, tally.overview(), alert_lines(alerter), list(waiting),
+                   [figure_line(*measured) for measured in tally.figures])
+
+
+def figure_line(nodeid: str, check_id: str, figures: dict) -> str:
+    """`PERF-001 test_week_performance: trades_7d=42, profit_7d_usdt=18.40`."""
+    return f"{check_id:8} {nodeid.split('::')[-1]}: " + ", ".join(f"{name}={value}" for name, value in figures.items())
 
 
 def entry(nodeid: str, found: dict) -> list[str]:
@@ -83,6 +90,10 @@ def write_terminal(terminal, summary: Summary, report_paths) -> None:
                 terminal.write_line(cut(f"{'':29}{line}"))
     if not summary.sections and not summary.not_collected:
         terminal.write_line("every check passed")
+    if summary.figures:
+        terminal.write_line(f"FIGURES ({len(summary.figures)})", bold=True)
+        for line in summary.figures:
+            terminal.write_line(cut(f"  {line}"))
     terminal.write_line(summary.overview)
     for line in summary.alerts:
         terminal.write_line(cut(line))
@@ -102,6 +113,8 @@ def as_html(summary: Summary) -> list[str]:
         parts.append(_block(heading, heading.split(" (")[0].replace(" ", "-"), entries))
     if not summary.sections and not summary.not_collected:
         parts.append("<p>every check passed</p>")
+    if summary.figures:
+        parts.append(_block(f"figures ({len(summary.figures)})", "figures", [[line] for line in summary.figures]))
     parts.append(f'<p class="maintenance-overview">{html.escape(summary.overview)}</p>')
     parts.append(_block("alerts", "alerts", [[line] for line in summary.alerts]))
     return [*parts, "</div>"]

@@ -9,12 +9,14 @@ from core.vocabulary import ExitStatus, Prop, Verdict
 
 # What is still wrong first, what was done about last.
 FINDING_ORDER = (Verdict.FAILED, Verdict.UNKNOWN, Verdict.FIXED, Verdict.WAIVED)
+SUITE_PROPERTIES = frozenset(Prop)  # what the suite records of every check; a check's own are its figures
 
 
 class Tally:
     def __init__(self):
         self.counts: Counter[Verdict] = Counter()
         self._findings: list[tuple[str, dict]] = []  # (nodeid, properties) of every check not passed
+        self.figures: list[tuple[str, str, dict]] = []  # (nodeid, check id, figures) of every check that recorded some
 
     @property
     def seen(self) -> int:
@@ -26,6 +28,9 @@ class Tally:
         self.counts[verdict] += 1
         if verdict in FINDING_ORDER:
             self._findings.append((nodeid, properties))
+        figures = {name: value for name, value in properties.items() if name not in SUITE_PROPERTIES}
+        if figures:
+            self.figures.append((nodeid, properties.get(Prop.CHECK_ID, ""), figures))
 
     def findings(self, verdict: Verdict) -> list[tuple[str, dict]]:
         return [(nodeid, found) for nodeid, found in self._findings if found[Prop.VERDICT] == verdict]

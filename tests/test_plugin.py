@@ -411,3 +411,30 @@ def test_a_listing_of_checks_writes_nothing(suite, tmp_path):
     result = run(suite, "-m", "daily", "--collect-only", "-q")
     assert result.ret == 0 and "test_marker_exists" in result.stdout.str()
     assert not (tmp_path / "state").exists() and not suite.reports.exists()
+
+
+def test_figures_a_check_measured_are_in_the_summary_and_both_reports_passed_or_not(suite):
+    suite.makepyfile('''
+        import pytest
+        @pytest.mark.daily
+        @pytest.mark.check("X-010", severity="info", why="the week in numbers")
+        def test_week_in_numbers(record_property):
+            record_property("trades_7d", 42)
+            record_property("profit_7d_usdt", "18.40")
+        @pytest.mark.daily
+        @pytest.mark.check("X-011", severity="warning", why="a slow answer is a slow trade")
+        def test_latency_below_threshold(record_property):
+            record_property("latency_ms", 1250)
+            assert 1250 <= 1000, "latency 1250 ms, over the warning 1000 ms by 250"
+        @pytest.mark.daily
+        @pytest.mark.check("X-012", severity="info", why="nothing to measure")
+        def test_without_figures():
+            pass
+    ''')
+    result = run(suite, "-m", "daily")
+    result.stdout.fnmatch_lines(["FIGURES (2)", "  X-010    test_week_in_numbers: trades_7d=42, profit_7d_usdt=18.40",
+                                 "  X-011    test_latency_below_threshold: latency_ms=1250"])
+    assert "test_without_figures:" not in result.stdout.str()
+    html = next(suite.reports.glob("daily-*.html")).read_text()
+    assert "FIGURES (2)" in html.upper() and "trades_7d=42, profit_7d_usdt=18.40" in html
+    assert junit_properties(suite)["test_latency_below_threshold"]["latency_ms"] == "1250"
