@@ -1,6 +1,6 @@
 """What the operator reads first: what is still wrong, what could not be checked, what was fixed,
-the figures the checks measured, the alerts, where the reports are. Said once, at the end of the terminal output, and at the top of
-the HTML report, in the same words."""
+the figures the checks measured, the alerts, where the reports are. Said once, at the end of the
+terminal output, and at the top of the HTML report, in the same words."""
 
 from __future__ import annotations
 
