@@ -23,7 +23,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config update-minor update-major update-rollback update-os attest-rotation
+        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline
 
 setup: $(VENV)/.installed system-deps
 
@@ -192,6 +192,14 @@ update-os: setup
 attest-rotation: setup
 	@test -n "$(CONFIG)" -a -n "$(WHAT)" -a -n "$(WHO)" || { echo 'make attest-rotation WHAT=secret WHO=name [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
 	$(PY) -m commands.attest --config $(CONFIG) --what "$(WHAT)" --who "$(WHO)" $(if $(WHEN),--when "$(WHEN)") $(if $(BOX),--box "$(BOX)")
+
+# The benchmarks' baselines (BENCH-001..003, EHM-004; the first monthly run records them by itself), measured now
+# and recorded on purpose, each in the audit file: make baseline CONFIG=... [WHAT=api,database,disk,error-handling]
+# [BOX=name] [WHO=name] [WHY="new SSD"]
+baseline: setup
+	@test -n "$(CONFIG)" || { echo 'make baseline CONFIG=/path/to/maintenance.toml [WHAT=api,database,disk,error-handling] [BOX=name] [WHO=name] [WHY="..."]'; exit 2; }
+	$(PY) -m commands.baseline --config $(CONFIG) $(if $(WHAT),--what "$(WHAT)") $(if $(BOX),--box "$(BOX)") \
+	  $(if $(WHO),--who "$(WHO)") $(if $(WHY),--why "$(WHY)")
 
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)

@@ -22,6 +22,7 @@ from configuration.audit import Audit
 from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
 from configuration.inventory import InventoryError, boxes_from
+from configuration.monthly import Baselines, ErrorHandling, MonthlyReview
 from configuration.pentest import Pentest
 from configuration.review import Certificates, Rotation
 from configuration.section import SecretUrl, Section
@@ -376,6 +377,9 @@ class Settings(Section):
     backups: Backups = Backups()
     application: Application = Application()
     updates: Updates = Updates()
+    monthly_review: MonthlyReview = MonthlyReview()
+    baselines: Baselines = Baselines()
+    error_handling: ErrorHandling = ErrorHandling()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()
@@ -467,7 +471,8 @@ def load(path: Path) -> Settings:
 
 # What a box may set for itself in [[boxes]]; the rest (alerts, reports, policy...) is the run's.
 BOX_SECTIONS = {"host", "services", "resources", "paths", "retention", "logrotate", "trading", "api", "dashboard",
-                "tunnel", "exchange", "database", "diagnostics", "security", "audit", "backups"}
+                "tunnel", "exchange", "database", "diagnostics", "security", "audit", "backups",
+                "monthly_review", "baselines", "error_handling"}
 
 
 def _fleet(path: Path, raw: dict, boxes) -> list[Settings]:

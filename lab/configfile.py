@@ -95,6 +95,8 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         # The application checkout the update commands work on (the lab's tests make it a git checkout).
         ("application", {"dir": paths.opt_dir, "remote": "origin", "branch": "main"}),
         ("updates", apt.config_values(paths)),
+        # The monthly benchmarks: a small file read in the lab's run directory (a disk there is the machine's).
+        ("baselines", {"disk_scratch_dir": paths.run_dir, "disk_read_mb": 8, "api_requests": 5, "db_runs": 5}),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from lab import agentstate, backups, configfile, dbfaults, faults, files, pentest, processes, tls, tmpfs
+from lab import agentstate, backups, configfile, dbfaults, faults, files, handlers, pentest, processes, tls, tmpfs
 from lab.errors import FaultError, LabError, LabNotUp
 from lab.paths import LabPaths, Ports, default_lab_dir, default_port_base
 from lab.postgres import Cluster, pg_root_for
@@ -143,6 +143,7 @@ class Lab:
             (paths.faults_dir / name).unlink(missing_ok=True)
         if tmpfs.is_mounted(paths.disk):
             tmpfs.unfill(paths.disk)
+        handlers.ensure_links(paths.root)
         paths.supervisor_conf.write_text(
             render_conf(paths, self.ports, cluster.command(), cluster.os_user))
         self._log("starting supervisord")
@@ -254,12 +255,12 @@ class Lab:
         while True:
             states = self.supervisor.states()
             fatal = [n for n in names if states.get(n) == "FATAL"]
-            waiting = [n for n in names if states.get(n) != "RUNNING" or not _port_open(ports[n])]
+            waiting = [n for n in names if states.get(n) != "RUNNING" or (n in ports and not _port_open(ports[n]))]
             if not waiting:
                 return
             if fatal or time.monotonic() > deadline:
                 failed = fatal or waiting
-                tails = "\n".join(f"--- {n} ({states.get(n)}, port {ports[n]}), end of its log:\n"
+                tails = "\n".join(f"--- {n} ({states.get(n)}, port {ports.get(n, 'none')}), end of its log:\n"
                                   f"{self.supervisor.log_tail(n)}" for n in failed)
                 raise LabError(f"did not come up within {timeout:.0f}s: {', '.join(failed)}\n{tails}"
                                if not fatal else f"failed to start: {', '.join(fatal)}\n{tails}")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import agentstate, apt, audit, backups, dbfaults, files, pentest, sample, security, tmpfs
+from lab import agentstate, apt, audit, backups, dbfaults, files, handlers, pentest, sample, security, tmpfs
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -181,6 +181,13 @@ def _catalogue() -> list[Fault]:
               "the exchange endpoint restarted", "certificate", "exchange-endpoint"),
         Fault("secrets-stale", f"the .env last modified {pentest.STALE_DAYS} days ago (no rotation attested)",
               "stale", still_on=lambda lab: pentest.secrets_still_stale(lab.paths)),
+    ]
+    # The monthly review and error handling (lab/handlers.py, lab/agent.py's performance metrics).
+    faults += [
+        Fault("handler-stopped", f"the error handler {handlers.STOPPED_BY_FAULT} is stopped (supervisorctl stop)",
+              "service-down", handlers.STOPPED_BY_FAULT, still_on=_not_running(handlers.STOPPED_BY_FAULT)),
+        Fault("error-handling-slow", "the agent's /api/errors/performance-metrics responseTime is 50 times its "
+              "healthy one (avgMs 1925)", "switch"),
     ]
     return faults
 

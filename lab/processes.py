@@ -61,7 +61,8 @@ def wait_gone(pids: list[int], timeout: float, what: str) -> None:
 
 def stop_orphans(lab_dir: Path, pg_root: Path) -> int:
     """End the lab's programs left running by a supervisord that was killed; returns how many."""
-    marks = (f"--lab-dir {lab_dir}", f"-D {pg_root}/data", f"{lab_dir}/etc/supervisord.conf")
+    marks = (f"--lab-dir {lab_dir}", f"-D {pg_root}/data", f"{lab_dir}/etc/supervisord.conf",
+             f"{lab_dir}/bin/")  # the error handlers (lab/handlers.py)
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])

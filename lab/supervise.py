@@ -16,6 +16,8 @@ import time
 import xmlrpc.client
 
 from lab.errors import LabError, LabNotUp
+from lab.handlers import HANDLERS
+from lab.handlers import command as handler_command
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 PYTHON_PROGRAMS = {  # supervisor name -> module under lab/
@@ -25,7 +27,7 @@ PYTHON_PROGRAMS = {  # supervisor name -> module under lab/
     "exchange-endpoint": "lab.exchange",
     "probe-target": "lab.probetarget",
 }
-PROGRAMS = ["postgresql", *PYTHON_PROGRAMS]  # always running
+PROGRAMS = ["postgresql", *PYTHON_PROGRAMS, *HANDLERS]  # always running (the error handlers: lab/handlers.py)
 # started by a fault only (autostart=false); exposed-listener binds the lab's outside address (lab/pentest.py)
 ON_DEMAND = {"unexpected-listener": "lab.unexpected", "exposed-listener": "lab.pentest"}
 RPC_TIMEOUT = 30.0
@@ -94,6 +96,9 @@ def render_conf(paths: LabPaths, ports: Ports, postgres_command: list[str], post
         program(name, command, ["startsecs=1", "startretries=1", "stopwaitsecs=5",
                                 f"directory={_q(REPO)}", f"environment={env}", "priority=20"],
                 autostart=name not in ON_DEMAND)
+    for name in HANDLERS:  # no port, no python: a process whose own name is the handler's
+        program(name, handler_command(paths.root, name), ["startsecs=1", "startretries=1", "stopwaitsecs=5",
+                                                         "directory=/", "priority=30"])
     return "\n".join(out)
 
 
