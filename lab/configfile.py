@@ -12,7 +12,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from lab import apt, audit, pentest, security
+from lab import apt, audit, hardware, pentest, security
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 
@@ -95,6 +95,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         # The application checkout the update commands work on (the lab's tests make it a git checkout).
         ("application", {"dir": paths.opt_dir, "remote": "origin", "branch": "main"}),
         ("updates", apt.config_values(paths)),
+        *hardware.config_sections(paths, py),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),
