@@ -23,7 +23,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config update-minor update-major update-rollback update-os attest-rotation
+        restore restore-config update-minor update-major update-rollback update-os attest-rotation attest
 
 setup: $(VENV)/.installed system-deps
 
@@ -192,6 +192,12 @@ update-os: setup
 attest-rotation: setup
 	@test -n "$(CONFIG)" -a -n "$(WHAT)" -a -n "$(WHO)" || { echo 'make attest-rotation WHAT=secret WHO=name [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
 	$(PY) -m commands.attest --config $(CONFIG) --what "$(WHAT)" --who "$(WHO)" $(if $(WHEN),--when "$(WHEN)") $(if $(BOX),--box "$(BOX)")
+
+# After doing a manual task of [tasks] (TASK-001..003): make attest TASK=strategy-optimization NOTE="what was done"
+# [WHO=name] [WHEN=YYYY-MM-DD] CONFIG=... [BOX=name]; WHO defaults to $SUDO_USER, else $USER.
+attest: setup
+	@test -n "$(CONFIG)" -a -n "$(TASK)" || { echo 'make attest TASK=task NOTE="what was done" [WHO=name] [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
+	$(PY) -m commands.attest --config $(CONFIG) --task "$(TASK)" --note "$(NOTE)" $(if $(WHO),--who "$(WHO)") $(if $(WHEN),--when "$(WHEN)") $(if $(BOX),--box "$(BOX)")
 
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)
