@@ -28,12 +28,13 @@ def test_monitoring_thresholds_agree_with_the_suite(monitoring, settings, record
 @pytest.mark.daily
 @pytest.mark.parametrize("level", ["warning", "critical"])
 @pytest.mark.check("MON-002", why="a slow way to the exchange fills orders late, at worse prices",
-                   depends_on="NET-002")
+                   depends_on="SVC-001")
 def test_network_latency_below_threshold(monitoring, exchange, level, record_property):
     limit = monitoring.thresholds.latency_ms[level]
-    reading = exchange()
-    if not reading.ok:
-        raise ProbeError(f"no answer time: the exchange through the tunnel ({reading.url}) failed: {reading.problem}")
+    reading = exchange()  # an error answer is still an answer time: the error is NET-002's finding
+    if reading.status is None:
+        raise ProbeError(f"no answer time: the exchange through the tunnel ({reading.url}) gave no answer: "
+                         f"{reading.problem}")
     latency = reading.seconds * 1000
     record_property("network_latency_ms", f"{latency:.0f}")
     assert latency <= limit, (f"the exchange answered through the tunnel in {latency:.0f} ms; {level} threshold "
