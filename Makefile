@@ -23,7 +23,7 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline
+        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline attest
 
 setup: $(VENV)/.installed system-deps
 
@@ -200,6 +200,12 @@ baseline: setup
 	@test -n "$(CONFIG)" || { echo 'make baseline CONFIG=/path/to/maintenance.toml [WHAT=api,database,disk,error-handling] [BOX=name] [WHO=name] [WHY="..."]'; exit 2; }
 	$(PY) -m commands.baseline --config $(CONFIG) $(if $(WHAT),--what "$(WHAT)") $(if $(BOX),--box "$(BOX)") \
 	  $(if $(WHO),--who "$(WHO)") $(if $(WHY),--why "$(WHY)")
+
+# After doing a manual task of [tasks] (TASK-001..003): make attest TASK=strategy-optimization NOTE="what was done"
+# [WHO=name] [WHEN=YYYY-MM-DD] CONFIG=... [BOX=name]; WHO defaults to $SUDO_USER, else $USER.
+attest: setup
+	@test -n "$(CONFIG)" -a -n "$(TASK)" || { echo 'make attest TASK=task NOTE="what was done" [WHO=name] [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
+	$(PY) -m commands.attest --config $(CONFIG) --task "$(TASK)" --note "$(NOTE)" $(if $(WHO),--who "$(WHO)") $(if $(WHEN),--when "$(WHEN)") $(if $(BOX),--box "$(BOX)")
 
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)

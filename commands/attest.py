@@ -1,6 +1,12 @@
-"""`make attest-rotation WHAT=exchange-api-key WHO=name [WHEN=YYYY-MM-DD] CONFIG=... [BOX=name]`: an operator
-records that a secret of [rotation] was rotated (python -m commands.attest --config PATH --what NAME --who NAME
-[--when DATE] [--box NAME]).
+"""`make attest TASK=... NOTE=... [WHO=name] [WHEN=...] CONFIG=... [BOX=name]`: an operator records that a manual
+task of [tasks] was done (python -m commands.attest --config PATH --task NAME --note TEXT [--who NAME]);
+`make attest-rotation WHAT=exchange-api-key WHO=name [WHEN=YYYY-MM-DD] CONFIG=... [BOX=name]`: that a secret
+of [rotation] was rotated (python -m commands.attest --config PATH --what NAME --who NAME [--when DATE]
+[--box NAME]). Key rotation is the second, per secret: `--task key-rotation` is refused, pointing to it.
+
+A task's attestation (who: --who, else $SUDO_USER, else $USER) is kept as the task's latest in [tasks] file
+(fixtures/tasks.py) and as a line of the audit file (decision/audit.py), which keeps every one; the
+TASK checks read the first. An unknown task and an empty note are refused, naming the known tasks.
 
 The quarterly KEY-001 counts the newest of the secret's files' modification and this date. The date is
 kept beside the suite's state ([policy] state_dir, fixtures/rotation.py) and the attestation is a line
@@ -11,13 +17,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 from pathlib import Path
 
 from configuration import ConfigError, load
+from configuration.tasks import KEY_ROTATION
 from core.vocabulary import ExitStatus
 from decision import audit
-from fixtures import rotation
+from fixtures import rotation, tasks
 
 
 def when_from(text: str | None) -> datetime.datetime:
@@ -31,20 +39,29 @@ def when_from(text: str | None) -> datetime.datetime:
         raise ValueError(f"WHEN={text!r} is not a date (YYYY-MM-DD) or an ISO time") from None
     when = when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
     if when > now + datetime.timedelta(minutes=5):
-        raise ValueError(f"WHEN={text} is in the future: attest a rotation once it is done")
+        raise ValueError(f"WHEN={text} is in the future: attest it once it is done")
     return when
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m commands.attest", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--what", required=True, help="the secret, as [rotation] secrets names it")
-    parser.add_argument("--who", required=True, help="who rotated it")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--task", help="a manual task, as [tasks] names it")
+    what.add_argument("--what", help="a rotated secret, as [rotation] secrets names it")
+    parser.add_argument("--note", help="a task's note: what was done (required with --task)")
+    parser.add_argument("--who", help="who did it (a task: default $SUDO_USER, else $USER)")
     parser.add_argument("--when", help="when: YYYY-MM-DD or an ISO time (default: now)")
     parser.add_argument("--box", help="the box, when the configuration names several")
     args = parser.parse_args(argv)
-    if not args.who.strip():
-        parser.error("--who must name someone: it is the audit trail of this rotation")
+    who = (args.who or "").strip()
+    if args.task is not None:
+        who = who or os.environ.get("SUDO_USER") or os.environ.get("USER") or ""
+        if not (args.note or "").strip():
+            parser.error(f"NOTE must say what was done for {args.task}: it is the audit trail of this task")
+    if not who:
+        parser.error("--who must name someone: it is the audit trail of this "
+                     + ("task" if args.task is not None else "rotation"))
     try:
         settings = load(args.config)
     except ConfigError as error:
@@ -57,19 +74,37 @@ def main(argv: list[str] | None = None) -> int:
     if name not in names:
         parser.error(f"no box {name!r} in the configuration; boxes: {', '.join(names)}")
     box = settings.box(name)
-    known = [secret.name for secret in box.rotation.secrets]
-    if args.what not in known:
-        parser.error(f"no secret {args.what!r} in [rotation] secrets; known: {', '.join(known) or 'none'}")
     try:
         when = when_from(args.when)
     except ValueError as error:
         parser.error(str(error))
+    if args.task is not None:
+        return attest_task(parser, settings, name, args.task, who, args.note.strip(), when)
+    known = [secret.name for secret in box.rotation.secrets]
+    if args.what not in known:
+        parser.error(f"no secret {args.what!r} in [rotation] secrets; known: {', '.join(known) or 'none'}")
     path = rotation.attestations_path(settings)
-    entry = rotation.attest(path, name, args.what, args.who.strip(), when)
+    entry = rotation.attest(path, name, args.what, who, when)
     log = audit.append(audit.state_directory(settings), {"action": "attest-rotation", "box": name,
                                                         "secret": args.what, "who": entry["who"],
                                                         "rotated": entry["when"]})
     print(f"{name}: {args.what} rotated {entry['when']}, attested by {entry['who']}; recorded in {path} and {log}")
+    return 0
+
+
+def attest_task(parser, settings, box: str, task: str, who: str, note: str, when: datetime.datetime) -> int:
+    known = [known.name for known in settings.tasks.tasks]
+    if task == KEY_ROTATION:
+        secrets = ", ".join(secret.name for secret in settings.rotation.secrets) or "none"
+        parser.error(f"{KEY_ROTATION} is attested per secret (KEY-001): make attest-rotation WHAT=secret WHO=name "
+                     f"CONFIG=...; secrets: {secrets}")
+    if settings.tasks.task(task) is None:
+        parser.error(f"no task {task!r} in [tasks]; known: {', '.join(known) or 'none'}")
+    path = tasks.attestations_path(settings)
+    entry = tasks.attest(path, box, task, who, note, when)
+    log = audit.append(audit.state_directory(settings), {"action": "attest-task", "box": box, "task": task,
+                                                        "who": who, "done": entry["when"], "note": note})
+    print(f"{box}: {task} done {entry['when']}, attested by {who}; recorded in {path} and {log}")
     return 0
 
 

@@ -21,12 +21,15 @@ from configuration.application import Application
 from configuration.audit import Audit
 from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
+from configuration.hardware import Hardware
 from configuration.inventory import InventoryError, boxes_from
 from configuration.monthly import Baselines, ErrorHandling, MonthlyReview
+from configuration.monitoring import Monitoring
 from configuration.pentest import Pentest
 from configuration.review import Certificates, Rotation
 from configuration.section import SecretUrl, Section
 from configuration.security import Security
+from configuration.tasks import Tasks
 from configuration.updates import Updates
 from core.redact import url_secrets
 from core.vocabulary import Mode
@@ -380,6 +383,9 @@ class Settings(Section):
     monthly_review: MonthlyReview = MonthlyReview()
     baselines: Baselines = Baselines()
     error_handling: ErrorHandling = ErrorHandling()
+    hardware: Hardware = Hardware()
+    tasks: Tasks = Tasks()
+    monitoring: Monitoring = Monitoring()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()
@@ -472,7 +478,8 @@ def load(path: Path) -> Settings:
 # What a box may set for itself in [[boxes]]; the rest (alerts, reports, policy...) is the run's.
 BOX_SECTIONS = {"host", "services", "resources", "paths", "retention", "logrotate", "trading", "api", "dashboard",
                 "tunnel", "exchange", "database", "diagnostics", "security", "audit", "backups",
-                "monthly_review", "baselines", "error_handling"}
+                "monthly_review", "baselines", "error_handling", "hardware", "monitoring", "updates", "pentest",
+                "certificates", "rotation", "application"}
 
 
 def _fleet(path: Path, raw: dict, boxes) -> list[Settings]:

@@ -1,7 +1,8 @@
 """Gate.io's public endpoint on base+444, over TLS with the lab CA's certificate for api.gateio.ws.
 
 It answers only for the Host the guide sends (`-H "Host: api.gateio.ws"`), like a virtual host
-behind the cloud VM; the `exchange-down` switch makes it answer 503 to everything.
+behind the cloud VM; the `exchange-down` switch makes it answer 503 to everything, `exchange-slow`
+answers every GET 0.7 s late (the network latency check).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import ssl
 import sys
+import time
 from urllib.parse import urlsplit
 
+from lab.hardware import SLOW_EXCHANGE_SECONDS as SLOW_SECONDS
 from lab.httpbase import Handler, Server, serve, server_args
 from lab.switches import Switches
 
@@ -33,6 +36,8 @@ class ExchangeHandler(Handler):
     paths = None  # set in main()
 
     def do_GET(self):  # noqa: N802
+        if Switches(self.paths.faults_dir).on("exchange-slow"):
+            time.sleep(SLOW_SECONDS)
         if Switches(self.paths.faults_dir).on("exchange-down"):
             return self.send_json(503, {"label": "SERVICE_UNAVAILABLE", "message": "exchange unavailable"})
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip().lower()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import agentstate, apt, audit, backups, dbfaults, files, handlers, pentest, sample, security, tmpfs
+from lab import agentstate, apt, audit, backups, dbfaults, files, handlers, hardware, pentest, sample, security, tmpfs
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -188,6 +188,17 @@ def _catalogue() -> list[Fault]:
               "service-down", handlers.STOPPED_BY_FAULT, still_on=_not_running(handlers.STOPPED_BY_FAULT)),
         Fault("error-handling-slow", "the agent's /api/errors/performance-metrics responseTime is 50 times its "
               "healthy one (avgMs 1925)", "switch"),
+    ]
+    # Hardware, monitoring and the manual tasks (lab/hardware.py; issue 12).
+    faults += [
+        Fault("disk-failing", f"{hardware.SATA}'s recorded smartctl output: overall health FAILED, 1104 reallocated "
+              "and 24 pending sectors, 88 % worn, 71 °C", "file", breaks_files=hardware.disk_failing),
+        Fault("thresholds-differ", "monitoring-thresholds.json says cpu warning 80 and disk critical 90 "
+              "(the suite's [resources]: 70 and 85)", "file", breaks_files=hardware.thresholds_differ),
+        Fault("exchange-slow", f"the exchange endpoint answers after {hardware.SLOW_EXCHANGE_SECONDS * 1000:.0f} ms "
+              "(network latency warning 500, critical 1000)", "switch"),
+        Fault("task-overdue", f"{hardware.OVERDUE_TASK} last attested {hardware.OVERDUE_DAYS} days ago by alice "
+              "(monthly)", "file", breaks_files=hardware.task_overdue),
     ]
     return faults
 

@@ -17,7 +17,7 @@ import tarfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from lab import apt, audit, backups, sample, security
+from lab import apt, audit, backups, hardware, sample, security
 from lab.paths import LabPaths
 
 LOG_DAYS = 11  # today and the ten days before
@@ -144,6 +144,7 @@ def regenerate(paths: LabPaths, now: datetime | None = None) -> None:
     security.regenerate(paths, now)
     audit.regenerate(paths, now)
     apt.regenerate(paths, now)
+    hardware.regenerate(paths, now)
 
 
 # ---- file faults ------------------------------------------------------------------------------
