@@ -23,8 +23,8 @@ from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
 from configuration.hardware import Hardware
 from configuration.inventory import InventoryError, boxes_from
-from configuration.monthly import Baselines, ErrorHandling, MonthlyReview
 from configuration.monitoring import Monitoring
+from configuration.monthly import Baselines, ErrorHandling, MonthlyReview
 from configuration.pentest import Pentest
 from configuration.review import Certificates, Rotation
 from configuration.section import SecretUrl, Section
