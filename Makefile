@@ -106,9 +106,13 @@ demo-lab: lab-up
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
-# Everything: the lint, then the suite's own tests, the lab's included.
+# Everything: the lint, then the suite's own tests: those without a lab on $(WORKERS) workers, then the lab's
+# one after the other (each lab and box has fixed ports). Both parts run; either failing fails the target.
 test: setup lint
-	$(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS) tests
+	status=0; \
+	$(PY) -m pytest -c tests/pytest.ini -m "not lab" -n $(WORKERS) $(PYTEST_ARGS) tests || status=$$?; \
+	$(PY) -m pytest -c tests/pytest.ini -m lab $(PYTEST_ARGS) tests || status=$$?; \
+	exit $$status
 
 # Every test that needs no lab, on $(WORKERS) pytest-xdist workers.
 test-fast: $(VENV)/.installed
