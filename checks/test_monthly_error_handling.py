@@ -34,7 +34,7 @@ def test_month_of_errors_is_analysed(error_analysis, settings, record_property):
 def test_error_handler_is_running(error_handlers, error_handler, record_property):
     found = error_handlers.processes(error_handler)
     record_property("handler_processes", len(found))
-    record_property("handler_rss_kb", ", ".join(f"{p['pid']}={p['rss_kb']}" for p in found) or "none")
+    record_property("handler_rss_kb", ", ".join(f"{p['rss_kb']} (pid {p['pid']})" for p in found) or "none")
     assert found, f"no process named {error_handler} is running"
 
 
