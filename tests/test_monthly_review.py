@@ -241,6 +241,8 @@ def test_faults_fail_their_checks_with_figures_and_make_baseline_records_again(m
         "disk_read_mb_per_s": {"value": 1e9, "unit": "MB/s", "recorded": "2026-01-01T00:00:00+00:00", "why": "test"}})
     stored.write_text(json.dumps(box))
     strict = config_with(config, tmp_path / "strict.toml", {"baselines": {"noise_floor_ms": 0}})
+    # Handlers are found by their exact name machine-wide, as on the box: another lab running on this machine
+    # (make lab-up) would still show a network-error-handler.
     for fault in ("handler-stopped", "error-handling-slow", "crashloop:trading-dashboard"):
         lab.inject(fault)
     done = run_cadence(strict, tmp_path / "reports", "-k", CHECKS, cadence="monthly")
