@@ -27,6 +27,7 @@ from configuration.review import Certificates, Rotation
 from configuration.section import SecretUrl, Section
 from configuration.security import Security
 from configuration.updates import Updates
+from configuration.weekly_review import WeeklyReview
 from core.redact import url_secrets
 from core.vocabulary import Mode
 
@@ -376,6 +377,7 @@ class Settings(Section):
     backups: Backups = Backups()
     application: Application = Application()
     updates: Updates = Updates()
+    weekly_review: WeeklyReview = WeeklyReview()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()

@@ -12,7 +12,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from lab import apt, audit, pentest, security
+from lab import apt, audit, files, pentest, security
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 
@@ -95,6 +95,9 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         # The application checkout the update commands work on (the lab's tests make it a git checkout).
         ("application", {"dir": paths.opt_dir, "remote": "origin", "branch": "main"}),
         ("updates", apt.config_values(paths)),
+        # The weekly review: a short disk I/O sample (the guide's iostat takes 5 s).
+        ("weekly_review", {"strategies_file": files.strategies_file(paths), "io_path": paths.opt_dir,
+                           "io_sample_seconds": 0.5}),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),
