@@ -188,6 +188,15 @@ def test_the_disk_that_holds_a_path(tmp_path):
     assert 0 < memory["MemAvailable"] <= memory["MemTotal"]
 
 
+def test_the_example_has_the_guide_s_thresholds():
+    from configuration import load
+    from configuration.schema import EXAMPLE
+
+    review = load(EXAMPLE).weekly_review
+    assert (review.window_days, review.error_days, review.max_active_patterns, review.min_recovery_rate_percent,
+            review.failed_recovery_pattern) == (7, 7, 5, 70, "recovery.*failed")
+
+
 def test_a_bad_recovery_pattern_is_refused():
     with pytest.raises(ValidationError, match="not a regular expression"):
         WeeklyReview(failed_recovery_pattern="recovery.*(failed")
