@@ -11,7 +11,6 @@ in `[weekly_review]`.
 
 import pytest
 
-from fixtures import logscan
 from fixtures.weekly import per_day
 
 pytestmark = pytest.mark.weekly
@@ -19,14 +18,13 @@ pytestmark = pytest.mark.weekly
 
 @pytest.mark.check("EHW-001", severity="info",
                    why="the week's errors per day show a trend the daily rate hides")
-def test_errors_per_day(weekly_logs, box, record_property):
+def test_errors_per_day(weekly_logs, record_property):
     days = weekly_logs.errors
     record_property("errors_per_day", per_day(days, "lines"))
     record_property("errors_7d", sum(day["figures"]["lines"] for day in days if day["figures"]))
     record_property("critical_errors_7d", sum(day["figures"]["critical_lines"] for day in days if day["figures"]))
     # No error log is no error only on a day the agent logged at all (the guide's `if [ -f ... ]`).
-    traded = box.call(logscan.dated_logs, str(weekly_logs.log_dir), "trading", [day["date"] for day in days])
-    silent = [day["date"] for day in days if day["figures"] is None and not traded[day["date"]]]
+    silent = weekly_logs.silent_days()
     assert not silent, (
         f"no error log and no trading log for {', '.join(silent)} in {weekly_logs.log_dir}: the agent did not "
         "log those days, so their errors are unknown, not zero")

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.weekly
                    why="the week's trades and profit are how the operator sees whether the agent earns its keep")
 def test_week_of_trading_figures(weekly_logs, record_property):
     week = weekly_logs.trading
-    record_property("window", f"{week.first}..{week.last}")
+    record_property("trading_window", f"{week.first}..{week.last}")
     record_property("trades_7d", week.trades)
     record_property("profit_7d_usdt", f"{week.profit_usdt:.2f}")
     average = week.average_usdt

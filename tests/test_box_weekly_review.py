@@ -42,7 +42,7 @@ def test_the_weekly_review_over_ssh(box, tmp_path):
     assert set(outcomes.values()) == {"passed"} and len(outcomes) == 10, healthy.output
     today = date.today()
     perf = healthy.only("PERF-001").properties
-    assert perf["window"] == f"{today - timedelta(days=7)}..{today - timedelta(days=1)}"
+    assert perf["trading_window"] == f"{today - timedelta(days=7)}..{today - timedelta(days=1)}"
     assert int(perf["trades_7d"]) > 0
     assert "momentum (enabled" in healthy.only("STRAT-001").properties["strategies"]
 

@@ -257,7 +257,7 @@ def test_the_healthy_lab_passes_with_the_week_s_figures(healthy_lab, lab_config,
     perf = run.only("PERF-001").properties
     assert (int(perf["trades_7d"]), perf["profit_7d_usdt"]) == (trades, f"{profit:.2f}")
     assert perf["avg_profit_per_trade_usdt"] == f"{profit / trades:.2f}"
-    assert perf["window"] == f"{week[0]}..{week[-1]}"
+    assert perf["trading_window"] == f"{week[0]}..{week[-1]}"
     errors_week = [(today - timedelta(days=back)).isoformat() for back in range(6, -1, -1)]
     counts = [int(shell('zcat -f "$@" | wc -l', lab_files_of(healthy_lab, "error", [when]))) for when in errors_week]
     assert run.only("EHW-001").properties["errors_per_day"] == ", ".join(
