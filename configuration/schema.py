@@ -31,6 +31,7 @@ from configuration.section import SecretUrl, Section
 from configuration.security import Security
 from configuration.tasks import Tasks
 from configuration.updates import Updates
+from configuration.weekly_review import WeeklyReview
 from core.redact import url_secrets
 from core.vocabulary import Mode
 
@@ -386,6 +387,7 @@ class Settings(Section):
     hardware: Hardware = Hardware()
     tasks: Tasks = Tasks()
     monitoring: Monitoring = Monitoring()
+    weekly_review: WeeklyReview = WeeklyReview()
     remediation: Remediation = Remediation()
     alerts: AlertSettings = AlertSettings()
     reports: Reports = Reports()
@@ -479,7 +481,7 @@ def load(path: Path) -> Settings:
 BOX_SECTIONS = {"host", "services", "resources", "paths", "retention", "logrotate", "trading", "api", "dashboard",
                 "tunnel", "exchange", "database", "diagnostics", "security", "audit", "backups",
                 "monthly_review", "baselines", "error_handling", "hardware", "monitoring", "updates", "pentest",
-                "certificates", "rotation", "application"}
+                "certificates", "rotation", "application", "weekly_review", "tasks"}
 
 
 def _fleet(path: Path, raw: dict, boxes) -> list[Settings]:

@@ -12,7 +12,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from lab import apt, audit, hardware, pentest, security
+from lab import apt, audit, files, hardware, pentest, security
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 
@@ -98,6 +98,9 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         # The monthly benchmarks: a small file read in the lab's run directory (a disk there is the machine's).
         ("baselines", {"disk_scratch_dir": paths.run_dir, "disk_read_mb": 8, "api_requests": 5, "db_runs": 5}),
         *hardware.config_sections(paths, py),
+        # The weekly review: a short disk I/O sample (the guide's iostat takes 5 s).
+        ("weekly_review", {"strategies_file": files.strategies_file(paths), "io_path": paths.opt_dir,
+                           "io_sample_seconds": 0.5}),
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),

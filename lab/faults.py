@@ -200,6 +200,16 @@ def _catalogue() -> list[Fault]:
         Fault("task-overdue", f"{hardware.OVERDUE_TASK} last attested {hardware.OVERDUE_DAYS} days ago by alice "
               "(monthly)", "file", breaks_files=hardware.task_overdue),
     ]
+    faults += [  # the weekly review (lab/files.py)
+        Fault("strategy-weights-off", "strategies.json: the enabled strategies' weights add up to 0.85", "file",
+              breaks_files=files.strategy_weights_off),
+        Fault("strategy-zero-weight", "strategies.json: the disabled strategy enabled with weight 0", "file",
+              breaks_files=files.strategy_zero_weight),
+        Fault("strategies-malformed", "strategies.json cut in the middle: no longer JSON", "file",
+              breaks_files=files.strategies_malformed),
+        Fault("logs-missing-day", "the trading and error logs of 3 days ago deleted (plain and rotated)", "file",
+              breaks_files=files.logs_missing_day),
+    ]
     return faults
 
 

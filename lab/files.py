@@ -99,10 +99,21 @@ def write_config_dir(paths: LabPaths) -> None:
     trading = {"exchange": "gateio", "pairs": [p for p, _, _ in sample.PAIRS],
                "maxPositionUsdt": 500, "riskPerTradePct": 1.0}
     _write(paths.trading_config, json.dumps(trading, indent=2) + "\n")
+    write_strategies(paths)
     script = "#!/bin/sh\n# Lab stand-in: the maintenance suite does this job.\nexit 0\n"
     _write(paths.scripts_dir / "daily-maintenance.sh", script)
     os.chmod(paths.scripts_dir / "daily-maintenance.sh", 0o755)
     backups.write_keys(paths)
+
+
+def strategies_file(paths: LabPaths) -> Path:
+    """The agent's strategies (the guide's config/strategies.json)."""
+    return paths.config_dir / "strategies.json"
+
+
+def write_strategies(paths: LabPaths, strategies: list[dict] | None = None) -> None:
+    strategies = sample.STRATEGIES if strategies is None else strategies
+    _write(strategies_file(paths), json.dumps({"strategies": strategies}, indent=2) + "\n")
 
 
 def write_app_logs(paths: LabPaths, now: datetime) -> None:
@@ -211,3 +222,39 @@ def logs_unrotated(paths: LabPaths, now: datetime | None = None) -> None:
         day = now.date() - timedelta(days=age)
         for kind in ("trading", "error"):
             write_dated_log(paths.log_dir, kind, day, now, compressed=False)
+
+
+# ---- the weekly review's faults ---------------------------------------------------------------
+
+def strategy_weights_off(paths: LabPaths, now: datetime | None = None) -> None:
+    """The first enabled strategy's weight lowered by 0.15: the enabled weights add up to 0.85."""
+    strategies = [dict(strategy) for strategy in sample.STRATEGIES]
+    first = next(strategy for strategy in strategies if strategy["enabled"])
+    first["weight"] = round(first["weight"] - 0.15, 2)
+    write_strategies(paths, strategies)
+
+
+def strategy_zero_weight(paths: LabPaths, now: datetime | None = None) -> None:
+    """The disabled strategy enabled with its weight 0: the weights still add up to 1."""
+    write_strategies(paths, [{**strategy, "enabled": True} for strategy in sample.STRATEGIES])
+
+
+def strategies_malformed(paths: LabPaths, now: datetime | None = None) -> None:
+    """The strategies file cut in the middle, as an editor's crash or a full disk leaves it."""
+    path = strategies_file(paths)
+    text = json.dumps({"strategies": sample.STRATEGIES}, indent=2)
+    _write(path, text[: len(text) // 2])
+
+
+def missing_day(now: datetime | None = None) -> date:
+    """The day the logs-missing-day fault deletes: three days ago (rotated by then)."""
+    now = now or datetime.now().astimezone()
+    return now.date() - timedelta(days=3)
+
+
+def logs_missing_day(paths: LabPaths, now: datetime | None = None) -> None:
+    """Both dated logs of three days ago gone, plain and rotated: a day the agent did not log."""
+    day = missing_day(now).isoformat()
+    for kind in ("trading", "error"):
+        for name in (f"{kind}-{day}.log", f"{kind}-{day}.log.gz"):
+            (paths.log_dir / name).unlink(missing_ok=True)

@@ -33,6 +33,17 @@ KNOWN_ERRORS = {
     "TE003": ("WARN", "order status poll timed out"),
 }
 NEW_ERROR_CODE = "SE999"
+# The agent's strategies.json: the enabled weights add up to 1; the disabled one has none.
+STRATEGIES = [
+    {"name": "momentum", "enabled": True, "weight": 0.4,
+     "performance": {"winRate": 0.58, "profitUsdt": 412.35, "sharpe": 1.42, "trades": 61}},
+    {"name": "mean-reversion", "enabled": True, "weight": 0.35,
+     "performance": {"winRate": 0.54, "profitUsdt": 188.2, "sharpe": 0.97, "trades": 44}},
+    {"name": "ai-signal", "enabled": True, "weight": 0.25,
+     "performance": {"winRate": 0.61, "profitUsdt": 240.9, "sharpe": 1.21, "trades": 29}},
+    {"name": "grid", "enabled": False, "weight": 0,
+     "performance": {"winRate": 0.49, "profitUsdt": -35.1, "sharpe": -0.2, "trades": 12}},
+]
 _ID_EPOCH = date(2024, 1, 1)
 
 

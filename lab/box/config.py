@@ -40,6 +40,8 @@ def box_values(paths: BoxPaths) -> dict:
         ],
         "backups": {"dir": str(Guide.backup_dir), "app_dir": str(Guide.opt_dir)},
         "application": {"dir": str(Guide.opt_dir)},  # the checkout the update commands work on
+        "weekly_review": {"strategies_file": str(Guide.opt_dir / "config" / "strategies.json"),
+                          "io_path": str(Guide.opt_dir)},
         "logrotate": {"command": logrotate_command()},
         "alerts": {"file": str(Guide.alerts_file)},
         "reports": {"dir": str(paths.reports_dir)},  # the repository is read-only inside the box
