@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from configuration import ConfigError, load
+from commands import cli
 from configuration.tasks import KEY_ROTATION
 from core.vocabulary import ExitStatus
 from decision import audit
@@ -62,18 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     if not who:
         parser.error("--who must name someone: it is the audit trail of this "
                      + ("task" if args.task is not None else "rotation"))
-    try:
-        settings = load(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    settings = cli.configuration(args.config)
+    if settings is None:
         return ExitStatus.BAD_CONFIGURATION
-    names = [box.host.name for box in settings.boxes()]
-    if args.box is None and len(names) > 1:
-        parser.error(f"--box NAME: the configuration names {len(names)} boxes ({', '.join(names)})")
-    name = args.box or names[0]
-    if name not in names:
-        parser.error(f"no box {name!r} in the configuration; boxes: {', '.join(names)}")
-    box = settings.box(name)
+    box = cli.one_box(parser, settings, args.box)
+    name = box.host.name
     try:
         when = when_from(args.when)
     except ValueError as error:

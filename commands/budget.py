@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from configuration import ConfigError, load
+from commands import cli
 from core.vocabulary import ExitStatus
 from decision.audit import state_directory
 from decision.state import StateStore
@@ -28,10 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default="", help='a part of the target\'s name ("service trading-dashboard")')
     parser.add_argument("--config", type=Path, required=True)
     args = parser.parse_args(argv)
-    try:
-        settings = load(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    settings = cli.configuration(args.config)
+    if settings is None:
         return ExitStatus.BAD_CONFIGURATION
     store = StateStore(state_directory(settings))  # a relative one as the runs take it
     if args.action == "show":

@@ -17,7 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from configuration import ConfigError, Settings, load
+from commands import cli
+from configuration import Settings
 from core.vocabulary import ExitStatus
 from fixtures import securityscan
 from fixtures.host import BoxUnreachable, ReaderFailed, box_of
@@ -86,15 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--box", help="one box of a fleet, by name (default: every box)")
     args = parser.parse_args(argv)
-    try:
-        settings = load(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    settings = cli.configuration(args.config)
+    if settings is None:
         return ExitStatus.BAD_CONFIGURATION
-    boxes = [box for box in settings.boxes() if args.box in (None, box.host.name)]
+    boxes = cli.some_boxes(settings, args.box)
     if not boxes:
-        print(f"no box named {args.box!r} in {args.config}; boxes: "
-              f"{', '.join(box.host.name for box in settings.boxes())}", file=sys.stderr)
         return ExitStatus.BAD_CONFIGURATION
     worst = 0
     for box in boxes:

@@ -27,7 +27,8 @@ import getpass
 import sys
 from pathlib import Path
 
-from configuration import ConfigError, Settings, load
+from commands import cli
+from configuration import Settings
 from core.vocabulary import ActionStatus, ExitStatus, Mode
 from decision import audit
 from fixtures.host import box_of
@@ -115,17 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apply", action="store_true", help="do it (default: print the plan, change nothing)")
     parser.add_argument("--box", help="the box, when the configuration names several")
     args = parser.parse_args(argv)
-    try:
-        settings = load(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    settings = cli.configuration(args.config)
+    if settings is None:
         return ExitStatus.BAD_CONFIGURATION
-    names = [box.host.name for box in settings.boxes()]
-    if args.box is None and len(names) > 1:
-        parser.error(f"--box NAME: the configuration names {len(names)} boxes ({', '.join(names)})")
-    if (args.box or names[0]) not in names:
-        parser.error(f"no box {args.box!r} in the configuration; boxes: {', '.join(names)}")
-    box = settings.box(args.box or names[0])
+    box = cli.one_box(parser, settings, args.box)
     try:
         if not args.apply:
             return plan(box)

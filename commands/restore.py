@@ -31,7 +31,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from configuration import ConfigError, Settings, load
+from commands import cli
+from configuration import Settings
 from core.vocabulary import ExitStatus
 from decision import audit
 from decision.incidents import IncidentStore
@@ -340,17 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", action="store_true", help="print each step; change nothing")
     parser.add_argument("--box", help="the box, when the configuration names several")
     args = parser.parse_args(argv)
-    try:
-        settings = load(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    settings = cli.configuration(args.config)
+    if settings is None:
         return ExitStatus.BAD_CONFIGURATION
-    names = [box.host.name for box in settings.boxes()]
-    if args.box is None and len(names) > 1:
-        parser.error(f"--box NAME: the configuration names {len(names)} boxes ({', '.join(names)})")
-    if (args.box or names[0]) not in names:
-        parser.error(f"no box {args.box!r} in the configuration; boxes: {', '.join(names)}")
-    box = settings.box(args.box or names[0])
+    box = cli.one_box(parser, settings, args.box)
     try:
         job = Restore(box, args.what, find_backup(box, args.backup), args.plan)
         (restore_config if args.what == "config" else restore_full)(job)

@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from configuration import ConfigError, Settings, load
+from commands import cli
+from configuration import Settings
 from core.vocabulary import ExitStatus
 from decision.audit import state_directory
 from decision.incidents import Incident, IncidentStore
@@ -66,18 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.who.strip() or not args.why.strip():
         parser.error("--who and --why must say something: they are the audit trail of this resume")
-    try:
-        settings = load(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    settings = cli.configuration(args.config)
+    if settings is None:
         return ExitStatus.BAD_CONFIGURATION
-    names = [box.host.name for box in settings.boxes()]
-    if args.box is None and len(names) > 1:
-        parser.error(f"--box NAME: the configuration names {len(names)} boxes ({', '.join(names)})")
-    name = args.box or names[0]
-    if name not in names:
-        parser.error(f"no box {name!r} in the configuration; boxes: {', '.join(names)}")
-    box = settings.box(name)
+    box = cli.one_box(parser, settings, args.box)
+    name = box.host.name
     store = IncidentStore(state_directory(settings))
     incident = store.current(name)
     if incident is None:

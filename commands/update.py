@@ -36,11 +36,11 @@ from filelock import FileLock, Timeout
 
 from alerts.delivery import deliver
 from alerts.message import Alert
-from commands import restore
+from commands import cli, restore
 from commands.updatesteps import Interrupted, Progress, Refused, StepFailed, Steps, progress_path, tail
 from commands.updatesteps import now as clock_now
 from commands.updatesteps import pid as own_pid
-from configuration import ConfigError, Settings, load
+from configuration import Settings
 from core.vocabulary import ActionStatus, AlertKind, ExitStatus, Mode, Severity
 from decision import audit
 from decision.incidents import IncidentStore
@@ -421,17 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.ref is not None and (args.ref.startswith("-") or not args.ref.strip()
                                  or any(c.isspace() for c in args.ref)):
         parser.error(f"--ref {args.ref!r} is not a tag or commit")
-    try:
-        settings = load(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    settings = cli.configuration(args.config)
+    if settings is None:
         return REFUSED
-    names = [box.host.name for box in settings.boxes()]
-    if args.box is None and len(names) > 1:
-        parser.error(f"--box NAME: the configuration names {len(names)} boxes ({', '.join(names)})")
-    if (args.box or names[0]) not in names:
-        parser.error(f"no box {args.box!r} in the configuration; boxes: {', '.join(names)}")
-    box = settings.box(args.box or names[0])
+    box = cli.one_box(parser, settings, args.box)
     job = Update(box, args.config, plan=not args.apply)
     lock_path = audit.state_directory(box) / f"update-{box.host.name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
