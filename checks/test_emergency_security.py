@@ -9,12 +9,10 @@ the management addresses kept open) only when enabled and confirmed, by two runs
 
 import pytest
 
+from core.listing import listed
+
 pytestmark = pytest.mark.emergency
 
-
-def _listed(values, limit: int = 10) -> str:
-    values = [str(value) for value in values]
-    return ", ".join(values[:limit]) + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
 @pytest.mark.check("SEC-001", severity="critical",
@@ -26,8 +24,8 @@ def test_no_unexpected_listening_port(security, settings):
     ports = sorted({listener.port for listener in unexpected})
     low, high = settings.security.port_range
     assert not unexpected, (
-        f"{len(ports)} listening port(s) not allowed: {_listed(ports)} (allowed: {_listed(sorted(allowed)) or 'none'}; "
-        f"watched {low}-{high}): {_listed(unexpected)}")
+        f"{len(ports)} listening port(s) not allowed: {listed(ports)} (allowed: {listed(sorted(allowed)) or 'none'}; "
+        f"watched {low}-{high}): {listed(unexpected)}")
 
 
 @pytest.mark.check("SEC-002", severity="critical",
@@ -38,7 +36,7 @@ def test_only_allowed_ssh_keys(security, settings, authorized_keys_file):
     unknown = [key for key in keys if key.fingerprint not in settings.security.allowed_keys]
     assert not unknown, (
         f"{len(unknown)} of {len(keys)} key(s) in {authorized_keys_file} not in [security] allowed_keys: "
-        f"{_listed(unknown)}")
+        f"{listed(unknown)}")
 
 
 @pytest.mark.check("SEC-003", severity="critical",
@@ -62,4 +60,4 @@ def test_failed_logins_below_threshold(security, settings):
     assert found.count <= config.failed_logins_max, (
         f"{found.count} failed login line(s) in the last {config.failed_logins_window_minutes:g} min in "
         f"{config.auth_log}, threshold {config.failed_logins_max} (over by {found.count - config.failed_logins_max}); "
-        f"most from: {_listed(f'{source} ({lines})' for source, lines in found.busiest())}")
+        f"most from: {listed(f'{source} ({lines})' for source, lines in found.busiest())}")

@@ -11,11 +11,10 @@ update-security-config.sh is an operator's change, and no remediation runs.
 
 import pytest
 
+from core.listing import listed
+
 pytestmark = pytest.mark.monthly
 
-
-def _listed(values) -> str:
-    return ", ".join(str(value) for value in values) or "none"
 
 
 @pytest.mark.check("PEN-001", severity="critical",
@@ -32,9 +31,9 @@ def test_only_expected_ports_reachable_from_outside(pentest, settings):
     assert not unexpected and not silent, (
         f"at {exposure.address} ({len(exposure.states)} port(s) tried): "
         + "; ".join(part for part in (
-            f"{len(unexpected)} port(s) answer that should not: {_listed(unexpected)}" if unexpected else "",
+            f"{len(unexpected)} port(s) answer that should not: {listed(unexpected) or 'none'}" if unexpected else "",
             f"expected but not answering: {why_silent}" if silent else "") if part)
-        + f" (expected to answer: {_listed(expected)}, [pentest] reachable_ports)")
+        + f" (expected to answer: {listed(expected) or 'none'}, [pentest] reachable_ports)")
 
 
 @pytest.mark.check("PEN-002", severity="critical",
@@ -47,11 +46,11 @@ def test_admin_endpoint_refuses_without_credentials(pentest, settings, protected
     refused = settings.pentest.refused_statuses
     if not 200 <= answer.status < 300 and answer.status not in refused:
         raise LookupError(f"{endpoint} answered {answer.status} without credentials, neither a success nor a refusal "
-                          f"({_listed(refused)}): fix the url in [pentest] protected, or add the status to "
+                          f"({listed(refused) or 'none'}): fix the url in [pentest] protected, or add the status to "
                           "refused_statuses if that is how it refuses (a redirect to a login page: 302)")
     assert answer.status in refused, (
         f"{endpoint} answered {answer.status} without credentials: it serves anyone who can reach it "
-        f"(expected {_listed(refused)})")
+        f"(expected {listed(refused) or 'none'})")
 
 
 @pytest.mark.parametrize("level", ["warning", "critical"])

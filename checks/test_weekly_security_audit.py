@@ -12,12 +12,10 @@ listening ports are not audited again here: SEC-001 compares them with [security
 
 import pytest
 
+from core.listing import listed
+
 pytestmark = pytest.mark.weekly
 
-
-def _listed(values, limit: int = 5) -> str:
-    values = [str(value) for value in values]
-    return ", ".join(values[:limit]) + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
 @pytest.mark.check("AUD-001", severity="warning",
@@ -27,9 +25,9 @@ def test_failed_logins_of_the_week(audit, settings):
     found = audit.failed_logins
     assert found.count <= config.failed_logins_max, (
         f"{found.count} failed login line(s) in the last {config.failed_logins_window_days:g} day(s) in "
-        f"{_listed(found.files)}, threshold {config.failed_logins_max} (over by "
+        f"{listed(found.files, 5)}, threshold {config.failed_logins_max} (over by "
         f"{found.count - config.failed_logins_max}); most from: "
-        f"{_listed(f'{source} ({lines})' for source, lines in found.busiest(5))}")
+        f"{listed((f'{source} ({lines})' for source, lines in found.busiest(5)), 5)}")
 
 
 def _fail2ban_expected(settings):
@@ -53,7 +51,7 @@ def test_fail2ban_jail_is_active(audit, settings, fail2ban_jail, record_property
     fail2ban = audit.fail2ban
     assert fail2ban.running, f"Fail2Ban's server does not answer: {fail2ban.said}"
     assert fail2ban_jail in fail2ban.jails, (
-        f"jail {fail2ban_jail} is not active; active jail(s): {_listed(fail2ban.jails) or 'none'}")
+        f"jail {fail2ban_jail} is not active; active jail(s): {listed(fail2ban.jails, 5) or 'none'}")
     jail = audit.jail(fail2ban_jail)
     assert jail is not None, f"jail {fail2ban_jail} is listed but fail2ban-client status {fail2ban_jail} says " \
                              "it does not exist"
@@ -88,7 +86,7 @@ def test_sshd_algorithms(audit, settings, sshd_algorithm_kind):
     outside = [name for name in offered if name not in allowed]
     assert not outside, (
         f"sshd offers {len(outside)} of {len(offered)} {sshd_algorithm_kind} outside [audit] "
-        f"sshd_algorithms.{sshd_algorithm_kind}: {_listed(outside, 10)}")
+        f"sshd_algorithms.{sshd_algorithm_kind}: {listed(outside, 10)}")
 
 
 @pytest.mark.check("AUD-006", severity="critical",
@@ -121,10 +119,10 @@ def test_no_world_writable_file_in_app_dir(audit, settings):
     found = audit.world_writable
     top = settings.audit.app_dir
     assert found["count"] == 0, (f"{found['count']} world-writable file(s) or directory(ies) under {top}: "
-                                 f"{_listed(found['first'])} (chmod o-w)")
+                                 f"{listed(found['first'], 5)} (chmod o-w)")
     if found["unreadable"]:  # nothing found where it could look: not a pass
         raise PermissionError(f"{len(found['unreadable'])} directory(ies) under {top} could not be read: "
-                              f"{_listed(found['unreadable'])}: run the weekly checks as root")
+                              f"{listed(found['unreadable'], 5)}: run the weekly checks as root")
 
 
 @pytest.mark.check("AUD-009", severity="critical",

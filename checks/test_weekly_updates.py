@@ -9,12 +9,10 @@ off unless [updates] install = true and then only inside [updates] window, after
 
 import pytest
 
+from core.listing import listed
+
 pytestmark = pytest.mark.weekly
 
-
-def _listed(values, limit: int = 10) -> str:
-    values = [str(value) for value in values]
-    return ", ".join(values[:limit]) + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
 @pytest.mark.check("UPD-001", severity="critical",
@@ -23,7 +21,7 @@ def _listed(values, limit: int = 10) -> str:
 def test_no_security_update_pending(updates, record_property):
     security = updates.security
     record_property("security_updates_pending", len(security))
-    assert not security, f"{len(security)} security update(s) pending: {_listed(security)}"
+    assert not security, f"{len(security)} security update(s) pending: {listed(security)}"
 
 
 @pytest.mark.check("UPD-002", severity="warning",
@@ -34,14 +32,14 @@ def test_pending_updates_within_limit(updates, settings, record_property):
     record_property("security_updates_pending", len(updates.security))
     assert len(pending) <= limit, (
         f"{len(pending)} update(s) pending, [updates] max_pending {limit} (over by {len(pending) - limit}), "
-        f"{len(updates.security)} of them security: {_listed(pending)}")
+        f"{len(updates.security)} of them security: {listed(pending)}")
 
 
 @pytest.mark.check("UPD-003", severity="warning",
                    why="an installed kernel or libc fix does nothing until the box restarts")
 def test_no_reboot_required(updates, settings):
     reboot = updates.reboot
-    packages = _listed(reboot["packages"]) or f"none listed in {settings.updates.reboot_packages_file()}"
+    packages = listed(reboot["packages"]) or f"none listed in {settings.updates.reboot_packages_file()}"
     assert not reboot["required"], (
         f"a reboot is required ({settings.updates.reboot_required_file}), for: {packages}; "
         f"schedule it in the maintenance window (make update-os)")
@@ -62,4 +60,4 @@ def test_npm_audit_clean(updates, settings, record_property):
     by_level = ", ".join(f"{level} {n}" for level, n in counted.items() if n)
     assert total == 0, (
         f"npm audit in {settings.updates.app_dir}: {total} vulnerabilit(ies) at {settings.updates.npm_audit_level} "
-        f"or above ({by_level}): {_listed(names) or 'see npm audit'}")
+        f"or above ({by_level}): {listed(names) or 'see npm audit'}")
