@@ -1,5 +1,5 @@
 """The monthly penetration check (PEN-001, PEN-002, TLS-001) and the quarterly review (KEY-001) end to
-end: run as cron runs them, against one real lab on its own ports.
+end: run as cron runs them, against the session's shared lab (tests/conftest.py).
 
 The lab's outside address is 127.0.0.2 (loopback, where none of its servers listens); its dashboard
 and agent require the admin token of its .env on GET /admin and GET /api/config; its exchange presents
@@ -11,39 +11,26 @@ a certificate of the lab's CA. Each fault breaks one of them: port-exposed (a li
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import ROOT, config_with, run_cadence
-from lab import Lab, pentest
+from conftest import ROOT, TEST_PORT_BASE, config_with, run_cadence
+from lab import pentest
 
 pytestmark = pytest.mark.lab
 
-PORT_BASE = int(os.environ.get("TEST_LAB_PEN_PORT_BASE", "25500"))
+PORT_BASE = TEST_PORT_BASE  # the shared lab's
 CHECKS = {"monthly": "penetration", "quarterly": "security_review"}  # -k: this part's checks of each cadence
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    instance = Lab(tmp_path_factory.mktemp("penlab"), PORT_BASE)
-    instance.up()
-    yield instance
-    instance.down(purge=True)
-
-
 @pytest.fixture
-def healthy(lab):
-    """No fault, no memory of earlier runs (state, attestations)."""
-    lab.clear()
-    shutil.rmtree(lab.paths.root / "maintenance", ignore_errors=True)
-    yield lab
-    lab.clear()
+def healthy(healthy_lab):
+    """The session's shared lab (tests/conftest.py), healthy and with no memory of earlier runs."""
+    return healthy_lab
 
 
 def run(lab, tmp_path, cadence, config=None):

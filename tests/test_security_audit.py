@@ -1,5 +1,5 @@
 """The weekly security audit (AUD-001..009): its readers and parsers on real things of this machine,
-then its checks as cron runs them, on one lab (port base 25000, TEST_LAB_AUDIT_PORT_BASE).
+then its checks as cron runs them, on the session's shared lab (tests/conftest.py).
 
 Fail2Ban is the one stand-in: the lab's `fail2ban-client` (lab/audit.py) answers `status` and
 `status JAIL` in fail2ban-client's own output from a state file, because real Fail2Ban is not installed
@@ -24,15 +24,14 @@ from pydantic import ValidationError
 
 from configuration import load
 from configuration.audit import Audit
-from conftest import run_cadence
+from conftest import TEST_PORT_BASE, run_cadence
 from fixtures import auditscan, securityscan
 from fixtures.audit import AuditProbe, parse_fail2ban_status, parse_fingerprint, parse_jail_status
 from fixtures.host import box_of
-from lab import Lab
 from lab import audit as lab_audit
 from lab.paths import LabPaths
 
-PORT_BASE = int(os.environ.get("TEST_LAB_AUDIT_PORT_BASE", "25000"))
+PORT_BASE = TEST_PORT_BASE  # the shared lab's
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 PATTERNS = ["Failed password", "Invalid user", "authentication failure"]
 SSHD = shutil.which("sshd", path="/usr/sbin:/usr/local/sbin:/sbin")
@@ -235,22 +234,10 @@ def test_the_fingerprint_is_ssh_keygens(tmp_path):
 # -- the checks on the lab
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    instance = Lab(tmp_path_factory.mktemp("auditlab"), PORT_BASE)
-    instance.up()
-    yield instance
-    instance.down(purge=True)
-
-
 @pytest.fixture
-def healthy(lab):
-    import shutil as sh
-
-    lab.clear()
-    sh.rmtree(lab.paths.root / "maintenance", ignore_errors=True)
-    yield lab
-    lab.clear()
+def healthy(healthy_lab):
+    """The session's shared lab (tests/conftest.py), healthy and with no memory of earlier runs."""
+    return healthy_lab
 
 
 def run(config: Path, tmp_path: Path):

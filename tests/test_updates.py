@@ -1,6 +1,6 @@
 """Package updates (Weekly 3, Quarterly 1, System Updates 1-2): apt's simulation and release data read
 right, security updates told apart by their origin, the reboot flag, npm audit and Node.js; then the checks
-end to end on a lab of their own (port base 22500), the remediation's plan, its window and its backup
+end to end on the session's shared lab (tests/conftest.py), the remediation's plan, its window and its backup
 first, and one real install into the lab's private dpkg admin directory (never the machine's).
 
 The lab's apt is real apt and dpkg over local repositories (lab/apt.py). Its `npm` is a stand-in that
@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 
 from configuration import ConfigError, load
 from configuration.updates import Window
-from conftest import ROOT, config_with, run_cadence
+from conftest import ROOT, TEST_PORT_BASE, config_with, run_cadence
 from fixtures import updatescan
 from fixtures.updates import (
     classify,
@@ -33,7 +32,7 @@ from fixtures.updates import (
     parse_simulation,
 )
 
-PORT_BASE = int(os.environ.get("TEST_LAB_UPDATES_PORT_BASE", "22500"))
+PORT_BASE = TEST_PORT_BASE  # the shared lab's
 UPDATE_CHECKS = "weekly_updates or quarterly_updates"  # -k: the modules of the update checks
 PATTERNS = ["n=*-security", "a=*-security", "l=Debian-Security"]
 
@@ -138,22 +137,10 @@ def test_reboot_flag_and_its_packages(tmp_path):
 
 # -- the checks and the remediation on a lab
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    from lab import Lab
-
-    instance = Lab(tmp_path_factory.mktemp("updlab"), PORT_BASE)
-    instance.up()
-    yield instance
-    instance.down(purge=True)
-
-
 @pytest.fixture
-def healthy(lab):
-    lab.clear()
-    shutil.rmtree(lab.paths.root / "maintenance", ignore_errors=True)
-    yield lab
-    lab.clear()
+def healthy(healthy_lab):
+    """The session's shared lab (tests/conftest.py), healthy and with no memory of earlier runs."""
+    return healthy_lab
 
 
 def run(config: Path, tmp_path: Path, *args: str, cadence: str = "weekly or quarterly"):
