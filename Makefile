@@ -19,6 +19,9 @@ WORKERS ?= 2
 # on port 22, a PostgreSQL on 5432).
 LAB_DEPS := postgresql:/usr/lib/postgresql/*/bin/postgres
 BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron nftables:/usr/sbin/nft iproute2:/usr/sbin/ip
+# What only the suite's own tests use: headless Chromium renders the audit trail's pages (tests/test_index.py),
+# promtool checks the Prometheus textfile (tests/test_prometheus.py); without them those tests skip, saying so.
+TEST_DEPS := chromium:/usr/bin/chromium prometheus:/usr/bin/promtool
 
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
@@ -48,7 +51,7 @@ lock: $(VENV)/.installed
 system-deps:
 	@missing=""; box_missing=""; \
 	for entry in $(LAB_DEPS); do ls $${entry#*:} >/dev/null 2>&1 || missing="$$missing $${entry%%:*}"; done; \
-	for entry in $(BOX_DEPS); do ls $${entry#*:} >/dev/null 2>&1 || box_missing="$$box_missing $${entry%%:*}"; done; \
+	for entry in $(BOX_DEPS) $(TEST_DEPS); do ls $${entry#*:} >/dev/null 2>&1 || box_missing="$$box_missing $${entry%%:*}"; done; \
 	if [ "$$(id -u)" = 0 ] && [ -n "$$missing$$box_missing" ]; then \
 	  echo "installing system packages for the lab:$$missing$$box_missing"; \
 	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
