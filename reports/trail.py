@@ -272,8 +272,9 @@ class Trail:
             "results": [], "runs": 0, "last_failed": "", "remediations": {}, "figures": []})
         record["severity"] = result.severity
         record["runs"] += 1
-        record["results"] = [*record["results"], [at, result.verdict, run["reports"]["html"]["name"]]][
-            -self.history_length:]
+        html = run["reports"]["html"]  # each result links its run's report while there is one
+        link = html["name"] if html["state"] in (ReportState.PRESENT, ReportState.ALTERED) else ""
+        record["results"] = [*record["results"], [at, result.verdict, link]][-self.history_length:]
         if result.verdict in (Verdict.FAILED, Verdict.FIXED):  # a fixed finding failed first
             record["last_failed"] = at
         if result.outcome:
@@ -301,3 +302,8 @@ class Trail:
                 if report["name"] in names:
                     report["state"] = ReportState.PRUNED
                     self.touched_runs.add(position)
+        for key, record in self.instances.items():  # the history strips stop linking them too
+            if any(report in names for _, _, report in record["results"]):
+                record["results"] = [[at, verdict, "" if report in names else report]
+                                     for at, verdict, report in record["results"]]
+                self.touched.add(key)
