@@ -26,7 +26,7 @@ TEST_DEPS := chromium:/usr/bin/chromium prometheus:/usr/bin/promtool
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline attest
+        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline attest reindex
 
 setup: $(VENV)/.installed system-deps
 
@@ -214,6 +214,12 @@ attest: setup
 	@test -n "$(CONFIG)" -a -n "$(TASK)" || { echo 'make attest TASK=task NOTE="what was done" [WHO=name] [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
 	$(PY) -m commands.attest --config $(CONFIG) --task "$(TASK)" --note "$(NOTE)" $(if $(WHO),--who "$(WHO)") $(if $(WHEN),--when "$(WHEN)") $(if $(BOX),--box "$(BOX)")
 
+# The audit trail's pages (index.html, history/, trends.html) and the Prometheus textfile, made again from the
+# ledger and the reports alone (README: The audit trail): make reindex CONFIG=... [REPORTS_DIR=dir]
+reindex: setup
+	@test -n "$(CONFIG)" || { echo "make reindex CONFIG=/path/to/maintenance.toml [REPORTS_DIR=dir]"; exit 2; }
+	$(PY) -m commands.reindex --config $(CONFIG) $(if $(REPORTS_DIR),--reports-dir "$(REPORTS_DIR)")
+
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)
 
@@ -223,6 +229,7 @@ bench: lab-up
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_emergency.py
 	$(PY) bench/bench_backup.py
+	$(PY) bench/bench_index.py
 	@if [ "$$(id -u)" = 0 ]; then $(PY) bench/bench_fleet.py; \
 	  else echo "bench_fleet: skipped, boxes need root (a real systemd in its own namespaces)"; fi
 

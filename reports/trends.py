@@ -11,12 +11,13 @@ from pathlib import Path
 
 from configuration import Settings
 from core.atomic import write_atomically
+from core.vocabulary import Severity
 from reports.page import escape, page
 
 # figure name (or prefix*) -> (label, dotted path into the box's settings), each drawn as a dashed line.
 THRESHOLDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "cpu_percent": (("warning", "resources.cpu.warning"), ("critical", "resources.cpu.critical")),
-    "cpu_usage_percent": (("warning", "resources.cpu.warning"), ("critical", "resources.cpu.critical")),
+    "cpu_percent": ((Severity.WARNING, "resources.cpu.warning"), (Severity.CRITICAL, "resources.cpu.critical")),
+    "cpu_usage_percent": ((Severity.WARNING, "resources.cpu.warning"), (Severity.CRITICAL, "resources.cpu.critical")),
     "memory_percent": (("warning", "resources.memory.warning"), ("critical", "resources.memory.critical")),
     "memory_usage_percent": (("warning", "resources.memory.warning"), ("critical", "resources.memory.critical")),
     "disk_percent*": (("warning", "resources.disk.warning"), ("critical", "resources.disk.critical")),
@@ -82,7 +83,7 @@ def svg(title: str, points: list[list], thresholds: list[tuple[str, float]]) -> 
              f'<text x="2" y="{y(high):.1f}">{format_value(high)}</text>',
              f'<text x="2" y="{y(low):.1f}">{format_value(low)}</text>']
     for label, value in thresholds:
-        colour = "#b42318" if label == "critical" else "#b7791f"
+        colour = "#b42318" if label == Severity.CRITICAL else "#b7791f"
         parts.append(f'<line class="threshold" x1="{MARGIN}" x2="{WIDTH - MARGIN}" y1="{y(value):.1f}" '
                      f'y2="{y(value):.1f}" stroke="{colour}" stroke-dasharray="4 3"/>')
         parts.append(f'<text x="{WIDTH - MARGIN + 2}" y="{y(value):.1f}">{escape(label)} {format_value(value)}</text>')
