@@ -19,11 +19,14 @@ WORKERS ?= 2
 # on port 22, a PostgreSQL on 5432).
 LAB_DEPS := postgresql:/usr/lib/postgresql/*/bin/postgres
 BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron nftables:/usr/sbin/nft iproute2:/usr/sbin/ip
+# What only the suite's own tests use: headless Chromium renders the audit trail's pages (tests/test_index.py),
+# promtool checks the Prometheus textfile (tests/test_prometheus.py); without them those tests skip, saying so.
+TEST_DEPS := chromium:/usr/bin/chromium prometheus:/usr/bin/promtool
 
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline attest
+        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline attest reindex
 
 setup: $(VENV)/.installed system-deps
 
@@ -48,7 +51,7 @@ lock: $(VENV)/.installed
 system-deps:
 	@missing=""; box_missing=""; \
 	for entry in $(LAB_DEPS); do ls $${entry#*:} >/dev/null 2>&1 || missing="$$missing $${entry%%:*}"; done; \
-	for entry in $(BOX_DEPS); do ls $${entry#*:} >/dev/null 2>&1 || box_missing="$$box_missing $${entry%%:*}"; done; \
+	for entry in $(BOX_DEPS) $(TEST_DEPS); do ls $${entry#*:} >/dev/null 2>&1 || box_missing="$$box_missing $${entry%%:*}"; done; \
 	if [ "$$(id -u)" = 0 ] && [ -n "$$missing$$box_missing" ]; then \
 	  echo "installing system packages for the lab:$$missing$$box_missing"; \
 	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
@@ -211,6 +214,12 @@ attest: setup
 	@test -n "$(CONFIG)" -a -n "$(TASK)" || { echo 'make attest TASK=task NOTE="what was done" [WHO=name] [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
 	$(PY) -m commands.attest --config $(CONFIG) --task "$(TASK)" --note "$(NOTE)" $(if $(WHO),--who "$(WHO)") $(if $(WHEN),--when "$(WHEN)") $(if $(BOX),--box "$(BOX)")
 
+# The audit trail's pages (index.html, history/, trends.html) and the Prometheus textfile, made again from the
+# ledger and the reports alone (README: The audit trail): make reindex CONFIG=... [REPORTS_DIR=dir]
+reindex: setup
+	@test -n "$(CONFIG)" || { echo "make reindex CONFIG=/path/to/maintenance.toml [REPORTS_DIR=dir]"; exit 2; }
+	$(PY) -m commands.reindex --config $(CONFIG) $(if $(REPORTS_DIR),--reports-dir "$(REPORTS_DIR)")
+
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)
 
@@ -220,6 +229,7 @@ bench: lab-up
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_emergency.py
 	$(PY) bench/bench_backup.py
+	$(PY) bench/bench_index.py
 	@if [ "$$(id -u)" = 0 ]; then $(PY) bench/bench_fleet.py; \
 	  else echo "bench_fleet: skipped, boxes need root (a real systemd in its own namespaces)"; fi
 

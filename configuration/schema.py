@@ -337,6 +337,12 @@ class Reports(Section):
     # reports, its output, its line in the runs log) that are at most `keep_days` old; it deletes the rest.
     keep_days: int = Field(default=90, ge=1)
     keep_count: int = Field(default=100, ge=1)
+    # The audit trail's outputs, rebuilt after every run from the ledger and the reports (reports/index.py):
+    # index.html and a history page per check instance showing its last `history_length` results, and the
+    # Prometheus node_exporter textfile (default: trading-maintenance.prom in `dir`; point it at the textfile
+    # collector's directory, e.g. /var/lib/prometheus/node-exporter/trading-maintenance.prom).
+    history_length: int = Field(default=30, ge=1, le=1000)
+    prometheus_textfile: Path | None = None
 
 
 class Schedule(Section):
