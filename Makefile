@@ -23,7 +23,8 @@ BOX_DEPS := openssh-server:/usr/sbin/sshd sudo:/usr/bin/sudo cron:/usr/sbin/cron
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline attest
+        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline attest \
+        verify-trail
 
 setup: $(VENV)/.installed system-deps
 
@@ -210,6 +211,13 @@ baseline: setup
 attest: setup
 	@test -n "$(CONFIG)" -a -n "$(TASK)" || { echo 'make attest TASK=task NOTE="what was done" [WHO=name] [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
 	$(PY) -m commands.attest --config $(CONFIG) --task "$(TASK)" --note "$(NOTE)" $(if $(WHO),--who "$(WHO)") $(if $(WHEN),--when "$(WHEN)") $(if $(BOX),--box "$(BOX)")
+
+# The audit trail (README: The audit trail): the ledger's chain and every report it names, checked; exit 0 when
+# intact, 1 with each finding listed. make verify-trail CONFIG=... [REPORTS_DIR=dir] [HEAD=seq:hash kept elsewhere]
+verify-trail: setup
+	@test -n "$(CONFIG)" || { echo 'make verify-trail CONFIG=/path/to/maintenance.toml [REPORTS_DIR=dir] [HEAD=seq:hash]'; exit 2; }
+	$(PY) -m commands.trail --config $(CONFIG) $(if $(REPORTS_DIR),--reports-dir "$(REPORTS_DIR)") \
+	  $(if $(HEAD),--head "$(HEAD)")
 
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)

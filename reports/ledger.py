@@ -6,7 +6,7 @@ Each line is one JSON object, keys sorted, no spaces, with `seq` (1, 2, ... no g
 `hash`, "" for the first) and `hash` (the SHA-256 of the line's JSON without its `hash`). A run's line
 names its reports with their SHA-256; a prune line names the reports retention removed.
 
-Appending (`append`) holds a file lock (a daily and an emergency run may end together) and writes the
+Appending (`append`) holds a lock on the file (a daily and an emergency run may end together) and writes the
 whole line with one write, then fsync: a process killed at any point leaves either no line or the whole
 line. What a power cut or a full disk can still leave, an incomplete last line, is never chained onto:
 the next append keeps its bytes aside in `ledger.jsonl.torn-<time>`, cuts the file back to its last
@@ -22,6 +22,7 @@ forge a consistent tail, so keep the head `verify` prints (seq and hash) somewhe
 from __future__ import annotations
 
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import Timeout
 
 from configuration import Settings
 from core import clock
@@ -40,7 +41,6 @@ from core.vocabulary import LedgerKind, TrailFinding
 from reports.files import REPORT_SUFFIXES, stamp_of
 
 LEDGER = "ledger.jsonl"
-LOCK = ".ledger.jsonl.lock"
 TORN_PREFIX = f"{LEDGER}.torn-"
 LOCK_TIMEOUT_SECONDS = 60
 RESERVED = frozenset({"seq", "kind", "at", "prev", "hash"})
@@ -103,21 +103,35 @@ def append(directory: Path, kind: LedgerKind, fields: dict, now: float | None = 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = ledger_path(directory)
-    with FileLock(str(directory / LOCK), timeout=LOCK_TIMEOUT_SECONDS):
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        try:
-            size = os.fstat(descriptor).st_size
-            last, torn = _tail(descriptor, size)
-            previous = _parse_last(path, last)
-            if torn:
-                previous = _repair(directory, descriptor, size, torn, previous, now)
-            entry = _chained(previous, kind, fields, now)
-            _write_line(descriptor, entry)
-        finally:
-            os.close(descriptor)
-        if size == 0:
-            _sync_directory(directory)  # the new file's name survives a power cut
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        _lock(descriptor, path)  # released when the file is closed, by this process or by its death
+        size = os.fstat(descriptor).st_size
+        last, torn = _tail(descriptor, size)
+        previous = _parse_last(path, last)
+        if torn:
+            previous = _repair(directory, descriptor, size, torn, previous, now)
+        entry = _chained(previous, kind, fields, now)
+        _write_line(descriptor, entry)
+    finally:
+        os.close(descriptor)
+    if size == 0:
+        _sync_directory(directory)  # the new file's name survives a power cut
     return entry
+
+
+def _lock(descriptor: int, path: Path) -> None:
+    """An exclusive lock on the ledger itself (flock: no lock file is left beside the reports), waited
+    for at most LOCK_TIMEOUT_SECONDS (filelock.Timeout, as the suite's other locks say it)."""
+    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise Timeout(str(path)) from None
+            time.sleep(0.01)
 
 
 def _chained(previous: dict | None, kind: LedgerKind, fields: dict, now: float | None) -> dict:

@@ -180,6 +180,20 @@ def test_a_report_with_no_run_line_and_a_ledger_removed_are_named(tmp_path, trai
     assert kind == TrailFinding.REMOVED and text.startswith(f"there is no ledger.jsonl in {trail_of_five}, but 11")
 
 
+def test_a_tail_rewritten_whole_is_caught_against_a_head_kept_elsewhere(tmp_path, trail_of_five, capsys):
+    """The chain alone cannot see a consistent forgery from some line on; the head noted elsewhere can."""
+    kept = json.loads(ledger_lines(trail_of_five)[-1])
+    rewrite(trail_of_five, ledger_lines(trail_of_five)[:2])
+    for path in trail_of_five.glob("daily-2026110[345]-*"):  # the forger tidies the reports up too
+        path.unlink()
+    make_runs(trail_of_five, 2, first_day=3)  # two forged runs, chained as the suite chains them
+    assert ledger.verify(trail_of_five).intact
+    config = write_config(tmp_path)
+    assert trail.main(["--config", str(config), "--head", f"5:{kept['hash']}"]) == trail.NOT_INTACT
+    said = capsys.readouterr().out
+    assert f"edited: the head kept elsewhere, seq 5 hash {kept['hash'][:16]}..., is no longer in the ledger" in said
+
+
 def test_two_writers_at_once_keep_one_chain(tmp_path):
     """Two processes (a daily and an emergency run ending together) append 150 lines each at once."""
     reports = tmp_path / "reports"
