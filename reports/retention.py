@@ -3,7 +3,9 @@
 they go together and the runs log names few reports that are gone.
 
 Only names this suite writes are touched (`<cadence>-YYYYmmdd-HHMMSS-mmm.<suffix>`, reports/files.py's
-`report_stem`); anything else in a directory is never deleted.
+`report_stem`); anything else in a directory is never deleted. Reports are pruned by `prune_reports`, which
+names them in a prune line of the ledger (reports/ledger.py) before deleting them; ledger lines are never
+removed.
 """
 
 from __future__ import annotations
