@@ -393,3 +393,13 @@ def test_a_run_killed_mid_way_leaves_the_ledger_valid_and_the_next_run_chains_on
     assert [entry["seq"] for entry in entries] == [1, 2] and entries[1]["prev"] == entries[0]["hash"]
     done = verify_trail(project.config_path)
     assert done.returncode == 0 and "intact: 2 line(s)" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_run_that_cannot_write_its_line_says_so_and_keeps_its_status(project):
+    project.reports.mkdir(parents=True)
+    ledger.ledger_path(project.reports).write_text("not a ledger line\n")
+    result = project.runpytest_subprocess("-m", "daily", f"--maintenance-config={project.config_path}")
+    assert result.ret == 11
+    result.stderr.fnmatch_lines(["maintenance: this run is not in the ledger *ledger.jsonl: *its last line is not a "
+                                 "ledger line*"])
+    assert ledger.ledger_path(project.reports).read_text() == "not a ledger line\n", "nothing chained onto it"
