@@ -26,7 +26,8 @@ TEST_DEPS := chromium:/usr/bin/chromium prometheus:/usr/bin/promtool
 .PHONY: setup system-deps lock lint demo demo-lab demo-fleet test test-fast lab-up lab-down lab-status fault fault-clear \
         daily weekly monthly quarterly emergency bench clean \
         install-schedule uninstall-schedule clear-budget sudoers record-checksums show-checksums resume \
-        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline attest reindex
+        restore restore-config update-minor update-major update-rollback update-os attest-rotation baseline attest \
+        reindex verify-trail
 
 setup: $(VENV)/.installed system-deps
 
@@ -219,6 +220,13 @@ attest: setup
 reindex: setup
 	@test -n "$(CONFIG)" || { echo "make reindex CONFIG=/path/to/maintenance.toml [REPORTS_DIR=dir]"; exit 2; }
 	$(PY) -m commands.reindex --config $(CONFIG) $(if $(REPORTS_DIR),--reports-dir "$(REPORTS_DIR)")
+
+# The audit trail (README: The audit trail): the ledger's chain and every report it names, checked; exit 0 when
+# intact, 1 with each finding listed. make verify-trail CONFIG=... [REPORTS_DIR=dir] [HEAD=seq:hash kept elsewhere]
+verify-trail: setup
+	@test -n "$(CONFIG)" || { echo 'make verify-trail CONFIG=/path/to/maintenance.toml [REPORTS_DIR=dir] [HEAD=seq:hash]'; exit 2; }
+	$(PY) -m commands.trail --config $(CONFIG) $(if $(REPORTS_DIR),--reports-dir "$(REPORTS_DIR)") \
+	  $(if $(HEAD),--head "$(HEAD)")
 
 clear-budget: setup
 	$(PY) -m commands.budget clear $(CHECK) $(if $(TARGET),--target "$(TARGET)") --config $(CONFIG)

@@ -5,12 +5,13 @@ of [rotation] was rotated (python -m commands.attest --config PATH --what NAME -
 [--box NAME]). Key rotation is the second, per secret: `--task key-rotation` is refused, pointing to it.
 
 A task's attestation (who: --who, else $SUDO_USER, else $USER) is kept as the task's latest in [tasks] file
-(fixtures/tasks.py) and as a line of the audit file (decision/audit.py), which keeps every one; the
+(fixtures/tasks.py) and as a line of the audit file (decision/audit.py) and of the ledger (reports/ledger.py),
+which keep every one; the
 TASK checks read the first. An unknown task and an empty note are refused, naming the known tasks.
 
 The quarterly KEY-001 counts the newest of the secret's files' modification and this date. The date is
 kept beside the suite's state ([policy] state_dir, fixtures/rotation.py) and the attestation is a line
-of the audit file there (decision/audit.py). A date in the future is refused; WHEN defaults to now.
+of the audit file there (decision/audit.py) and of the ledger. A date in the future is refused; WHEN defaults to now.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from commands import cli
 from configuration.tasks import KEY_ROTATION
-from core.vocabulary import ExitStatus
+from core.vocabulary import ExitStatus, LedgerKind
 from decision import audit
 from fixtures import rotation, tasks
 
@@ -78,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no secret {args.what!r} in [rotation] secrets; known: {', '.join(known) or 'none'}")
     path = rotation.attestations_path(settings)
     entry = rotation.attest(path, name, args.what, who, when)
-    log = audit.append(audit.state_directory(settings), {"action": "attest-rotation", "box": name,
-                                                        "secret": args.what, "who": entry["who"],
-                                                        "rotated": entry["when"]})
-    print(f"{name}: {args.what} rotated {entry['when']}, attested by {entry['who']}; recorded in {path} and {log}")
+    line = {"action": "attest-rotation", "box": name, "secret": args.what, "who": entry["who"],
+            "rotated": entry["when"]}
+    log = audit.append(audit.state_directory(settings), line)
+    trail = cli.record_in_ledger(settings, LedgerKind.ATTEST, line)
+    print(f"{name}: {args.what} rotated {entry['when']}, attested by {entry['who']}; recorded in {path}, {log} "
+          f"and {trail}")
     return 0
 
 
@@ -95,9 +98,10 @@ def attest_task(parser, settings, box: str, task: str, who: str, note: str, when
         parser.error(f"no task {task!r} in [tasks]; known: {', '.join(known) or 'none'}")
     path = tasks.attestations_path(settings)
     entry = tasks.attest(path, box, task, who, note, when)
-    log = audit.append(audit.state_directory(settings), {"action": "attest-task", "box": box, "task": task,
-                                                        "who": who, "done": entry["when"], "note": note})
-    print(f"{box}: {task} done {entry['when']}, attested by {who}; recorded in {path} and {log}")
+    line = {"action": "attest-task", "box": box, "task": task, "who": who, "done": entry["when"], "note": note}
+    log = audit.append(audit.state_directory(settings), line)
+    trail = cli.record_in_ledger(settings, LedgerKind.ATTEST, line)
+    print(f"{box}: {task} done {entry['when']}, attested by {who}; recorded in {path}, {log} and {trail}")
     return 0
 
 

@@ -6,8 +6,8 @@ made the box faster or slower for good).
 
 The monthly checks BENCH-001..003 and EHM-004 compare with these (fixtures/baselines.py); their first run
 records a missing baseline by itself. Each recording is a line in the audit file beside the suite's state
-(decision/audit.py) with the old and new values. A figure that cannot be measured is not recorded (status 1),
-the others are.
+(decision/audit.py) and in the ledger (reports/ledger.py) with the old and new values. A figure that cannot be
+measured is not recorded (status 1), the others are.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from pathlib import Path
 
 from commands import cli
 from configuration import Settings
-from core.vocabulary import ExitStatus
+from core.vocabulary import ExitStatus, LedgerKind
 from decision import audit
 from fixtures import baselines
 from fixtures.database import Database, DatabaseUnavailable
 from fixtures.endpoints import AgentApi, ProbeError
 from fixtures.host import BoxUnreachable, ReaderFailed, box_of
 from fixtures.review import Benchmarks, NotApplicable, error_handling_response
+from reports import ledger
 
 NOT_DONE = 1
 # WHAT's words: the figures' own names, or these.
@@ -85,10 +86,11 @@ def record(settings: Settings, figures: list[baselines.Figure], who: str, why: s
             continue
         before = store.get(name, figure.name)
         entry = store.record(name, figure, value, why)
-        audit.append(audit.state_directory(settings), {
-            "action": "record-baseline", "box": name, "figure": figure.name, "value": value, "unit": figure.unit,
-            "previous": before["value"] if before else None,
-            "previous_recorded": before["recorded"] if before else None, "who": who, "why": why})
+        line = {"action": "record-baseline", "box": name, "figure": figure.name, "value": value, "unit": figure.unit,
+                "previous": before["value"] if before else None,
+                "previous_recorded": before["recorded"] if before else None, "who": who, "why": why}
+        audit.append(audit.state_directory(settings), line)
+        cli.record_in_ledger(settings, LedgerKind.BASELINE, line)
         was = f" (was {before['value']:.4g} of {before['recorded'][:10]})" if before else ""
         lines.append(f"{name}: {figure.name} = {value:.4g} {figure.unit} recorded {entry['recorded']}{was}")
     return status, lines
@@ -118,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines), file=sys.stdout if status == 0 else sys.stderr)
         worst = max(worst, status)
     print(f"baselines in {baselines.baselines_path(settings)}; audit in "
-          f"{audit.audit_path(audit.state_directory(settings))}")
+          f"{audit.audit_path(audit.state_directory(settings))} and "
+          f"{ledger.ledger_path(ledger.reports_directory(settings))}")
     return worst
 
 

@@ -6,7 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from filelock import Timeout
+
 from configuration import ConfigError, Settings, load
+from core.vocabulary import LedgerKind
+from reports import ledger
 
 
 def configuration(path: Path) -> Settings | None:
@@ -35,3 +39,15 @@ def some_boxes(settings: Settings, name: str | None) -> list[Settings]:
         print(f"no box named {name!r} in {settings.source}; boxes: "
               f"{', '.join(box.host.name for box in settings.boxes())}", file=sys.stderr)
     return boxes
+
+
+def record_in_ledger(settings: Settings, kind: LedgerKind, fields: dict) -> str:
+    """The operator's action as a line of the ledger in the configuration's reports directory (beside its
+    line in the audit file): where it went, for the command's last line. A line that cannot be written is
+    said on stderr; the action itself and its audit line stand."""
+    try:
+        path, entry = ledger.record(settings, kind, fields)
+    except (OSError, Timeout, ledger.LedgerError) as error:
+        print(f"not recorded in the ledger of {ledger.reports_directory(settings)}: {error}", file=sys.stderr)
+        return "not in the ledger (said above)"
+    return f"{path} (seq {entry['seq']})"

@@ -5,8 +5,8 @@ Nothing resumes by itself: what the responses stopped stays stopped, and a remin
 repeat interval, until this is run. It undoes what the incident records, in the reverse order of
 the responses: the firewall lock removed, the services the responses stopped started, then the
 agent's resume call. Only when all of it worked does the incident end, with who, why and what was
-undone in the audit file beside the suite's state; otherwise it says which step failed and keeps the
-incident (exit 1), so that running it again finishes the job.
+undone in the audit file beside the suite's state and in the ledger (reports/ledger.py); otherwise it
+says which step failed and keeps the incident (exit 1), so that running it again finishes the job.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from commands import cli
 from configuration import Settings
-from core.vocabulary import ExitStatus
+from core.vocabulary import ExitStatus, LedgerKind
 from decision.audit import state_directory
 from decision.incidents import Incident, IncidentStore
 from fixtures.endpoints import http_get, http_post
@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     store.resolve(name, args.who.strip(), args.why.strip(), undone)
-    print(f"{name}: resumed by {args.who.strip()} ({args.why.strip()}); recorded in {store.audit}")
+    trail = cli.record_in_ledger(settings, LedgerKind.RESUME,
+                                 {"box": name, "who": args.who.strip(), "why": args.why.strip(), "undone": undone})
+    print(f"{name}: resumed by {args.who.strip()} ({args.why.strip()}); recorded in {store.audit} and {trail}")
     return 0
 
 

@@ -4,7 +4,8 @@ A scheduled run has no operator's shell around it, so this gives it what the she
 - the variables of [schedule] secrets_file (refused unless mode 600 and the run user's own);
 - the suite's directory to run in; pytest's output into [schedule] log_dir/<cadence>-<time>.log;
 - one line in log_dir/runs.log: when, the cadence, the exit status and its meaning, the report;
-- old runs' records pruned ([reports] keep_days, keep_count).
+- old runs' records pruned ([reports] keep_days, keep_count); the reports named first in the ledger's
+  prune line (reports/retention.py).
 
 Its exit status is the run's own (README: exit statuses); 4 when the configuration or the secrets file
 is refused, said in one line on stderr and in runs.log.
@@ -29,7 +30,8 @@ from configuration import ConfigError, Settings, load
 from configuration.schema import Reports, Schedule
 from core.vocabulary import Cadence, ExitStatus
 from reports.files import report_stem
-from reports.retention import REPORT_SUFFIXES, prune_directory
+from reports.ledger import LedgerError
+from reports.retention import prune_directory, prune_reports
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_SUFFIX = ".log"
@@ -98,12 +100,15 @@ def record(settings: Settings, text: str) -> None:
     keep = settings.reports
     try:
         runslog.append(settings.schedule.log_dir / runslog.RUNS_LOG, text, keep.keep_days, keep.keep_count)
-        prune_directory(reports_of(settings), REPORT_SUFFIXES, keep.keep_days, keep.keep_count)
         prune_directory(settings.schedule.log_dir, (OUTPUT_SUFFIX,), keep.keep_days, keep.keep_count)
     except OSError as error:
         print(f"maintenance run: {cannot_write(error)}", file=sys.stderr)
     except Timeout as error:
         print(f"maintenance run: no line in the runs log: {error}", file=sys.stderr)
+    try:  # named in the ledger first (a prune line), then deleted; nothing deleted when it cannot be named
+        prune_reports(reports_of(settings), keep.keep_days, keep.keep_count)
+    except (OSError, Timeout, LedgerError) as error:
+        print(f"maintenance run: old reports not pruned: {error}", file=sys.stderr)
 
 
 def refuse(log_dir: Path, started: datetime.datetime, cadence: str, why: str) -> int:

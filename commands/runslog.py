@@ -10,33 +10,16 @@ reports (reports/retention.py); a line it cannot read is kept.
 from __future__ import annotations
 
 import datetime
-import signal
 from pathlib import Path
 
 from filelock import FileLock
 
 from core.atomic import write_atomically
-from core.vocabulary import ExitStatus
+from core.vocabulary import exit_words
 from reports.retention import expired
 
 RUNS_LOG = "runs.log"
-# pytest's own statuses that the suite does not redefine (README: exit statuses).
-PYTEST_STATUS = {2: "interrupted, or a check file not collected", 3: "internal error", 5: "no checks"}
-
-
-def meaning(code: int) -> str:
-    """A status in words: 'failures remain' for 11, 'killed by SIGTERM' for -15."""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    if code in PYTEST_STATUS:
-        return PYTEST_STATUS[code]
-    try:
-        return ExitStatus(code).name.lower().replace("_", " ")
-    except ValueError:
-        return "unknown status"
+meaning = exit_words  # a status in words (core/vocabulary.py), as the ledger says it too
 
 
 def line(started: datetime.datetime, cadence: str, code: int, seconds: float | None = None,

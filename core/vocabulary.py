@@ -7,6 +7,7 @@ compare equal to their plain value in JSON, TOML, JUnit XML and the state file.
 
 from __future__ import annotations
 
+import signal
 from enum import IntEnum, StrEnum
 
 
@@ -138,3 +139,56 @@ class ExitStatus(IntEnum):
     COULD_NOT_CHECK = 12
     LOCKED_OUT = 13
     ALERTS_SPOOLED = 14
+
+
+# pytest's own statuses that the suite does not redefine (README: exit statuses).
+PYTEST_STATUS = {2: "interrupted, or a check file not collected", 3: "internal error", 5: "no checks"}
+
+
+def exit_words(code: int) -> str:
+    """A run's status in words, as the runs log and the ledger say it: 'failures remain' for 11,
+    'killed by SIGTERM' for -15."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    if code in PYTEST_STATUS:
+        return PYTEST_STATUS[code]
+    try:
+        return ExitStatus(code).name.lower().replace("_", " ")
+    except ValueError:
+        return "unknown status"
+
+
+class LedgerKind(StrEnum):
+    """What a line of the ledger (reports/ledger.py) records."""
+
+    RUN = "run"  # a run that wrote its reports
+    PRUNE = "prune"  # report files removed by retention (their run lines stay)
+    ATTEST = "attest"  # make attest, make attest-rotation
+    RESUME = "resume"  # make resume ended an emergency's incident
+    BASELINE = "baseline"  # make baseline recorded a benchmark's baseline
+    REPAIR = "repair"  # an incomplete last line (a write cut short) was set aside before this append
+
+
+class TrailFinding(StrEnum):
+    """What `make verify-trail` says of the ledger and the reports it names. The first are damage or
+    tampering (the trail is not intact); the last are what the ledger itself records (notes)."""
+
+    EDITED = "edited"  # a report or a ledger line changed after it was written
+    REMOVED = "removed"  # a report gone with no prune line naming it, or ledger lines gone (a seq gap)
+    INSERTED = "inserted"  # a ledger line that the chain does not lead through
+    SWAPPED = "swapped"  # two ledger lines exchanged
+    MOVED = "moved"  # ledger lines out of order otherwise
+    TORN = "torn"  # the ledger ends with an incomplete line (a write cut short)
+    UNRECORDED = "unrecorded"  # a report on disk that no run line names
+    PRUNED = "pruned"  # note: a report removed by retention, as a prune line says
+    REPAIRED = "repaired"  # note: a torn line set aside, as a repair line says
+    SET_ASIDE = "set aside"  # note: torn bytes kept aside by an append killed before it recorded the repair
+    BEFORE_LEDGER = "before the ledger"  # note: reports older than the ledger's first line
+
+    @property
+    def is_damage(self) -> bool:
+        return self not in (TrailFinding.PRUNED, TrailFinding.REPAIRED, TrailFinding.SET_ASIDE,
+                            TrailFinding.BEFORE_LEDGER)

@@ -8,6 +8,7 @@ own extension points are in plugin/hookspecs.py. Only the controller locks, aler
 
 from __future__ import annotations
 
+import sys
 import uuid
 
 import pytest
@@ -26,13 +27,13 @@ from core import clock
 from core.atomic import remove_stale_temporaries
 from core.redact import Redactor
 from core.redact import install as install_redaction
-from core.vocabulary import Cadence, ExitStatus, Mode, Prop, RunFact, Verdict
+from core.vocabulary import Cadence, ExitStatus, LedgerKind, Mode, Prop, RunFact, Verdict, exit_words
 from decision.incidents import IncidentStore
 from fixtures import probe_modules
 from plugin import flow, hookspecs
 from plugin.identity import IDENTITY, IdentityError, check_unique_ids, in_dependency_order, read_identity
 from remediations import load_all
-from reports import files, html, junit
+from reports import files, html, junit, ledger
 from reports import summary as summary_module
 from reports.tally import Tally
 
@@ -53,13 +54,15 @@ class Run:
     def __init__(self, config: pytest.Config, settings: Settings):
         self.cadence = cadence_of(config)
         self.settings = settings
+        self.started = clock.now()
+        self.run_id = config.stash[RUN_ID]
         self.lock = None
         self.report_paths = None
+        self.reports_dir = files.reports_directory(config, config.option.reports_dir or settings.reports.dir)
         if not config.option.collectonly:  # a listing of checks is no run: nothing to lock, record or write
             self.lock = hold_cadence_lock(state_dir(config, settings), self.cadence)
             remove_stale_temporaries(state_dir(config, settings))  # left by a run killed mid-write
-            self.report_paths = files.choose_report_paths(
-                config, config.option.reports_dir or settings.reports.dir, self.cadence)
+            self.report_paths = files.choose_report_paths(config, self.reports_dir, self.cadence)
             config.pluginmanager.register(
                 html.HtmlTitle(f"Trading box maintenance: {self.report_paths[0].stem}"), "maintenance-title")
             html.add_style(config)
@@ -87,6 +90,30 @@ class Run:
                                  [f"{report.nodeid or report.fspath}: {last_error_line(report)}" for report in broken],
                                  [f"{alert.box}: {alert.title}: {alert.message}"
                                   for alert in map(waiting_alert, waiting)])
+
+    def record(self, exit_status: int) -> dict | None:
+        """The run's line in the ledger (reports/ledger.py), once both reports are published: its times,
+        exit status, verdict counts and each report's SHA-256. A run that wrote no report records nothing;
+        a line that cannot be written is said on stderr, never raised: the run is over and its status stands."""
+        if self.report_paths is None:
+            return None
+        reports = {kind: ledger.report_entry(self.reports_dir, path)
+                   for kind, path in zip(("html", "xml"), self.report_paths, strict=True) if path.is_file()}
+        if not reports:
+            return None
+        ended = clock.now()
+        try:
+            return ledger.append(self.reports_dir, LedgerKind.RUN, {
+                "run_id": self.run_id, "cadence": str(self.cadence),
+                "boxes": [box.host.name for box in self.settings.boxes()],
+                "started": ledger.iso(self.started), "ended": ledger.iso(ended),
+                "duration_s": round(ended - self.started, 3), "exit_status": int(exit_status),
+                "exit_words": exit_words(int(exit_status)),
+                "counts": {str(verdict): self.tally.counts[verdict] for verdict in Verdict}, "reports": reports})
+        except (OSError, Timeout, ledger.LedgerError) as error:
+            print(f"maintenance: this run is not in the ledger {ledger.ledger_path(self.reports_dir)}: {error}",
+                  file=sys.stderr)
+            return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """As each check's verdict arrives (from an xdist worker too): count it, alert on it."""
@@ -172,7 +199,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     """Around every other plugin's session end: the exit status is set before junitxml and
-    pytest-html write their reports, and the reports are renamed into place after they wrote them."""
+    pytest-html write their reports, the reports are renamed into place after they wrote them, and then
+    the run's line goes into the ledger."""
     run = session.config.stash.get(RUN, None)
     if run is not None and run.tally.seen == 0 and not session.testsfailed and run.report_paths is not None:
         # No check was selected: nothing ran, so nothing is reported, pinged or alerted about it.
@@ -194,6 +222,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
         return (yield)
     finally:
         files.publish_reports(session.config)
+        if run is not None:
+            run.record(session.exitstatus)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

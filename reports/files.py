@@ -8,14 +8,30 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from core.atomic import remove_stale_temporaries
+from core.vocabulary import Cadence
 from reports import junit
 
 REPORT_PATHS = pytest.StashKey[tuple[Path, Path]]()
+STEM = re.compile(rf"^(?P<cadence>{'|'.join(Cadence)})-(?P<stamp>\d{{8}}-\d{{6}})-(?P<ms>\d{{3}})$")
+REPORT_SUFFIXES = (".html", ".xml")
+
+
+def stamp_of(name: str) -> tuple[str, datetime.datetime] | None:
+    """(cadence, local time) of a run file's stem, or None for a name the suite did not write."""
+    match = STEM.match(name)
+    if match is None:
+        return None
+    try:
+        when = datetime.datetime.strptime(match["stamp"], "%Y%m%d-%H%M%S")
+    except ValueError:
+        return None
+    return match["cadence"], when + datetime.timedelta(milliseconds=int(match["ms"]))
 
 
 def report_stem(cadence: str, now: datetime.datetime) -> str:
@@ -23,11 +39,15 @@ def report_stem(cadence: str, now: datetime.datetime) -> str:
     return f"{cadence}-{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}"
 
 
+def reports_directory(config: pytest.Config, directory: Path | str) -> Path:
+    """--reports-dir or [reports] dir, a relative one taken from pytest's rootdir (the suite's directory)."""
+    directory = Path(directory)
+    return directory if directory.is_absolute() else config.rootpath / directory
+
+
 def choose_report_paths(config: pytest.Config, directory: Path | str, cadence: str) -> tuple[Path, Path]:
     """Name reports by cadence and time; an explicit --html/--junitxml from the operator wins."""
-    directory = Path(directory)
-    if not directory.is_absolute():
-        directory = config.rootpath / directory
+    directory = reports_directory(config, directory)
     directory.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(directory, (".*.partial",))  # reports of a run killed while writing them
     now = datetime.datetime.now()

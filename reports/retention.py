@@ -3,33 +3,22 @@
 they go together and the runs log names few reports that are gone.
 
 Only names this suite writes are touched (`<cadence>-YYYYmmdd-HHMMSS-mmm.<suffix>`, reports/files.py's
-`report_stem`); anything else in a directory is never deleted.
+`report_stem`); anything else in a directory is never deleted. Reports are pruned by `prune_reports`, which
+names them in a prune line of the ledger (reports/ledger.py) before deleting them; ledger lines are never
+removed.
 """
 
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from core.vocabulary import Cadence
+from core.vocabulary import LedgerKind
+from reports import ledger
+from reports.files import REPORT_SUFFIXES, stamp_of
 
-STEM = re.compile(rf"^(?P<cadence>{'|'.join(Cadence)})-(?P<stamp>\d{{8}}-\d{{6}})-(?P<ms>\d{{3}})$")
-REPORT_SUFFIXES = (".html", ".xml")
-
-
-def stamp_of(name: str) -> tuple[str, datetime.datetime] | None:
-    """(cadence, local time) of a run file's stem, or None for a name the suite did not write."""
-    match = STEM.match(name)
-    if match is None:
-        return None
-    try:
-        when = datetime.datetime.strptime(match["stamp"], "%Y%m%d-%H%M%S")
-    except ValueError:
-        return None
-    return match["cadence"], when + datetime.timedelta(milliseconds=int(match["ms"]))
-
+__all__ = ["REPORT_SUFFIXES", "expired", "expired_files", "prune_directory", "prune_reports", "stamp_of"]
 
 def expired(records: Iterable[tuple[str, datetime.datetime, object]], keep_days: int, keep_count: int,
             now: datetime.datetime) -> list[object]:
@@ -47,9 +36,9 @@ def expired(records: Iterable[tuple[str, datetime.datetime, object]], keep_days:
     return gone
 
 
-def prune_directory(directory: Path, suffixes: tuple[str, ...], keep_days: int, keep_count: int,
-                    now: datetime.datetime | None = None) -> list[Path]:
-    """Delete the run files in `directory` (regular files with one of `suffixes`) that the rule expires."""
+def expired_files(directory: Path, suffixes: tuple[str, ...], keep_days: int, keep_count: int,
+                  now: datetime.datetime | None = None) -> list[Path]:
+    """The run files in `directory` (regular files with one of `suffixes`) that the rule expires."""
     now = now or datetime.datetime.now()
     records = []
     try:
@@ -60,12 +49,33 @@ def prune_directory(directory: Path, suffixes: tuple[str, ...], keep_days: int, 
         found = stamp_of(path.stem) if path.suffix in suffixes else None
         if found is not None and path.is_file() and not path.is_symlink():
             records.append((*found, path))
+    return sorted(expired(records, keep_days, keep_count, now))
+
+
+def prune_directory(directory: Path, suffixes: tuple[str, ...], keep_days: int, keep_count: int,
+                    now: datetime.datetime | None = None) -> list[Path]:
+    """Delete the run files in `directory` (regular files with one of `suffixes`) that the rule expires."""
+    return _delete(expired_files(directory, suffixes, keep_days, keep_count, now))
+
+
+def prune_reports(directory: Path, keep_days: int, keep_count: int,
+                  now: datetime.datetime | None = None) -> list[Path]:
+    """Delete the reports the rule expires, named first in a "prune" line of the ledger (reports/ledger.py),
+    so that `make verify-trail` tells them apart from reports removed by hand; their run lines stay.
+    When the line cannot be written (ledger.LedgerError, OSError, filelock.Timeout, raised) nothing is
+    deleted: a report gone with no line naming it would read as tampering."""
+    gone = expired_files(directory, REPORT_SUFFIXES, keep_days, keep_count, now)
+    if gone:
+        ledger.append(directory, LedgerKind.PRUNE, {"files": [path.name for path in gone]})
+    return _delete(gone)
+
+
+def _delete(paths: list[Path]) -> list[Path]:
     removed = []
-    for path in expired(records, keep_days, keep_count, now):
+    for path in paths:
         try:
             path.unlink()
             removed.append(path)
         except FileNotFoundError:
             continue
     return removed
-

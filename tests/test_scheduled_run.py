@@ -22,6 +22,7 @@ import tomli_w
 
 from commands import runslog, secretsfile
 from conftest import ROOT
+from reports import ledger
 from reports.files import report_stem
 from reports.retention import REPORT_SUFFIXES, prune_directory
 from tests.alert_servers import ScriptedHTTPServer
@@ -238,6 +239,10 @@ def test_a_run_prunes_old_reports_outputs_and_lines_from_the_configuration(tmp_p
     [line] = runs_log(tmp_path)
     report = Path(LINE.match(line)["report"])
     left = sorted(p.name for p in (tmp_path / "reports").iterdir())
-    assert left == sorted([mine.name, report.name, report.with_suffix(".xml").name, *(p.name for p in recent[0])])
+    assert left == sorted([mine.name, report.name, report.with_suffix(".xml").name, *(p.name for p in recent[0]),
+                           "ledger.jsonl"])
     assert not any(p.exists() for p in [*old, *recent[1], *old_output])
+    run_line, prune_line = ledger.entries(tmp_path / "reports")  # the run's line, then what pruning removed
+    assert run_line["reports"]["html"]["name"] == report.name
+    assert sorted(prune_line["files"]) == sorted(p.name for p in [*old, *recent[1]])
     assert [p.name for p in (tmp_path / "logs").glob("daily-*.log")] == [Path(LINE.match(line)["output"]).name]

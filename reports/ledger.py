@@ -1,0 +1,594 @@
+"""The ledger: one line per run (and per prune, attestation, resume, baseline), chained by hashes, in
+`ledger.jsonl` of the reports directory ([reports] dir). What `make verify-trail` walks.
+
+Each line is one JSON object, keys sorted, no spaces, with `seq` (1, 2, ... no gaps), `kind`
+(core.vocabulary.LedgerKind), `at` (ISO-8601 UTC, when it was written), `prev` (the previous line's
+`hash`, "" for the first) and `hash` (the SHA-256 of the line's JSON without its `hash`). A run's line
+names its reports with their SHA-256; a prune line names the reports retention removed.
+
+Appending (`append`) holds a lock on the file (a daily and an emergency run may end together) and writes the
+whole line with one write, then fsync: a process killed at any point leaves either no line or the whole
+line. What a power cut or a full disk can still leave, an incomplete last line, is never chained onto:
+the next append keeps its bytes aside in `ledger.jsonl.torn-<time>`, cuts the file back to its last
+whole line and writes a "repair" line naming that file, its size and SHA-256, before its own line.
+Nothing else ever rewrites or removes a line.
+
+`verify` reads the chain and the files and says what was edited, removed, inserted, swapped or moved,
+telling pruned reports (a prune line names them) apart from removed ones. A chain proves the order and
+integrity of what precedes its last line: whoever can rewrite the whole file from some line on can
+forge a consistent tail, so keep the head `verify` prints (seq and hash) somewhere else too.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import Timeout
+
+from configuration import Settings
+from core import clock
+from core.listing import listed
+from core.vocabulary import LedgerKind, TrailFinding
+from reports.files import REPORT_SUFFIXES, stamp_of
+
+LEDGER = "ledger.jsonl"
+TORN_PREFIX = f"{LEDGER}.torn-"
+LOCK_TIMEOUT_SECONDS = 60
+RESERVED = frozenset({"seq", "kind", "at", "prev", "hash"})
+SUITE = Path(__file__).resolve().parent.parent  # a relative [reports] dir is the suite's directory's
+
+
+class LedgerError(Exception):
+    """The ledger cannot be appended to as it is (its last whole line is not a ledger line)."""
+
+
+def reports_directory(settings: Settings) -> Path:
+    """[reports] dir, a relative one taken from the suite's directory (as the runs take it)."""
+    directory = settings.reports.dir
+    return directory if directory.is_absolute() else SUITE / directory
+
+
+def ledger_path(directory: Path) -> Path:
+    return Path(directory) / LEDGER
+
+
+def serialise(entry: dict) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+
+
+def digest(entry: dict) -> str:
+    """The SHA-256 of a line's JSON without its `hash`."""
+    return hashlib.sha256(serialise({k: v for k, v in entry.items() if k != "hash"}).encode()).hexdigest()
+
+
+def iso(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def report_entry(directory: Path, path: Path) -> dict:
+    """{"name", "sha256"} of a report: its name relative to the reports directory (absolute if elsewhere)."""
+    try:
+        name = str(Path(path).resolve().relative_to(Path(directory).resolve()))
+    except ValueError:
+        name = str(Path(path).resolve())
+    return {"name": name, "sha256": file_sha256(path)}
+
+
+# --- appending ---------------------------------------------------------------------------------------
+
+def append(directory: Path, kind: LedgerKind, fields: dict, now: float | None = None) -> dict:
+    """Append one line of `kind` with `fields` (no reserved key) to the ledger in `directory`; the line
+    as written. Raises LedgerError when the last whole line is not a ledger line (run verify-trail),
+    OSError when the file cannot be written, filelock.Timeout when another writer holds it too long."""
+    clash = RESERVED & set(fields)
+    if clash:
+        raise ValueError(f"a ledger line's own keys cannot be given: {', '.join(sorted(clash))}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = ledger_path(directory)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        _lock(descriptor, path)  # released when the file is closed, by this process or by its death
+        size = os.fstat(descriptor).st_size
+        last, torn = _tail(descriptor, size)
+        previous = _parse_last(path, last)
+        if torn:
+            previous = _repair(directory, descriptor, size, torn, previous, now)
+        entry = _chained(previous, kind, fields, now)
+        _write_line(descriptor, entry)
+    finally:
+        os.close(descriptor)
+    if size == 0:
+        _sync_directory(directory)  # the new file's name survives a power cut
+    return entry
+
+
+def _lock(descriptor: int, path: Path) -> None:
+    """An exclusive lock on the ledger itself (flock: no lock file is left beside the reports), waited
+    for at most LOCK_TIMEOUT_SECONDS (filelock.Timeout, as the suite's other locks say it)."""
+    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise Timeout(str(path)) from None
+            time.sleep(0.01)
+
+
+def _chained(previous: dict | None, kind: LedgerKind, fields: dict, now: float | None) -> dict:
+    entry = {**fields, "seq": (previous["seq"] + 1) if previous else 1, "kind": str(kind),
+             "at": iso(clock.now() if now is None else now), "prev": previous["hash"] if previous else ""}
+    entry["hash"] = digest(entry)
+    return entry
+
+
+def _write_line(descriptor: int, entry: dict) -> None:
+    """One write of the whole line, then fsync; a short write (a full disk) is taken back."""
+    data = (serialise(entry) + "\n").encode()
+    before = os.fstat(descriptor).st_size
+    written = os.write(descriptor, data)
+    if written != len(data):
+        os.ftruncate(descriptor, before)
+        raise OSError(28, f"only {written} of {len(data)} bytes of the ledger line were written (disk full?)")
+    os.fsync(descriptor)
+
+
+def _tail(descriptor: int, size: int) -> tuple[bytes, bytes]:
+    """(the last whole line, the bytes after it) of the file, read from its end: an append's cost does
+    not grow with the ledger."""
+    chunk = 8192
+    while True:
+        start = max(0, size - chunk)
+        data = os.pread(descriptor, size - start, start)
+        end = data.rfind(b"\n")
+        if end == -1 and start > 0:
+            chunk *= 4
+            continue
+        if end == -1:
+            return b"", data
+        begin = data.rfind(b"\n", 0, end)
+        if begin == -1 and start > 0:
+            chunk *= 4
+            continue
+        return data[begin + 1:end], data[end + 1:]
+
+
+def _parse_last(path: Path, raw: bytes) -> dict | None:
+    if not raw:
+        return None
+    entry = parse_line(raw)
+    if entry is None:
+        raise LedgerError(f"{path}: its last line is not a ledger line ({raw[:60]!r}...): nothing is chained "
+                          f"onto it; make verify-trail says what happened to it")
+    return entry
+
+
+def parse_line(raw: bytes | str) -> dict | None:
+    """A ledger line's object, or None when the text is not one (not JSON, no int seq, no str hash/prev)."""
+    try:
+        entry = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int) or isinstance(entry.get("seq"), bool):
+        return None
+    if not isinstance(entry.get("hash"), str) or not isinstance(entry.get("prev"), str):
+        return None
+    return entry
+
+
+def _repair(directory: Path, descriptor: int, size: int, torn: bytes, previous: dict | None,
+            now: float | None) -> dict:
+    """Keep the torn bytes aside, cut the ledger back to its last whole line, record the repair."""
+    stamp = datetime.datetime.fromtimestamp(time.time(), datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    aside = directory / f"{TORN_PREFIX}{stamp}"
+    kept = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(kept, torn)
+        os.fsync(kept)
+    finally:
+        os.close(kept)
+    _sync_directory(directory)
+    os.ftruncate(descriptor, size - len(torn))
+    os.fsync(descriptor)
+    repair = _chained(previous, LedgerKind.REPAIR, {
+        "torn": {"name": aside.name, "bytes": len(torn), "sha256": hashlib.sha256(torn).hexdigest()}}, now)
+    _write_line(descriptor, repair)
+    return repair
+
+
+def _sync_directory(directory: Path) -> None:
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def record(settings: Settings, kind: LedgerKind, fields: dict) -> tuple[Path, dict]:
+    """What a command does (attest, resume, baseline): a line in the ledger of the configuration's
+    reports directory; its path and the line."""
+    directory = reports_directory(settings)
+    return ledger_path(directory), append(directory, kind, fields)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+def entries(directory: Path) -> Iterator[dict]:
+    """Every whole line that is a ledger line, in file order (an incomplete last line and a line that is
+    not one are left out: `verify` names them). Nothing when there is no ledger yet."""
+    path = ledger_path(directory)
+    if not path.exists():
+        return
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if raw.endswith(b"\n"):
+                entry = parse_line(raw)
+                if entry is not None:
+                    yield entry
+
+
+# --- verifying ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finding:
+    kind: TrailFinding
+    text: str
+    names: tuple[str, ...] = ()  # the report or torn files it is about
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.text}"
+
+
+@dataclass
+class Verification:
+    directory: Path
+    lines: int = 0
+    head: dict | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.damage
+
+    @property
+    def damage(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.kind.is_damage]
+
+    @property
+    def notes(self) -> list[Finding]:
+        return [finding for finding in self.findings if not finding.kind.is_damage]
+
+    def add(self, kind: TrailFinding, text: str, names: tuple[str, ...] = ()) -> None:
+        self.findings.append(Finding(kind, text, names))
+
+
+@dataclass(eq=False)
+class _Line:
+    number: int  # in the file, from 1
+    entry: dict
+    parent: _Line | None = None
+    children: list[_Line] = field(default_factory=list)
+    inserted: bool = False
+
+    @property
+    def seq(self) -> int:
+        return self.entry["seq"]
+
+    def said(self) -> str:
+        entry = self.entry
+        about = f", {entry['cadence']} run" if entry.get("kind") == LedgerKind.RUN and "cadence" in entry else ""
+        return f"line {self.number} (seq {self.seq}, {entry.get('kind', '?')}{about}, at {entry.get('at', '?')})"
+
+
+def verify(directory: Path) -> Verification:
+    """Walk the ledger in `directory` and the files it names. OSError when it cannot be read."""
+    directory = Path(directory)
+    result = Verification(directory)
+    try:
+        data = ledger_path(directory).read_bytes()
+    except FileNotFoundError:
+        reports = _suite_reports(directory)
+        if reports:
+            result.add(TrailFinding.REMOVED, f"there is no {LEDGER} in {directory}, but {len(reports)} report(s): the "
+                       f"ledger was removed, or no run has recorded one since the audit trail began (the next run "
+                       f"starts it): {listed(sorted(reports))}", tuple(sorted(reports)))
+        return result
+    pieces = data.split(b"\n")
+    torn = pieces.pop()
+    lines = _parse_all(pieces, result)
+    if torn:
+        result.add(TrailFinding.TORN, f"{LEDGER} ends with an incomplete line of {len(torn)} byte(s) after line "
+                   f"{len(pieces)}: a write cut short (a power cut, a full disk); the next append keeps it aside "
+                   f"in {TORN_PREFIX}<time> and records a repair line")
+    kept = _link(lines, result)
+    _check_chain(kept, result)
+    _check_order(kept, result)
+    _check_files(directory, kept, result)
+    result.lines = len(pieces)
+    result.head = max(kept, key=lambda line: line.seq).entry if kept else None
+    return result
+
+
+def _parse_all(pieces: list[bytes], result: Verification) -> list[_Line]:
+    lines, seen = [], {}
+    for number, raw in enumerate(pieces, 1):
+        entry = parse_line(raw)
+        if entry is None:
+            result.add(TrailFinding.EDITED, f"line {number} is not a ledger line ({raw[:60]!r}): written over or "
+                       f"made up")
+            continue
+        line = _Line(number, entry)
+        if digest(entry) != entry["hash"]:
+            result.add(TrailFinding.EDITED, f"{line.said()} was edited: its content no longer matches its hash")
+        if entry["hash"] in seen:
+            result.add(TrailFinding.INSERTED, f"{line.said()} was inserted: a copy of line {seen[entry['hash']]}")
+            continue
+        seen[entry["hash"]] = number
+        lines.append(line)
+    return lines
+
+
+def _link(lines: list[_Line], result: Verification) -> list[_Line]:
+    """Each line to the one its `prev` names; where two lines name the same one, the line the rest of
+    the chain continues from stays and the other (with whatever follows it) was inserted."""
+    by_hash = {line.entry["hash"]: line for line in lines}
+    firsts = []
+    for line in lines:
+        line.parent = by_hash.get(line.entry["prev"])
+        if line.parent is not None:
+            line.parent.children.append(line)
+        elif line.entry["prev"] == "":
+            firsts.append(line)
+    sizes = _subtree_sizes(lines)
+    circle = [line for line in lines if id(line) not in sizes]
+    if circle:  # only hashes written by hand can name each other in a circle
+        for line in circle:
+            line.inserted = True
+        result.add(TrailFinding.INSERTED, "lines whose prev and hash name each other in a circle were made up: "
+                   + listed(line.said() for line in circle))
+    for parent, children in [(None, firsts), *((line, line.children) for line in lines if not line.inserted)]:
+        if len(children) < 2:
+            continue
+        expected = parent.seq + 1 if parent else 1
+        keep = max(children, key=lambda child: (sizes.get(id(child), 0), child.seq == expected, -child.number))
+        for child in children:
+            if child is not keep:
+                follows = f"follow {parent.said()}" if parent else "be the first line"
+                followers = _mark_inserted(child)
+                more = f", and {len(followers) - 1} line(s) chained onto it" if len(followers) > 1 else ""
+                result.add(TrailFinding.INSERTED, f"{child.said()} was inserted{more}: it claims to {follows}, "
+                           f"which the chain goes on from line {keep.number} instead")
+        if parent is not None:
+            parent.children = [keep]
+    kept = [line for line in lines if not line.inserted]
+    _isolated_insertions(kept, result)
+    return [line for line in kept if not line.inserted]
+
+
+def _subtree_sizes(lines: list[_Line]) -> dict[int, int]:
+    """How many lines hang from each line (itself included), walked from the chains' starts."""
+    order, stack = [], [line for line in lines if line.parent is None]
+    while stack:
+        current = stack.pop()
+        order.append(current)
+        stack.extend(current.children)
+    sizes: dict[int, int] = {}
+    for line in reversed(order):
+        sizes[id(line)] = 1 + sum(sizes[id(child)] for child in line.children)
+    return sizes
+
+
+def _mark_inserted(line: _Line) -> list[_Line]:
+    marked, stack = [], [line]
+    while stack:
+        current = stack.pop()
+        if not current.inserted:
+            current.inserted = True
+            marked.append(current)
+            stack.extend(current.children)
+    return marked
+
+
+def _isolated_insertions(kept: list[_Line], result: Verification) -> None:
+    """A line linked to no line either way, whose seq another line has or which stands out of order, was
+    put there: not a survivor between two removals."""
+    by_seq = defaultdict(list)
+    for line in kept:
+        by_seq[line.seq].append(line)
+    for index, line in enumerate(kept):
+        if line.parent is not None or line.children or line.entry["prev"] == "" or len(kept) == 1:
+            continue
+        twin = [other for other in by_seq[line.seq] if other is not line]
+        before = [other.seq for other in kept[:index]]
+        after = [other.seq for other in kept[index + 1:]]
+        out_of_order = (before and max(before) > line.seq) or (after and min(after) < line.seq)
+        if twin or out_of_order:
+            line.inserted = True
+            why = f"line {twin[0].number} has its seq" if twin else "it stands out of order and links to no line"
+            result.add(TrailFinding.INSERTED, f"{line.said()} was inserted: {why}")
+
+
+def _segments(kept: list[_Line]) -> list[list[_Line]]:
+    segments = []
+    for root in (line for line in kept if line.parent is None):
+        segment, current = [root], root
+        while current.children:
+            current = current.children[0]
+            segment.append(current)
+        segments.append(segment)
+    return sorted(segments, key=lambda segment: segment[0].seq)
+
+
+def _check_chain(kept: list[_Line], result: Verification) -> None:
+    segments = _segments(kept)
+    if not segments:
+        return
+    first = segments[0][0]
+    if first.entry["prev"] != "":
+        if first.seq > 1:
+            result.add(TrailFinding.REMOVED, f"the ledger's first line(s), seq {_span(1, first.seq - 1)}, were "
+                       f"removed: it begins at {first.said()}, whose prev names a line that is not there")
+        else:
+            result.add(TrailFinding.EDITED, f"{first.said()} does not start the chain: its prev names a line "
+                       f"that is not there")
+    for segment in segments:
+        for parent, child in zip(segment, segment[1:], strict=False):
+            if child.seq != parent.seq + 1:
+                result.add(TrailFinding.EDITED, f"{child.said()} follows seq {parent.seq} in the chain but its seq "
+                           f"says otherwise: its seq was rewritten")
+    for before, after in zip(segments, segments[1:], strict=False):
+        last, root = before[-1], after[0]
+        if root.entry["prev"] == "":
+            result.add(TrailFinding.INSERTED, f"{root.said()} was inserted: a second first line of a chain")
+        elif root.seq > last.seq + 1:
+            result.add(TrailFinding.REMOVED, f"ledger line(s) seq {_span(last.seq + 1, root.seq - 1)} were removed: "
+                       f"the seq jumps from {last.seq} (line {last.number}) to {root.seq} (line {root.number}) "
+                       f"and the hash chain breaks there")
+        elif root.seq == last.seq + 1:
+            result.add(TrailFinding.EDITED, f"the chain breaks between seq {last.seq} and seq {root.seq}: the prev "
+                       f"of {root.said()} names a hash no line has: {last.said()} was rewritten with its hash "
+                       f"recomputed, or that prev was edited")
+        else:
+            result.add(TrailFinding.INSERTED, f"{root.said()} repeats a seq the chain already has and links to "
+                       f"no line: it was put there")
+
+
+def _span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}..{last}"
+
+
+def _check_order(kept: list[_Line], result: Verification) -> None:
+    """The file's order against the seq's: two lines exchanged, or lines moved."""
+    seqs = [line.seq for line in kept]
+    expected = sorted(seqs)
+    if seqs == expected:
+        return
+    wrong = [index for index, (seq, want) in enumerate(zip(seqs, expected, strict=True)) if seq != want]
+    if len(wrong) == 2:
+        one, other = (kept[index] for index in wrong)
+        result.add(TrailFinding.SWAPPED, f"ledger lines seq {other.seq} and seq {one.seq} were swapped: seq "
+                   f"{one.seq} is at line {one.number}, seq {other.seq} at line {other.number}")
+        return
+    moved = [kept[index] for index in wrong]
+    result.add(TrailFinding.MOVED, "ledger lines were moved out of order: " +
+               listed(f"seq {line.seq} at line {line.number}" for line in moved))
+
+
+def _check_files(directory: Path, kept: list[_Line], result: Verification) -> None:
+    """Every report a run line names: there with its SHA-256, or pruned as a prune line says."""
+    pruned: dict[str, int] = {}
+    for line in kept:
+        if line.entry.get("kind") == LedgerKind.PRUNE:
+            pruned.update((name, line.seq) for name in line.entry.get("files", ()) if isinstance(name, str))
+    named: set[str] = set()
+    by_prune: dict[int, list[str]] = defaultdict(list)
+    for line in kept:
+        kind = line.entry.get("kind")
+        if kind == LedgerKind.RUN:
+            for report in (line.entry.get("reports") or {}).values():
+                if isinstance(report, dict) and isinstance(report.get("name"), str):
+                    named.add(report["name"])
+                    _check_report(directory, line, report, pruned, by_prune, result)
+        elif kind == LedgerKind.REPAIR:
+            _check_torn(directory, line, result)
+    for seq, names in sorted(by_prune.items()):
+        result.add(TrailFinding.PRUNED, f"{len(names)} report(s) removed by retention, as prune line seq {seq} "
+                   f"says: {listed(names)}", tuple(names))
+    _check_unrecorded(directory, kept, named, result)
+
+
+def _check_report(directory: Path, line: _Line, report: dict, pruned: dict[str, int],
+                  by_prune: dict[int, list[str]], result: Verification) -> None:
+    name, path = report["name"], directory / report["name"]
+    of = f"of run seq {line.seq} ({line.entry.get('cadence', '?')}, started {line.entry.get('started', '?')})"
+    try:
+        actual = file_sha256(path)
+    except FileNotFoundError:
+        if name in pruned:
+            by_prune[pruned[name]].append(name)
+        else:
+            result.add(TrailFinding.REMOVED, f"report {name} {of} was removed: it is missing and no prune line "
+                       f"names it", (name,))
+        return
+    if actual != report.get("sha256"):
+        result.add(TrailFinding.EDITED, f"report {name} {of} was edited: its SHA-256 is {actual[:16]}..., the "
+                   f"ledger recorded {str(report.get('sha256'))[:16]}...", (name,))
+
+
+def _check_torn(directory: Path, line: _Line, result: Verification) -> None:
+    torn = line.entry.get("torn") or {}
+    name = str(torn.get("name", ""))
+    try:
+        actual = file_sha256(directory / name)
+    except (FileNotFoundError, IsADirectoryError):
+        result.add(TrailFinding.REMOVED, f"{name or 'the torn bytes'}, set aside by repair {line.said()}, was "
+                   f"removed", (name,))
+        return
+    if actual != torn.get("sha256"):
+        result.add(TrailFinding.EDITED, f"{name}, set aside by repair {line.said()}, was edited", (name,))
+    else:
+        result.add(TrailFinding.REPAIRED, f"an incomplete line of {torn.get('bytes')} byte(s) was set aside in "
+                   f"{name} by repair {line.said()}", (name,))
+
+
+def _check_unrecorded(directory: Path, kept: list[_Line], named: set[str], result: Verification) -> None:
+    """Reports on disk that no run line names: added afterwards, or their run's line removed (or a run
+    killed between publishing its reports and recording them). Those older than the ledger predate it."""
+    began = min((_when(line.entry.get("at")) for line in kept), default=None)
+    aside_named = {str((line.entry.get("torn") or {}).get("name")) for line in kept
+                   if line.entry.get("kind") == LedgerKind.REPAIR}
+    strays, older = [], []
+    for name, when in sorted(_suite_reports(directory).items()):
+        if name in named:
+            continue
+        (older if began is not None and when is not None and when < began else strays).append(name)
+    if strays:
+        result.add(TrailFinding.UNRECORDED, f"{len(strays)} report(s) named by no run line: added afterwards, "
+                   f"or their run's line was removed: {listed(strays)}", tuple(strays))
+    if older:
+        result.add(TrailFinding.BEFORE_LEDGER, f"{len(older)} report(s) older than the ledger's first line",
+                   tuple(older))
+    orphans = sorted(path.name for path in directory.glob(f"{TORN_PREFIX}*") if path.name not in aside_named)
+    if orphans:
+        result.add(TrailFinding.SET_ASIDE, f"torn bytes kept aside by an append that was stopped before it recorded "
+                   f"the repair (they never were a whole line): {listed(orphans)}", tuple(orphans))
+
+
+def _suite_reports(directory: Path) -> dict[str, datetime.datetime | None]:
+    """The report files the suite names (`<cadence>-YYYYmmdd-HHMMSS-mmm.html|.xml`), with their run's time."""
+    found = {}
+    try:
+        paths = list(directory.iterdir())
+    except FileNotFoundError:
+        return {}
+    for path in paths:
+        stamp = stamp_of(path.stem) if path.suffix in REPORT_SUFFIXES else None
+        if stamp is not None and path.is_file():
+            found[path.name] = stamp[1].astimezone()  # the stem is the run's local time
+    return found
+
+
+def _when(text) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
