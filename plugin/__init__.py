@@ -33,7 +33,7 @@ from fixtures import probe_modules
 from plugin import flow, hookspecs
 from plugin.identity import IDENTITY, IdentityError, check_unique_ids, in_dependency_order, read_identity
 from remediations import load_all
-from reports import files, html, junit, ledger
+from reports import files, html, index, junit, ledger
 from reports import summary as summary_module
 from reports.tally import Tally
 
@@ -114,6 +114,16 @@ class Run:
             print(f"maintenance: this run is not in the ledger {ledger.ledger_path(self.reports_dir)}: {error}",
                   file=sys.stderr)
             return None
+
+    def reindex(self) -> None:
+        """The run index, the history pages, the trends and the Prometheus textfile brought up to date with the
+        ledger (reports/index.py). Like the ledger's line, a failure is said and leaves the run's status alone:
+        `make reindex` makes them again from the ledger and the reports."""
+        try:
+            index.after_run(self.reports_dir, self.settings)
+        except (OSError, Timeout, ValueError) as error:
+            print(f"maintenance: the run index in {self.reports_dir} is not up to date ({error}): make reindex "
+                  f"CONFIG={self.settings.source}", file=sys.stderr)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """As each check's verdict arrives (from an xdist worker too): count it, alert on it."""
@@ -200,7 +210,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     """Around every other plugin's session end: the exit status is set before junitxml and
     pytest-html write their reports, the reports are renamed into place after they wrote them, and then
-    the run's line goes into the ledger."""
+    the run's line goes into the ledger and the run index is brought up to date."""
     run = session.config.stash.get(RUN, None)
     if run is not None and run.tally.seen == 0 and not session.testsfailed and run.report_paths is not None:
         # No check was selected: nothing ran, so nothing is reported, pinged or alerted about it.
@@ -222,8 +232,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
         return (yield)
     finally:
         files.publish_reports(session.config)
-        if run is not None:
-            run.record(session.exitstatus)
+        if run is not None and run.record(session.exitstatus) is not None:
+            run.reindex()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

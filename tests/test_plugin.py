@@ -187,7 +187,7 @@ def test_plan_mode_reports_what_would_run_and_changes_nothing(suite, tmp_path):
     assert properties["remediation_outcome"] == f"touch: planned: would create {marker}"
     xml = next(suite.reports.glob("*.xml")).read_text()
     assert '<property name="remediation_mode" value="plan"' in xml
-    assert "Remediation mode" in next(suite.reports.glob("*.html")).read_text()
+    assert "Remediation mode" in next(suite.reports.glob("*-2???????-*.html")).read_text()
     assert properties["recheck"] == "not rechecked"
 
 
@@ -253,8 +253,11 @@ def test_reports_are_named_by_cadence_and_never_overwritten(suite):
     html = sorted(suite.reports.glob("daily-*.html"))
     xml = sorted(suite.reports.glob("daily-*.xml"))
     assert len(html) == 2 and len(xml) == 2
-    # No partials; the ledger (reports/ledger.py) has both runs' lines.
-    assert sorted(p.name for p in suite.reports.iterdir()) == sorted([*(p.name for p in html + xml), "ledger.jsonl"])
+    # No partials; beside the reports, the ledger (reports/ledger.py) with both runs' lines and the trail's pages.
+    left = sorted(p.name for p in suite.reports.iterdir() if p not in html + xml)
+    assert not [name for name in left if name.endswith(".partial")], left
+    assert {"ledger.jsonl", "index.html", "trends.html", "history"} <= set(left), left
+    assert len((suite.reports / "ledger.jsonl").read_text().splitlines()) == 2
     result.stdout.fnmatch_lines([f"*Generated html report: {html[-1].as_uri()}*"])
 
 
