@@ -8,7 +8,7 @@ import html
 from dataclasses import dataclass, field
 
 from core.vocabulary import Prop, Verdict
-from reports.tally import FINDING_ORDER, Tally
+from reports.tally import FINDING_ORDER, Tally, figures_of
 
 HEADINGS = {Verdict.FAILED: "still wrong", Verdict.UNKNOWN: "could not check", Verdict.FIXED: "fixed",
             Verdict.WAIVED: "waived"}
@@ -25,7 +25,7 @@ class Summary:
     overview: str = ""
     alerts: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # emergency responses that hold trading until resumed
-    figures: list[str] = field(default_factory=list)  # what the checks measured, passed or not: one line per check
+    figures: list[str] = field(default_factory=list)  # what the other checks measured: one line per check
 
 
 def summarize(heading: str, tally: Tally, alerter, not_collected: list[str], waiting: list[str] = ()) -> Summary:
@@ -55,6 +55,9 @@ def entry(nodeid: str, found: dict) -> list[str]:
         lines.append(f"still: {found[Prop.RECHECK_PROBLEM]}")
     if Prop.POLICY in found:
         lines.append(f"policy: {found[Prop.POLICY]}")
+    figures = figures_of(found)
+    if figures:
+        lines.append("figures: " + ", ".join(f"{name}={value}" for name, value in figures.items()))
     return lines
 
 

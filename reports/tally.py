@@ -12,11 +12,16 @@ FINDING_ORDER = (Verdict.FAILED, Verdict.UNKNOWN, Verdict.FIXED, Verdict.WAIVED)
 SUITE_PROPERTIES = frozenset(Prop)  # what the suite records of every check; a check's own are its figures
 
 
+def figures_of(properties: dict) -> dict:
+    """What the check itself recorded (record_property): its readings."""
+    return {name: value for name, value in properties.items() if name not in SUITE_PROPERTIES}
+
+
 class Tally:
     def __init__(self):
         self.counts: Counter[Verdict] = Counter()
         self._findings: list[tuple[str, dict]] = []  # (nodeid, properties) of every check not passed
-        self.figures: list[tuple[str, str, dict]] = []  # (nodeid, check id, figures) of every check that recorded some
+        self.figures: list[tuple[str, str, dict]] = []  # (nodeid, check id, figures) of the other checks that have some
 
     @property
     def seen(self) -> int:
@@ -27,10 +32,9 @@ class Tally:
         verdict = Verdict(properties[Prop.VERDICT])
         self.counts[verdict] += 1
         if verdict in FINDING_ORDER:
-            self._findings.append((nodeid, properties))
-        figures = {name: value for name, value in properties.items() if name not in SUITE_PROPERTIES}
-        if figures:
-            self.figures.append((nodeid, properties.get(Prop.CHECK_ID, ""), figures))
+            self._findings.append((nodeid, properties))  # a finding's figures are said with it, once
+        elif figures_of(properties):
+            self.figures.append((nodeid, properties.get(Prop.CHECK_ID, ""), figures_of(properties)))
 
     def findings(self, verdict: Verdict) -> list[tuple[str, dict]]:
         return [(nodeid, found) for nodeid, found in self._findings if found[Prop.VERDICT] == verdict]
