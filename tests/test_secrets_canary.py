@@ -208,8 +208,8 @@ def test_canaries_are_used_but_never_written_anywhere(healthy_lab, lab_config, t
         artifacts |= run_artifacts(second, "run 2", spool, state)
         assert second.returncode in (10, 11, 12), second.output
         assert not list(spool.rglob("*.json")) and not list(spool.rglob("*.inflight")), "the spool was not flushed"
-        artifacts |= tree(reports, "reports dir")  # both runs' HTML and JUnit reports
-        assert len(list(reports.glob("*.html"))) == len(list(reports.glob("*.xml"))) == 2, sorted(reports.iterdir())
+        artifacts |= tree(reports, "reports dir")  # both runs' HTML and JUnit reports, the ledger and the trail's pages
+        assert len(list(reports.glob("daily-*.html"))) == len(list(reports.glob("daily-*.xml"))) == 2, sorted(reports.iterdir())
         artifacts["alerts file"] = (tmp_path / "alerts.jsonl").read_text()
     finally:
         smtp.stop()
