@@ -104,7 +104,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         ("remediation", {"mode": "apply", "timeout_seconds": 30}),
         ("alerts", {"file": paths.alerts_file, "spool_dir": paths.root / "maintenance" / "spool"}),
         ("policy", {"state_dir": paths.root / "maintenance" / "state"}),
-        ("reports", {"dir": REPO / "reports"}),
+        ("reports", {"dir": paths.root / "reports"}),  # beside the lab's own files, not in the code's reports/
     ]
     return render(sections)
 
