@@ -1,4 +1,4 @@
-"""Application updates on a box (Update Procedures 1-2): `python -m commands.update minor|major --apply` run as an
+"""Application updates on a box (Update Procedures 1-2): `python -m commands.update minor|major|rollback --apply` run as an
 operator runs it, as root inside a box (a real systemd as PID 1, the guide's paths; box port base 21500,
 TEST_BOX_APPUPD_PORT_BASE) with its own configuration: systemd stops, starts and restarts the services.
 
@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from commands.updatesteps import Progress
 from conftest import ROOT, config_with
 from lab.box import Box
 from lab.box.access import service_ids
@@ -36,11 +39,13 @@ DEPLOYED_LOW = AREA / "deployed-health-low"
 RESTARTED = ("trading-agent", "trading-dashboard")
 AS_TRADING = ["runuser", "-u", SERVICE_USER, "--"]
 FAKE_NPM = f"""#!/bin/sh
-# A stand-in for npm (no registry here): `run build` deploys, and a build of a checkout holding breaks-health
-# leaves the agent reporting low health.
+# A stand-in for npm (no registry here): `test` fails or hangs on a switch file, `run build` deploys, and a build
+# of a checkout holding breaks-health leaves the agent reporting low health.
 case "$1" in
   ci|install) mkdir -p node_modules && echo "added 1 package as $(id -un)" ;;
-  test) echo "Tests: 10 passed" ;;
+  test) if [ -e {AREA}/hang-test ]; then echo "hanging"; sleep 120; fi
+        if [ -e {AREA}/fail-test ]; then echo "FAIL src/orders.test.js"; echo "Tests: 1 failed, 9 passed"; exit 1; fi
+        echo "Tests: 10 passed" ;;
   run) if [ -e breaks-health ]; then : > {DEPLOYED_LOW}; else rm -f {DEPLOYED_LOW}; fi
        echo "built $(cat VERSION) as $(id -un)" ;;
   *) echo "fake npm: $*" >&2; exit 2 ;;
@@ -207,6 +212,53 @@ def test_an_update_whose_daily_checks_fail_on_the_box_is_rolled_back_and_the_box
     assert not list((box.paths.root / "maintenance" / "state").glob("update-*.json")), "the rollback finished"
 
 
+
+
+def test_an_update_whose_tests_fail_on_the_box_is_rolled_back_with_the_services_running(box, at_v1):
+    push_main(at_v1, "v2")
+    switch = at_v1.area / "fail-test"
+    switch.touch()
+    try:
+        done = update(box, at_v1, "minor", "--apply")
+    finally:
+        switch.unlink()
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "Tests: 1 failed, 9 passed" in done.stderr and "ROLLED BACK" in done.stderr, out
+    assert head(box) == (at_v1.tags["v1"], "main")
+    assert not all_active(box), all_active(box)
+    assert not not_the_service_users(box), "the rollback left root's files in the service user's checkout"
+    assert not list((box.paths.root / "maintenance" / "state").glob("update-*.json")), "the rollback finished"
+
+
+def test_an_update_killed_on_the_box_is_rolled_back_by_the_next_run(box, at_v1):
+    push_main(at_v1, "v2")
+    switch = at_v1.area / "hang-test"
+    switch.touch()
+    state = box.paths.root / "maintenance" / "state"
+    argv = box.command(["sh", "-c", f'cd {ROOT} && exec "$@"', "sh", sys.executable, "-m", "commands.update",
+                        "minor", "--apply", "--config", str(at_v1.config)])
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)  # nsenter, and inside the box the update and its npm: one group
+    try:
+        deadline = time.monotonic() + 90
+        while not any(Progress.load(path).step.startswith("test") for path in state.glob("update-*.json")):
+            assert child.poll() is None and time.monotonic() < deadline, "the update never reached its tests"
+            time.sleep(0.2)
+        time.sleep(0.5)  # npm test is hanging
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        switch.unlink()
+    assert head(box) == (at_v1.tags["v2"], "main"), "killed after the checkout"
+    done = update(box, at_v1, "rollback", "--apply")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "an unfinished minor update to main" in done.stderr and "is rolled back first" in done.stderr, out
+    assert head(box) == (at_v1.tags["v1"], "main")
+    assert not all_active(box), all_active(box)
+    assert not not_the_service_users(box), "the rollback left root's files in the service user's checkout"
+    assert not list(state.glob("update-*.json")), "the rollback finished"
 
 
 def started_at(box, units: tuple[str, ...]) -> dict[str, int]:
