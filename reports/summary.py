@@ -103,6 +103,7 @@ def write_terminal(terminal, summary: Summary, report_paths) -> None:
     html_path, xml_path = report_paths
     terminal.write_line(f"HTML report: {html_path}")
     terminal.write_line(f"JUnit XML:   {xml_path}")
+    terminal.write_line(f"Every run:   {html_path.parent / 'index.html'} (the run index, updated as this run ends)")
 
 
 def as_html(summary: Summary) -> list[str]:
