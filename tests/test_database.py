@@ -174,7 +174,7 @@ def test_rows_past_retention_are_deleted_in_counted_batches_only_up_to_the_newes
 def test_rows_past_retention_are_kept_without_a_backup_that_holds_them(healthy, tmp_path):
     healthy.inject("rows-past-retention")
     for backup in healthy.paths.backup_dir.glob("*.dump"):
-        long_ago = time.time() - 200 * 86400  # before the oldest expired row (119 days)
+        long_ago = time.time() - 200 * 86400  # before the oldest expired row (120 days)
         os.utime(backup, (long_ago, long_ago))
     refused = run(healthy, tmp_path, "-k", "test_no_rows_past_retention and trades")
     result = refused.only("DB-006", "trades").properties
