@@ -18,7 +18,7 @@ from commands import cli
 from commands.run import reports_of
 from core.vocabulary import ExitStatus
 from reports import index
-from reports.trail import LEDGER
+from reports.ledger import LEDGER
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ everything is read again, which is also what `make reindex` does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -22,9 +21,9 @@ from pathlib import Path
 from core.atomic import write_atomically
 from core.vocabulary import Prop, Verdict
 from decision.verdict import instance_key
+from reports.ledger import LEDGER, file_sha256, parse_line
 from reports.tally import SUITE_PROPERTIES
 
-LEDGER = "ledger.jsonl"
 CACHE = ".trail-cache.json"
 FORMAT = 1
 TREND_POINTS = 200  # per figure series: the trends show the recent ones
@@ -116,14 +115,6 @@ def read_junit(path: Path, default_cadence: str = "") -> list[Result]:
     return results
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_lines(ledger: Path, offset: int) -> tuple[list[dict], int]:
     """The ledger's complete lines from byte `offset` on, and the offset after the last one. A line being
     written (no newline yet: a run killed mid-append) is left for the next reading."""
@@ -135,11 +126,7 @@ def read_lines(ledger: Path, offset: int) -> tuple[list[dict], int]:
     for raw in data[:end].splitlines():
         if not raw.strip():
             continue
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            line = None
-        lines.append(line if isinstance(line, dict) else {"kind": "unreadable"})
+        lines.append(parse_line(raw) or {"kind": "unreadable"})
     return lines, offset + end
 
 
@@ -154,10 +141,8 @@ def hash_before(ledger: Path, offset: int) -> str:
     if not data.endswith(b"\n"):
         return "?"
     last = data[:-1].rsplit(b"\n", 1)[-1]
-    try:
-        return str(json.loads(last).get("hash", ""))
-    except (ValueError, AttributeError):
-        return "?"
+    line = parse_line(last)
+    return line["hash"] if line else "?"
 
 
 class Trail:
@@ -243,7 +228,7 @@ class Trail:
             path = self.dir / entry["name"]
             state = ReportState.PRESENT
             try:
-                if sha256_of(path) != entry.get("sha256"):
+                if file_sha256(path) != entry.get("sha256"):
                     state = ReportState.ALTERED
             except FileNotFoundError:
                 state = ReportState.MISSING
