@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from commands import cli
+from configuration import Settings
 from configuration.tasks import KEY_ROTATION
 from core.vocabulary import ExitStatus, LedgerKind
 from decision import audit
@@ -73,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     if args.task is not None:
-        return attest_task(parser, settings, name, args.task, who, args.note.strip(), when)
+        return attest_task(parser, settings, box, args.task, who, args.note.strip(), when)
     known = [secret.name for secret in box.rotation.secrets]
     if args.what not in known:
         parser.error(f"no secret {args.what!r} in [rotation] secrets; known: {', '.join(known) or 'none'}")
-    path = rotation.attestations_path(settings)
+    path = rotation.attestations_path(box)
     entry = rotation.attest(path, name, args.what, who, when)
     line = {"action": "attest-rotation", "box": name, "secret": args.what, "who": entry["who"],
             "rotated": entry["when"]}
@@ -88,20 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def attest_task(parser, settings, box: str, task: str, who: str, note: str, when: datetime.datetime) -> int:
-    known = [known.name for known in settings.tasks.tasks]
+def attest_task(parser, settings: Settings, box: Settings, task: str, who: str, note: str,
+                when: datetime.datetime) -> int:
+    """A task of the box's own [tasks] (a box of a fleet may have its own), kept where its checks read it."""
+    known = [known.name for known in box.tasks.tasks]
     if task == KEY_ROTATION:
-        secrets = ", ".join(secret.name for secret in settings.rotation.secrets) or "none"
+        secrets = ", ".join(secret.name for secret in box.rotation.secrets) or "none"
         parser.error(f"{KEY_ROTATION} is attested per secret (KEY-001): make attest-rotation WHAT=secret WHO=name "
                      f"CONFIG=...; secrets: {secrets}")
-    if settings.tasks.task(task) is None:
+    if box.tasks.task(task) is None:
         parser.error(f"no task {task!r} in [tasks]; known: {', '.join(known) or 'none'}")
-    path = tasks.attestations_path(settings)
-    entry = tasks.attest(path, box, task, who, note, when)
-    line = {"action": "attest-task", "box": box, "task": task, "who": who, "done": entry["when"], "note": note}
+    path = tasks.attestations_path(box)
+    entry = tasks.attest(path, box.host.name, task, who, note, when)
+    line = {"action": "attest-task", "box": box.host.name, "task": task, "who": who, "done": entry["when"],
+            "note": note}
     log = audit.append(audit.state_directory(settings), line)
     trail = cli.record_in_ledger(settings, LedgerKind.ATTEST, line)
-    print(f"{box}: {task} done {entry['when']}, attested by {who}; recorded in {path}, {log} and {trail}")
+    print(f"{box.host.name}: {task} done {entry['when']}, attested by {who}; recorded in {path}, {log} and {trail}")
     return 0
 
 

@@ -111,8 +111,10 @@ class Taking:
         pairs = [[name + old, name + new] for name in sorted(backup.files)]
         self.box.call(backupscan.rename_all, str(self.config.dir), pairs)
 
-    def stop(self) -> list[str]:
-        services, stopped = self.ctx.services, []
+    def stop(self, stopped: list[str]) -> None:
+        """Each service stopped is added to `stopped` at once: if a later one will not stop, the caller still
+        starts the earlier ones again."""
+        services = self.ctx.services
         services.forget()
         for name in _services(self.ctx, self.kind):
             if not services.is_running(name):
@@ -121,7 +123,6 @@ class Taking:
             if not self.run(services.argv("stop", name), f"stop {name}"):
                 raise RuntimeError(self.problems[-1])
             stopped.append(name)
-        return stopped
 
     def start(self, stopped: list[str]) -> None:
         services = self.ctx.services
@@ -142,7 +143,7 @@ class Taking:
                              else "no full backup to build on: every file")
         stopped: list[str] = []
         try:
-            stopped = self.stop()
+            self.stop(stopped)
             if self.run(tar_argv(self.ctx, str(backup.path(TARBALL)) + ".partial", newer), "tar"):
                 self.run(dump_argv(self.ctx, str(backup.path(DUMP)) + ".partial"), "pg_dump")
         except RuntimeError:
