@@ -105,7 +105,11 @@ class Backups(Section):
             inside = self.dir.relative_to(self.app_dir)
         except ValueError:
             return self
-        if not any(fnmatch.fnmatchcase(f"./{inside}", pattern) or pattern == inside.parts[0]
+        if inside == Path("."):
+            raise ValueError(f"dir {self.dir} is app_dir itself: every full backup would hold the ones before it; "
+                             "put the backups in a directory of their own")
+        top = inside.parts[0]
+        if not any(fnmatch.fnmatchcase(f"./{inside}", pattern) or pattern in (top, f"./{top}")
                    for pattern in self.excludes):
             raise ValueError(f"dir {self.dir} is inside app_dir {self.app_dir}: add './{inside}' to excludes, or "
                              f"every full backup would hold the ones before it")
@@ -124,7 +128,8 @@ def retention_conflicts(rules, backups: Backups) -> list[str]:
     retention (remediations/backups.py keeps the newest of a kind whatever its age)."""
     found = []
     for rule in rules:
-        if Path(rule.dir) != backups.dir:
+        # A rule of the backups' own directory, or one that goes down into it from above.
+        if Path(rule.dir) != backups.dir and not (rule.recursive and backups.dir.is_relative_to(rule.dir)):
             continue
         for kind in backups.kinds.enabled():
             keep = backups.kind(kind).keep_days

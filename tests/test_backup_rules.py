@@ -74,6 +74,10 @@ def test_a_retention_rule_that_would_delete_archives_is_refused_at_load(tmp_path
     with pytest.raises(ConfigError, match=r"would delete archive backups .* kept 365 days"):
         load(write_config(tmp_path, text))
     assert load(write_config(tmp_path, text.replace("*.tar.gz", "emergency-*.tar.gz")))
+    # A recursive rule from a directory above goes down into the backups too.
+    above = text.replace(str(tmp_path / "backups"), str(tmp_path)) + "recursive = true\n"
+    with pytest.raises(ConfigError, match=r"would delete archive backups"):
+        load(write_config(tmp_path, above))
 
 
 @pytest.mark.parametrize(("text", "says"), [
@@ -90,6 +94,9 @@ def test_backups_inside_the_app_dir_must_be_excluded(tmp_path):
     path = tmp_path / "maintenance.toml"
     path.write_text(f'[backups]\ndir = "{tmp_path}/app/bk"\napp_dir = "{tmp_path}/app"\n')
     with pytest.raises(ConfigError, match="add './bk' to excludes"):
+        load(path)
+    path.write_text(f'[backups]\ndir = "{tmp_path}/app"\napp_dir = "{tmp_path}/app"\n')
+    with pytest.raises(ConfigError, match="is app_dir itself"):
         load(path)
 
 
