@@ -229,13 +229,15 @@ def test_an_update_killed_mid_way_is_rolled_back_by_the_next_run(lab, at_v1):
     child = subprocess.Popen([sys.executable, "-m", "commands.update", "minor", "--apply", "--config",
                               str(at_v1.config)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not (progress_file.exists() and Progress.load(progress_file).step.startswith("test")):
-        assert child.poll() is None and time.monotonic() < deadline, child.stdout.read() if child.poll() else "no test"
-        time.sleep(0.2)
-    time.sleep(0.5)  # npm test is hanging
-    os.killpg(child.pid, signal.SIGKILL)
-    child.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while not (progress_file.exists() and Progress.load(progress_file).step.startswith("test")):
+            assert child.poll() is None and time.monotonic() < deadline, child.stdout.read() if child.poll() else "no test"
+            time.sleep(0.2)
+        time.sleep(0.5)  # npm test is hanging
+    finally:  # the update and its hanging npm never outlive the test
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
     assert head(at_v1) == at_v1.tags["v2"], "killed after the checkout"
     (at_v1.switches / "hang-test").unlink()
     done = update(at_v1, "rollback", "--apply")

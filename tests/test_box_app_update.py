@@ -246,9 +246,9 @@ def test_an_update_killed_on_the_box_is_rolled_back_by_the_next_run(box, at_v1):
             assert child.poll() is None and time.monotonic() < deadline, "the update never reached its tests"
             time.sleep(0.2)
         time.sleep(0.5)  # npm test is hanging
+    finally:  # the update and its hanging npm never outlive the test
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
-    finally:
         switch.unlink()
     assert head(box) == (at_v1.tags["v2"], "main"), "killed after the checkout"
     done = update(box, at_v1, "rollback", "--apply")

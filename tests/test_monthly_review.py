@@ -15,6 +15,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -135,7 +136,8 @@ def test_handlers_are_matched_by_their_own_name_never_by_a_command_line(tmp_path
     name = f"r2-test-handler-{os.getpid()}"
     sleep = shutil.which("sleep")
     handler = subprocess.Popen([name, "60"], executable=sleep)  # argv[0] is the handler's name
-    mentions = subprocess.Popen(["sh", "-c", f"sleep 60; echo {name}"])  # a command line that mentions it
+    mentions = subprocess.Popen(["sh", "-c", f"sleep 60; echo {name}"],  # a command line that mentions it
+                                start_new_session=True)  # its sleep goes with it
     try:
         time.sleep(0.2)
         found = reviewscan.processes_named([name, "no-such-handler"])
@@ -146,8 +148,10 @@ def test_handlers_are_matched_by_their_own_name_never_by_a_command_line(tmp_path
             pgrep = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True, timeout=10)
             assert str(mentions.pid) in pgrep.stdout.split()
     finally:
+        handler.kill()
+        os.killpg(mentions.pid, signal.SIGKILL)
         for process in (handler, mentions):
-            process.kill()
+            process.wait(timeout=10)
             process.wait(timeout=10)
 
 
