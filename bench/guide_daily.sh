@@ -1,5 +1,5 @@
 #!/bin/bash
-# The guide's daily checks (docs/maintenance-procedures.md, "Daily Maintenance" and "Error Handling
+# The guide's daily checks (its sections "Daily Maintenance" and "Error Handling
 # Maintenance / Daily Error Handling Checks"), transcribed as they are written, for
 # bench/bench_daily.py to time against the suite's daily run on the same lab.
 #

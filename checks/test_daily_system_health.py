@@ -1,7 +1,7 @@
 """Daily Maintenance 1: System Health Check (CPU, memory and disk against the guide's thresholds).
 
 Each resource is checked at both levels of the guide's monitoring-thresholds.json (Monitoring
-Configuration 1 in docs/maintenance-procedures.md): the warning level fails as a warning, the
+Configuration 1 of the guide): the warning level fails as a warning, the
 critical level as critical.
 """
 

@@ -1,4 +1,4 @@
-"""Weekly Maintenance 2: Database Maintenance (docs/maintenance-procedures.md).
+"""Weekly Maintenance 2: Database Maintenance (the guide's section of that name).
 
 The guide runs `VACUUM ANALYZE` and `REINDEX DATABASE` every week whatever the state, and deletes old
 trades and logs unconditionally. Here each is a finding first: dead rows or stale statistics call for
