@@ -277,7 +277,9 @@ def inject(lab: Target, fault: Fault) -> None:
     elif fault.kind == "crashloop":
         lab.supervisor.stop(fault.program)
         lab.supervisor.start(fault.program, wait=False)
-        lab.wait_state(fault.program, {"BACKOFF", "FATAL", "EXITED"}, timeout=10)
+        # Until supervisord gives up (FATAL): between its retries the program is STARTING again, which no
+        # reader may take for a failure.
+        lab.wait_state(fault.program, {"FATAL"}, timeout=60)
     elif fault.kind == "file":
         fault.breaks_files(lab.paths)
     elif fault.kind == "disk":

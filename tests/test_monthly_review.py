@@ -138,8 +138,7 @@ def test_handlers_are_matched_by_their_own_name_never_by_a_command_line(tmp_path
     handler = subprocess.Popen([name, "60"], executable=sleep)  # argv[0] is the handler's name
     mentions = subprocess.Popen(["sh", "-c", f"sleep 60; echo {name}"],  # a command line that mentions it
                                 start_new_session=True)  # its sleep goes with it
-    try:
-        time.sleep(0.2)
+    try:  # Popen returns once the child has exec'd: its name is in /proc already
         found = reviewscan.processes_named([name, "no-such-handler"])
         assert [p["pid"] for p in found[name]] == [handler.pid]
         assert found[name][0]["rss_kb"] > 0
@@ -152,6 +151,21 @@ def test_handlers_are_matched_by_their_own_name_never_by_a_command_line(tmp_path
         os.killpg(mentions.pid, signal.SIGKILL)
         for process in (handler, mentions):
             process.wait(timeout=10)
+
+
+def test_handlers_are_looked_for_under_the_service_managers_process_only():
+    """Two labs on one kernel: the other one's handler, of the same name, is not this one's."""
+    name = f"r2-tree-handler-{os.getpid()}"
+    sleep = shutil.which("sleep")
+    ours = subprocess.Popen([name, "60"], executable=sleep)
+    elsewhere = subprocess.Popen(["sleep", "60"])  # a process that is no ancestor of ours
+    try:
+        assert [p["pid"] for p in reviewscan.processes_named([name], os.getpid())[name]] == [ours.pid]
+        assert reviewscan.processes_named([name], elsewhere.pid)[name] == []
+        assert [p["pid"] for p in reviewscan.processes_named([name])[name]] == [ours.pid]  # the whole box
+    finally:
+        for process in (ours, elsewhere):
+            process.kill()
             process.wait(timeout=10)
 
 
@@ -245,8 +259,8 @@ def test_faults_fail_their_checks_with_figures_and_make_baseline_records_again(m
         "disk_read_mb_per_s": {"value": 1e9, "unit": "MB/s", "recorded": "2026-01-01T00:00:00+00:00", "why": "test"}})
     stored.write_text(json.dumps(box))
     strict = config_with(config, tmp_path / "strict.toml", {"baselines": {"noise_floor_ms": 0}})
-    # Handlers are found by their exact name machine-wide, as on the box: another lab running on this machine
-    # (make lab-up) would still show a network-error-handler.
+    # Handlers are looked for among the lab's supervisord's processes: another lab running on this machine
+    # (make lab-up) has a network-error-handler of its own, which is not this lab's.
     for fault in ("handler-stopped", "error-handling-slow", "crashloop:trading-dashboard"):
         lab.inject(fault)
     done = run_cadence(strict, tmp_path / "reports", "-k", CHECKS, cadence="monthly")

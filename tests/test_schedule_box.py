@@ -6,8 +6,8 @@ the scheduler's own environment, and its line appears in the runs log. Root only
 - cron: the box's own cron daemon (a transient unit: the machine's cron.service is masked in a box)
   reads /etc/cron.d, where the install put a `* * * * *` line (`--time`): the run starts within a minute.
 
-Every wait is a poll with a deadline on the runs log. This module's box has its own directory and the
-port base 31000 (TEST_SCHEDULE_BOX_PORT_BASE), clear of the other boxes' 28000-30999.
+Every wait is a poll with a deadline, on the runs log or on the unit's state. This module's box has its own
+directory and the port base 31000 (TEST_SCHEDULE_BOX_PORT_BASE), clear of the other boxes' 28000-30999.
 """
 
 from __future__ import annotations
@@ -85,6 +85,18 @@ def first_line(path: Path, timeout: float) -> str:
     pytest.fail(f"no daily line in the runs log {path} within {timeout:.0f}s")
 
 
+def settled(box: Box, unit: str, timeout: float = 60) -> str:
+    """The unit's ActiveState once it is no longer changing: the run writes its line before its service ends."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = box.systemctl("show", unit, "--property=ActiveState", "--value").stdout.strip()
+        if state not in ("activating", "deactivating", "reloading"):
+            return state
+        if time.monotonic() > deadline:
+            pytest.fail(f"{unit} is still {state} {timeout:.0f}s after its run wrote its line")
+        time.sleep(0.2)
+
+
 def check_line(box: Box, line: str) -> re.Match:
     match = LINE.match(line)
     assert match, line
@@ -102,6 +114,7 @@ def test_the_systemd_timer_fires_a_missed_run_and_its_line_appears(box, config, 
         assert installed.returncode == 0, installed.stdout + installed.stderr
         line = first_line(runs_log, 120)
         match = check_line(box, line)
+        assert settled(box, "trading-maintenance-daily.service") == "inactive"
         service = box.systemctl("show", "trading-maintenance-daily.service",
                                 "--property=Result,ExecMainStatus,ActiveState").stdout.split()
         assert sorted(service) == ["ActiveState=inactive", f"ExecMainStatus={match['code']}", "Result=success"]

@@ -274,7 +274,10 @@ class Box:
         os.chmod(self.paths.env_file, 0o600)
 
     def wait_running(self, timeout: float = BOOT_TIMEOUT) -> str:
-        """Until systemd says running, or degraded (the reason is logged); returns which."""
+        """Until systemd says running, or degraded (the reason is logged); returns which.
+
+        `offline` is what systemctl says while systemd does not answer yet, early in the boot: it ends the wait
+        only once the box's PID 1 is gone. `stopping` and `maintenance` end it at once."""
         deadline = time.monotonic() + timeout
         state = "unknown"
         while time.monotonic() < deadline:
@@ -284,7 +287,7 @@ class Box:
             if state == "degraded":
                 self._log(f"systemd is degraded:\n{self.failed_units()}")
                 return state
-            if state in ("stopping", "offline", "maintenance"):
+            if state in ("stopping", "maintenance") or (state == "offline" and not self.is_up()):
                 break
             time.sleep(0.1)
         raise LabError(f"systemd in the box is {state!r}, not running, after {timeout:.0f}s:\n"
