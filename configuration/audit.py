@@ -63,7 +63,7 @@ class Audit(Section):
     # AUD-001: lines of [security] auth_log (and of its rotations, auth.log.1, auth.log.2.gz, ..., that the
     # window reaches) holding one of [security] failed_login_patterns within the last window_days.
     failed_logins_window_days: float = Field(default=7, gt=0, le=92)
-    failed_logins_max: int = Field(default=100, ge=0)
+    failed_logins_max: int = Field(default=100, ge=0, le=1_000_000)
     # AUD-002, AUD-003: Fail2Ban's server answers and these jails are active (the guide's sshd and ssh-tunnel).
     # false: the box has no Fail2Ban on purpose, the checks skip. The client needs root: over SSH as a
     # maintenance user, ["sudo", "-n", "fail2ban-client"] with the matching sudoers rule.
@@ -78,7 +78,8 @@ class Audit(Section):
     # -C: the connection whose Match blocks apply (user=trading,host=nuc,addr=192.0.2.10); none: the globals.
     sshd_connection: Annotated[str | None, AfterValidator(_connection)] = None
     sshd_settings: dict[Keyword, str] = Field(default_factory=lambda: dict(BASELINE_SETTINGS))
-    sshd_at_most: dict[Keyword, int] = Field(default_factory=lambda: dict(BASELINE_AT_MOST))
+    sshd_at_most: dict[Keyword, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=lambda: dict(BASELINE_AT_MOST))
     sshd_algorithms: dict[Keyword, list[str]] = Field(
         default_factory=lambda: {kind: list(names) for kind, names in BASELINE_ALGORITHMS.items()})
     # AUD-006, AUD-007: these files hold secrets: mode 600 or closer, owned by [services] user. The

@@ -59,12 +59,12 @@ class Responses(Section):
 
 
 class Emergency(Section):
-    error_storm_per_hour: float = Field(default=50, gt=0)  # the guide's error storm: more than this
-    cascade_breakers: int = Field(default=3, ge=0)  # the guide's cascade: more than this many open
+    error_storm_per_hour: float = Field(default=50, gt=0, le=1_000_000)  # the guide's error storm: more than this
+    cascade_breakers: int = Field(default=3, ge=0, le=10_000)  # the guide's cascade: more than this many open
     health_critical_below: float = Field(default=50, ge=0, le=100)
     # Money or the whole host is touched only on an emergency seen this many runs in a row (or by two
     # independent signals in one run).
-    confirm_runs: int = Field(default=2, ge=2)
+    confirm_runs: int = Field(default=2, ge=2, le=100)
     # TCP endpoints whose loss means the network is down (the guide pings 8.8.8.8: name your own).
     probe_targets: list[str] = Field(default_factory=list)
     probe_timeout_seconds: float = Field(default=3, gt=0, le=60)

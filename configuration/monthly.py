@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from configuration.section import Section
+from configuration.section import FreeText, Section
 
 # A process name as the kernel and ps show it: what the handler's executable is called.
 ProcessName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)]
@@ -30,14 +30,14 @@ class MonthlyReview(Section):
 
 class Baselines(Section):
     # A figure worse than its baseline by more than this share fails (a time longer, a speed lower) ...
-    max_regression_percent: float = Field(default=50, gt=0)
+    max_regression_percent: float = Field(default=50, gt=0, le=10_000)
     # ... and, for a time, by more than this many milliseconds: a 2 ms answer that takes 4 ms is noise.
-    noise_floor_ms: float = Field(default=50, ge=0)
+    noise_floor_ms: float = Field(default=50, ge=0, le=3_600_000)
     # BENCH-001: the agent API's answer time, the median of `api_requests` GETs of `api_path`.
     api_path: str = Field(default="/api/health", pattern=r"^/")
     api_requests: int = Field(default=5, ge=1, le=100)
     # BENCH-002: a fixed read query's answer time, the median of `db_runs` runs, in a read-only transaction.
-    db_query: str = "SELECT count(*) FROM trades WHERE created_at > now() - interval '7 days'"
+    db_query: FreeText = "SELECT count(*) FROM trades WHERE created_at > now() - interval '7 days'"
     db_runs: int = Field(default=5, ge=1, le=100)
     # BENCH-003 (the guide's `hdparm -tT`, without root): sequential read speed of `disk_read_file` (a large
     # file on the disk to measure, e.g. a backup), or of a file of `disk_read_mb` written once in

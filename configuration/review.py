@@ -40,8 +40,8 @@ class Certificates(Section):
     files: list[BoxPath] = Field(default_factory=list)
     # Days left before expiry: at or under warning_days the check fails as a warning, at or under
     # critical_days as critical.
-    warning_days: int = Field(default=30, ge=0)
-    critical_days: int = Field(default=7, ge=0)
+    warning_days: int = Field(default=30, ge=0, le=3660)
+    critical_days: int = Field(default=7, ge=0, le=3660)
     timeout_seconds: float = Field(default=10, gt=0, le=120)
 
     @model_validator(mode="after")
@@ -65,8 +65,8 @@ class RotatedSecret(Section):
 
 class Rotation(Section):
     # A secret older than max_age_days fails as critical; older than warning_days as a warning.
-    max_age_days: int = Field(default=90, ge=1)
-    warning_days: int = Field(default=80, ge=1)
+    max_age_days: int = Field(default=90, ge=1, le=3660)
+    warning_days: int = Field(default=80, ge=1, le=3660)
     secrets: list[RotatedSecret] = Field(default_factory=lambda: [
         RotatedSecret(name="exchange-api-key", files=[Path("/opt/trading-agent/.env")]),
         RotatedSecret(name="tunnel-key", files=[Path("/opt/trading-agent/keys/oracle_key")])])

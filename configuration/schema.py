@@ -7,15 +7,18 @@ and what is expected, never with a traceback.
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from configuration import machine
 from configuration.alerts import AlertSettings
 from configuration.application import Application
 from configuration.audit import Audit
@@ -27,7 +30,7 @@ from configuration.monitoring import Monitoring
 from configuration.monthly import Baselines, ErrorHandling, MonthlyReview
 from configuration.pentest import Pentest
 from configuration.review import Certificates, Rotation
-from configuration.section import SecretUrl, Section
+from configuration.section import AccountName, FreeText, PathText, RelativePath, SecretUrl, Section, UnitName
 from configuration.security import Security
 from configuration.tasks import Tasks
 from configuration.updates import Updates
@@ -78,18 +81,19 @@ class Host(Section):
 
 class Services(Section):
     # The user the agent runs as: what a retention rule may delete is, by default, only its files.
-    user: str = Field(default="trading", min_length=1)
-    agent: str = "trading-agent"
-    dashboard: str = "trading-dashboard"
-    tunnel: str = "ssh-tunnel"
-    database: str = "postgresql"
+    user: AccountName = "trading"
+    # Unit (or supervisor program) names: they reach systemctl, sudoers rules and unit files as one word.
+    agent: UnitName = "trading-agent"
+    dashboard: UnitName = "trading-dashboard"
+    tunnel: UnitName = "ssh-tunnel"
+    database: UnitName = "postgresql"
 
     def critical(self) -> list[str]:
         return [self.tunnel, self.agent, self.dashboard, self.database]
 
 
 class Resources(Section):
-    disk_paths: list[str] = Field(default=["/"], min_length=1)
+    disk_paths: list[PathText] = Field(default=["/"], min_length=1)
     cpu_sample_seconds: float = Field(default=1.0, gt=0, le=60)
     cpu: Levels = Levels(warning=70, critical=85)
     memory: Levels = Levels(warning=80, critical=90)
@@ -101,41 +105,67 @@ class Paths(Section):
     known_errors: Path = Path("/opt/trading-agent/config/known-errors.txt")
 
 
+# Where no retention rule may delete, whatever its pattern and owners: the system's own trees and everything
+# below them (programs, libraries, configuration, package and database state, root's home, the kernel's and
+# the running services' files) ...
+SYSTEM_TREES = tuple(Path(tree) for tree in ("/etc", "/usr", "/boot", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                             "/libx32", "/var/lib", "/root", "/proc", "/sys", "/dev", "/run"))
+# ... and directories that hold other directories, not clutter: a rule names the one below that it cleans.
+WHOLE_TREES = tuple(Path(tree) for tree in ("/", "/home", "/var"))
+
+
 class RetentionRule(Section):
     """One line of the guide's cleanup: find DIR -name PATTERN -mtime +MAX_AGE_DAYS -delete, and only
     what the rule owns: files directly in DIR (unless `recursive`), owned by `owners` (by default
     [services] user), on DIR's own filesystem, never through a link."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
     dir: Path
     pattern: str = Field(min_length=1)
-    max_age_days: int = Field(ge=0)
+    max_age_days: int = Field(ge=0, le=3660)
     recursive: bool = False
-    owners: list[str] = Field(default_factory=list)  # empty: [services] user
+    owners: list[AccountName] = Field(default_factory=list)  # empty: [services] user
+    # root's files are the system's: a rule deletes them only when it says so.
+    allow_root_owned: bool = False
+
+    @field_validator("dir")
+    @classmethod
+    def _not_a_system_tree(cls, value: Path) -> Path:
+        tree = next((tree for tree in SYSTEM_TREES if value.is_relative_to(tree)), None)
+        if tree is not None:
+            raise ValueError(f"{str(value)!r} is in {tree}, a system tree: a retention rule never deletes there")
+        if value in WHOLE_TREES:
+            raise ValueError(f"{str(value)!r} holds whole trees, not clutter: name the directory below it to clean")
+        return value
 
     @model_validator(mode="after")
     def _pattern_is_a_name(self) -> RetentionRule:
         if "/" in self.pattern:
             raise ValueError(f"pattern {self.pattern!r} must be a file name pattern, without '/'")
-        if not self.dir.is_absolute():
-            raise ValueError(f"dir {str(self.dir)!r} must be an absolute path")
+        return self
+
+    @model_validator(mode="after")
+    def _root_only_when_said(self) -> RetentionRule:
+        if not self.allow_root_owned and any(owner in ("root", "0") for owner in self.owners):
+            raise ValueError(f"owners {self.owners} include root: root's files are the system's; if this rule "
+                             f"must delete them, say so with allow_root_owned = true")
         return self
 
 
 class Logrotate(Section):
-    rotate_after_days: int = Field(default=1, ge=0)
+    rotate_after_days: int = Field(default=1, ge=0, le=366)
     command: list[str] = Field(default=["logrotate", "-f", "/etc/logrotate.d/trading-agent"], min_length=1)
 
 
 class Trading(Section):
-    min_trades_today: int = Field(default=1, ge=0)
+    min_trades_today: int = Field(default=1, ge=0, le=1_000_000)
 
 
 class ApiThresholds(Section):
-    max_error_rate_per_hour: float = Field(default=10, ge=0)
-    max_critical_errors: int = Field(default=0, ge=0)
+    max_error_rate_per_hour: float = Field(default=10, ge=0, le=1_000_000)
+    max_critical_errors: int = Field(default=0, ge=0, le=1_000_000)
     min_overall_health: float = Field(default=80, ge=0, le=100)
-    max_open_circuit_breakers: int = Field(default=0, ge=0)
+    max_open_circuit_breakers: int = Field(default=0, ge=0, le=10_000)
 
 
 class Api(Section):
@@ -174,15 +204,15 @@ class DatabaseThresholds(Section):
     # ... or rows changed since the last ANALYZE over this share (autovacuum_analyze_scale_factor: 10 %) ...
     max_changed_percent: float = Field(default=10, gt=0, le=100)
     # ... and at least this many of them: a small table is never flagged for a few rows.
-    min_changed_rows: int = Field(default=1000, ge=0)
+    min_changed_rows: int = Field(default=1000, ge=0, le=10**12)
     # Statistics older than this, with rows changed since (min_changed_rows), are stale too.
-    stale_statistics_days: float = Field(default=7, gt=0)
+    stale_statistics_days: float = Field(default=7, gt=0, le=3660)
     # age(datfrozenxid) of any database (check_postgres txn_wraparound: 1.3 and 1.4 billion).
     xid_age_warning: int = Field(default=1_300_000_000, ge=1, le=2_147_483_647)
     xid_age_critical: int = Field(default=1_400_000_000, ge=1, le=2_147_483_647)
     # A B-tree index whose estimated bloat is over this share of its size, when at least min_index_size_mb.
     max_index_bloat_percent: float = Field(default=50, gt=0, le=100)
-    min_index_size_mb: float = Field(default=10, ge=0)
+    min_index_size_mb: float = Field(default=10, ge=0, le=10**8)
 
     @model_validator(mode="after")
     def _warning_below_critical(self) -> DatabaseThresholds:
@@ -197,7 +227,7 @@ class TableRetention(Section):
 
     table: str = Field(pattern=SQL_NAME)
     column: str = Field(default="created_at", pattern=SQL_NAME)
-    max_age_days: int = Field(ge=1)
+    max_age_days: int = Field(ge=1, le=36_525)
 
 
 class Database(Section):
@@ -234,6 +264,8 @@ class Database(Section):
 
     @model_validator(mode="after")
     def _password_file_readable(self) -> Database:
+        if self.password_file is not None and self.password_env:
+            raise ValueError("give password_env or password_file, not both: the password has one source")
         if self.password_file is not None and not self.password_file.is_file():
             raise ValueError(f"password_file {self.password_file} does not exist or is not a file")
         return self
@@ -253,7 +285,8 @@ class Diagnostics(Section):
 
 
 class Remediation(Section):
-    mode: Mode = Mode.APPLY
+    # Not set: plan. A file must say apply for the suite to change the box.
+    mode: Mode = Mode.PLAN
     timeout_seconds: float = Field(default=60, gt=0, le=3600)
     # A restarted service needs a moment before the check looks again.
     recheck_after_seconds: float = Field(default=1.0, ge=0, le=300)
@@ -262,8 +295,8 @@ class Remediation(Section):
 class CheckPolicy(Section):
     """Per-check overrides of the policy, keyed by check id."""
 
-    failures_before_action: int | None = Field(default=None, ge=1)
-    max_remediations: int | None = Field(default=None, ge=0)
+    failures_before_action: int | None = Field(default=None, ge=1, le=100)
+    max_remediations: int | None = Field(default=None, ge=0, le=1000)
 
 
 class Budget(Section):
@@ -271,7 +304,7 @@ class Budget(Section):
     window_runs runs of the acting check's cadence (daily: 24 h each, weekly 7 d, monthly 31 d,
     quarterly 92 d, emergency 5 min)."""
 
-    max_remediations: int = Field(default=3, ge=0)
+    max_remediations: int = Field(default=3, ge=0, le=1000)
     window_runs: int = Field(default=5, ge=1, le=100)
 
     @model_validator(mode="before")
@@ -287,12 +320,19 @@ class Budget(Section):
 
 class Policy(Section):
     state_dir: Path = Path("/var/lib/trading-maintenance")
-    failures_before_action: int = Field(default=1, ge=1)
-    repeat_interval_minutes: float = Field(default=240, gt=0)
+    failures_before_action: int = Field(default=1, ge=1, le=100)
+    repeat_interval_minutes: float = Field(default=240, gt=0, le=525_600)  # at most a year
     flap_window: int = Field(default=6, ge=3, le=20)
-    flap_changes: int = Field(default=4, ge=2)
+    flap_changes: int = Field(default=4, ge=2, le=20)
     budget: Budget = Budget()
     checks: dict[str, CheckPolicy] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _flapping_can_be_seen(self) -> Policy:
+        if self.flap_changes >= self.flap_window:
+            raise ValueError(f"flap_changes ({self.flap_changes}) must be less than flap_window ({self.flap_window}): "
+                             f"{self.flap_window} verdicts change at most {self.flap_window - 1} times")
+        return self
 
 
 class Waiver(Section):
@@ -300,7 +340,7 @@ class Waiver(Section):
 
     check: str
     match: str = ""  # a fragment of the parameter id (e.g. a service name); empty = every instance
-    reason: str = Field(min_length=3)
+    reason: FreeText = Field(min_length=3)
     expires: datetime.date | datetime.datetime
 
 
@@ -309,7 +349,7 @@ class Silence(Section):
 
     check: str
     match: str = ""
-    reason: str = Field(min_length=3)
+    reason: FreeText = Field(min_length=3)
     until: datetime.date | datetime.datetime
 
 
@@ -327,7 +367,7 @@ class Heartbeat(Section):
 class Inventory(Section):
     """Boxes from an Ansible inventory (configuration/inventory.py), added to [[boxes]]."""
 
-    ansible: Path | None = None  # INI, or the JSON of `ansible-inventory --list`; relative to this file
+    ansible: RelativePath | None = None  # INI, or the JSON of `ansible-inventory --list`; relative to this file
     group: str = "all"
 
 
@@ -343,6 +383,33 @@ class Reports(Section):
     # collector's directory, e.g. /var/lib/prometheus/node-exporter/trading-maintenance.prom).
     history_length: int = Field(default=30, ge=1, le=1000)
     prometheus_textfile: Path | None = None
+    # What another program reads gets this mode and group, the same for all of it: each run's two reports,
+    # the audit trail's pages (for a web server) and the Prometheus textfile (for node_exporter). Everything
+    # else the suite writes (state, spool, alerts, ledger, backups, bundles) is 0600 whatever this says.
+    # Default 0o600 and no group: nobody else reads findings until you say who, e.g. shared_mode = 0o640 and
+    # shared_group = "www-data". Never writable by others; the group must exist where the suite runs.
+    shared_mode: int = 0o600
+    shared_group: str | None = None
+
+    @field_validator("shared_mode")
+    @classmethod
+    def _read_only_for_others(cls, mode: int) -> int:
+        if mode & 0o600 != 0o600 or mode & ~0o644:
+            raise ValueError(f"{mode:#o} must let the owner read and write and others at most read (0o600, 0o640 "
+                             f"or 0o644, written so in TOML)")
+        return mode
+
+    @field_validator("shared_group")
+    @classmethod
+    def _existing_group(cls, group: str | None) -> str | None:
+        import grp
+
+        if group is not None:
+            try:
+                grp.getgrnam(group)
+            except KeyError:
+                raise ValueError(f"no group {group!r} on this machine (getent group {group})") from None
+        return group
 
 
 class Schedule(Section):
@@ -410,6 +477,41 @@ class Settings(Section):
 
     @model_validator(mode="before")
     @classmethod
+    def _set_by_the_loader_only(cls, data):
+        """`source` and `fleet` are what `load` found, never keys of the file."""
+        if isinstance(data, dict):
+            given = sorted({"source", "fleet"} & set(data))
+            if given:
+                raise ValueError(f"{', '.join(given)}: not a key of the file (set by the loader)")
+        return data
+
+    @field_validator("retention")
+    @classmethod
+    def _rule_names_unique(cls, rules: list[RetentionRule]) -> list[RetentionRule]:
+        """The check reads a rule by its name and the deletion acts on one: two rules of one name would differ."""
+        seen: dict[str, int] = {}
+        for index, rule in enumerate(rules):
+            if rule.name in seen:
+                raise ValueError(f"the name {rule.name!r} is used by retention.{seen[rule.name]} and "
+                                 f"retention.{index}: give each rule a name of its own")
+            seen[rule.name] = index
+        return rules
+
+    @field_validator("waivers", "silences")
+    @classmethod
+    def _one_per_instance(cls, entries: list, info) -> list:
+        """Two waivers (or silences) of the same instance, with two expiries: which one holds is a surprise."""
+        seen: dict[tuple[str, str], int] = {}
+        for index, entry in enumerate(entries):
+            key = (entry.check, entry.match)
+            if key in seen:
+                raise ValueError(f"{info.field_name}.{seen[key]} and {info.field_name}.{index} both cover check "
+                                 f"{entry.check!r} match {entry.match!r}: keep one")
+            seen[key] = index
+        return entries
+
+    @model_validator(mode="before")
+    @classmethod
     def _rules_own_the_service_users_files(cls, data):
         """A [[retention]] rule without `owners` deletes only the files of [services] user."""
         if not isinstance(data, dict) or not isinstance(data.get("retention"), list):
@@ -456,22 +558,20 @@ def resolve_path(option: str | None) -> Path:
 
 
 def load(path: Path) -> Settings:
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise ConfigError(
-            f"configuration file {path} does not exist. Copy {EXAMPLE} to {path} and edit it."
-        ) from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    except OSError as error:
-        raise ConfigError(f"configuration file {path} cannot be read: {error.strerror}. Run as a user who may "
-                          f"read it (its owner or root), or give that user read access (chgrp/chmod).") from None
+    """The file, validated as a whole and against this machine; ConfigError says what to change, key by key."""
+    raw = _parse(path, _read(path))
+    if not raw:
+        raise ConfigError(f"{path} is empty (nothing but blanks and comments): copy {EXAMPLE} to {path} and edit it. "
+                          f"An empty file would run every check with the built-in defaults, which are no box's own.")
+    _not_too_deep(path, raw)
     boxes = raw.pop("boxes", [])
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(describe(path, error)) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to validate: no key of this file holds arrays or tables "
+                          f"within each other more than {MAX_DEPTH} levels deep") from None
     source = path.resolve()
     if settings.inventory.ansible is not None:
         inventory = source.parent / settings.inventory.ansible.expanduser()
@@ -480,7 +580,70 @@ def load(path: Path) -> Settings:
         except InventoryError as error:
             raise ConfigError(f"{path}: inventory.ansible: {error}") from None
     fleet = tuple(box.model_copy(update={"source": source}) for box in _fleet(path, raw, boxes))
-    return settings.model_copy(update={"source": source, "fleet": fleet})
+    settings = settings.model_copy(update={"source": source, "fleet": fleet})
+    problems = machine.problems(settings)
+    if problems:
+        raise ConfigError("\n".join([f"{path}: {len(problems)} bad value(s):",
+                                     *(f"  {key}: {why}" for key, why in problems)]))
+    return settings
+
+
+MAX_BYTES = 1 << 20  # the example is 40 kB: a configuration past a megabyte is some other file
+MAX_DEPTH = 16  # the example's deepest value is 5 levels down (backups.kinds.full.stop_services.0)
+
+
+def _read(path: Path) -> str:
+    """The file's text: a regular file (never waiting on a FIFO), at most MAX_BYTES, UTF-8 without a BOM."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(
+            f"configuration file {path} does not exist. Copy {EXAMPLE} to {path} and edit it."
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"configuration file {path} cannot be read: {error.strerror}. Run as a user who may "
+                          f"read it (its owner or root), or give that user read access (chgrp/chmod).") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ConfigError(f"configuration file {path} is {what}: name the TOML file itself (maintenance.toml)")
+    with os.fdopen(descriptor, "rb") as handle:
+        data = handle.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_BYTES // 1024} kB: not a configuration file (the example is "
+                          f"{EXAMPLE.stat().st_size // 1024} kB)")
+    if data.startswith(codecs.BOM_UTF8):
+        raise ConfigError(f"{path}: starts with a byte order mark (bytes ef bb bf): save it as UTF-8 without BOM")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} "
+                          f"(line {line}): save the file as UTF-8") from None
+
+
+def _parse(path: Path, text: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML here: arrays or inline tables nested too deeply for the reader "
+                          f"(no key of a configuration nests more than {MAX_DEPTH} levels)") from None
+
+
+def _not_too_deep(path: Path, raw: dict) -> None:
+    """Refused before validation, naming the key: pydantic and describe() recurse into what they are given."""
+    stack = [((), raw)]
+    while stack:
+        keys, value = stack.pop()
+        if len(keys) > MAX_DEPTH:
+            key = ".".join(str(part) for part in keys[:3])
+            raise ConfigError(f"{path}: 1 bad value(s):\n  {key}: nested more than {MAX_DEPTH} levels deep "
+                              f"(arrays or tables within each other): no key of a configuration nests so deep")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack.extend(((*keys, key), item) for key, item in items)
 
 
 # What a box may set for itself in [[boxes]]; the rest (alerts, reports, policy...) is the run's.

@@ -55,7 +55,7 @@ class Security(Section):
     checksums_file: BoxPath = Path("/var/lib/trading-maintenance/critical-files.sha256")
     # SEC-004: lines of auth_log holding one of failed_login_patterns, within the window.
     auth_log: BoxPath = Path("/var/log/auth.log")
-    failed_logins_max: int = Field(default=10, ge=0)
+    failed_logins_max: int = Field(default=10, ge=0, le=1_000_000)
     failed_logins_window_minutes: float = Field(default=60, gt=0, le=7 * 24 * 60)
     failed_login_patterns: list[Annotated[str, Field(min_length=1)]] = Field(
         default=["Failed password", "Invalid user", "authentication failure"], min_length=1)

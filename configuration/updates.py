@@ -93,7 +93,7 @@ class Updates(Section):
     security_origins: list[str] = Field(default_factory=lambda: ["n=*-security", "a=*-security",
                                                                  "l=Debian-Security"], min_length=1)
     # UPD-002: more pending updates than this (security or not) is a box falling behind.
-    max_pending: int = Field(default=20, ge=0)
+    max_pending: int = Field(default=20, ge=0, le=100_000)
     # Never installed by the suite (the guide's `--exclude=linux-*`: the kernel waits for a planned reboot).
     hold: list[str] = Field(default_factory=lambda: ["linux-*"])
     reboot_required_file: Path = Path("/var/run/reboot-required")  # its packages: the same path + .pkgs
@@ -104,7 +104,7 @@ class Updates(Section):
     npm_timeout_seconds: float = Field(default=120, gt=0, le=1800)
     # UPD-006: the installed Node.js (`node --version`) at least this major version (an LTS line).
     node: str = "node"
-    node_min_major: int = Field(default=20, ge=1)
+    node_min_major: int = Field(default=20, ge=1, le=1000)
     # Installing (remediation install_updates, make update-os): off unless enabled, only inside the window.
     install: bool = False
     window: Window = Window()

@@ -32,7 +32,7 @@ class WeeklyReview(Section):
     # Error Handling Weekly 1: errors per day over the last `error_days` days, today included (the guide's
     # `for i in {0..6}`); more active error patterns than this fails.
     error_days: int = Field(default=7, ge=1, le=31)
-    max_active_patterns: int = Field(default=5, ge=0)
+    max_active_patterns: int = Field(default=5, ge=0, le=10_000)
     # Error Handling Weekly 2: an auto-recovery success rate under this fails; the message shows the last
     # `failed_recoveries_shown` lines of the week's error logs that match `failed_recovery_pattern`
     # (a Python regular expression; the guide's grep "recovery.*failed").

@@ -44,6 +44,7 @@ def render(sections: list[tuple[str, dict]]) -> str:
 
 def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
     py = sys.executable
+    user = pwd.getpwuid(os.getuid()).pw_name  # the lab's files are its user's
     lab_args = ["--lab-dir", str(paths.root), "--port-base", str(ports.base)]
     retention = [
         ("temp-files", paths.temp_dir, "trading-*", 1),
@@ -53,7 +54,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
     sections = [
         ("host", {"backend": "local://", "service_manager": "supervisor",
                   "supervisorctl": [venv_bin("supervisorctl"), "-c", str(paths.supervisor_conf)]}),
-        ("services", {"user": pwd.getpwuid(os.getuid()).pw_name,  # the lab's files are its user's
+        ("services", {"user": user,
                       "agent": "trading-agent", "dashboard": "trading-dashboard",
                       "tunnel": "ssh-tunnel", "database": "postgresql"}),
         ("resources", {"disk_paths": [str(p) for p in disk_paths], "cpu_sample_seconds": 0.5}),
@@ -61,8 +62,8 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         ("resources.memory", {"warning": 80, "critical": 90}),
         ("resources.disk", {"warning": 75, "critical": 85}),
         ("paths", {"log_dir": paths.log_dir, "known_errors": paths.known_errors}),
-        *[("[[retention]]", {"name": name, "dir": directory, "pattern": pattern, "max_age_days": age})
-          for name, directory, pattern, age in retention],
+        *[("[[retention]]", {"name": name, "dir": directory, "pattern": pattern, "max_age_days": age,
+                             **root_owned(user)}) for name, directory, pattern, age in retention],
         ("logrotate", {"rotate_after_days": 1,
                        "command": [py, str(REPO / "lab" / "rotate.py"), str(paths.log_dir),
                                    "--after-days", "1"]}),
@@ -107,6 +108,11 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
         ("reports", {"dir": paths.root / "reports"}),  # beside the lab's own files, not in the code's reports/
     ]
     return render(sections)
+
+
+def root_owned(user: str) -> dict:
+    """A lab run as root has root's files to clean: its rules must say so (never implied, see RetentionRule)."""
+    return {"allow_root_owned": True} if user == "root" else {}
 
 
 def review_sections(paths: LabPaths, ports: Ports) -> list[tuple[str, dict]]:

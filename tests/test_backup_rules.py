@@ -69,8 +69,8 @@ def test_the_newest_is_never_a_failed_or_partial_set_and_retention_keeps_the_new
 
 
 def test_a_retention_rule_that_would_delete_archives_is_refused_at_load(tmp_path):
-    text = ('[[retention]]\nname = "backups"\ndir = "' + str(tmp_path / "backups") + '"\npattern = "*.tar.gz"\n'
-            'max_age_days = 30\n')
+    text = ('[services]\nuser = "nobody"\n[[retention]]\nname = "backups"\ndir = "' + str(tmp_path / "backups")
+            + '"\npattern = "*.tar.gz"\nmax_age_days = 30\n')
     with pytest.raises(ConfigError, match=r"would delete archive backups .* kept 365 days"):
         load(write_config(tmp_path, text))
     assert load(write_config(tmp_path, text.replace("*.tar.gz", "emergency-*.tar.gz")))

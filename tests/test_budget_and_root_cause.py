@@ -80,7 +80,7 @@ def box(pytester, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("PROGRAM_DIR", str(program))
     config = tmp_path / "maintenance.toml"
-    config.write_text(f'[remediation]\nrecheck_after_seconds = 0\n'
+    config.write_text(f'[remediation]\nmode = "apply"\nrecheck_after_seconds = 0\n'
                       f'[reports]\ndir = "{tmp_path}/reports"\n[policy]\nstate_dir = "{tmp_path}/state"\n'
                       f'[policy.budget]\nmax_remediations = 3\n'
                       f'[alerts]\nfile = "{tmp_path}/alerts.jsonl"\nspool_dir = "{tmp_path}/spool"\n')
@@ -237,6 +237,7 @@ def test_the_guides_daily_checks_run_the_service_checks_first(tmp_path):
     config, text = tmp_path / "maintenance.toml", EXAMPLE.read_text()
     here = text.replace('state_dir = "/var/lib/trading-maintenance"', f'state_dir = "{tmp_path}/state"')
     assert here != text, "the example's state_dir moved: this test must not write to the machine's /var/lib"
+    here = here.replace('user = "trading"', 'user = "nobody"')  # the guide's agent user is not on this machine
     config.write_text(here)
     listed = subprocess.run([sys.executable, "-m", "pytest", "-m", "daily", "--collect-only", "-q",
                              f"--maintenance-config={config}", f"--reports-dir={tmp_path}/reports"],

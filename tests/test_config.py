@@ -7,12 +7,14 @@ import sys
 
 import pytest
 
-from configuration import EXAMPLE, ConfigError, load, resolve_path
+from configuration import EXAMPLE, ConfigError, load, machine, resolve_path
 from conftest import ROOT
 
 
-def test_shipped_example_is_valid_and_matches_the_guide():
+def test_shipped_example_is_valid_and_matches_the_guide(monkeypatch):
+    monkeypatch.setattr(machine, "account_uid", lambda name: 1000)  # as on the guide's box, which has `trading`
     settings = load(EXAMPLE)
+    assert settings.remediation.mode == "plan"  # a copied example changes nothing until the operator says apply
     assert settings.services.critical() == ["ssh-tunnel", "trading-agent", "trading-dashboard", "postgresql"]
     assert (settings.resources.cpu.warning, settings.resources.cpu.critical) == (70, 85)
     assert (settings.resources.disk.warning, settings.resources.disk.critical) == (75, 85)
@@ -99,7 +101,7 @@ def test_each_box_is_the_file_with_its_own_tables_over_it(tmp_path):
 
 def test_without_boxes_the_file_is_the_one_box(tmp_path):
     path = tmp_path / "one.toml"
-    path.write_text("")
+    path.write_text("[api]\ntimeout_seconds = 3\n")
     settings = load(path)
     assert settings.boxes() == (settings,) and settings.boxes()[0].host.name == "trading-box"
 
@@ -179,3 +181,43 @@ def test_a_secret_url_that_is_not_http_is_refused_without_echoing_it(tmp_path):
     with pytest.raises(ConfigError) as error:
         load(path)
     assert "heartbeat.url" in str(error.value) and "hunter2" not in str(error.value)
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "maintenance.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_file_that_does_not_set_the_mode_only_plans(tmp_path):
+    """Issue 17, item 5: a file without [remediation] mode restarted four services."""
+    assert load(write(tmp_path, "[api]\ntimeout_seconds = 3\n")).remediation.mode == "plan"
+
+
+def test_a_rule_deletes_roots_files_only_when_it_says_so(tmp_path):
+    rule = f'[[retention]]\nname = "x"\ndir = "{tmp_path}"\npattern = "*.tmp"\nmax_age_days = 1\nowners = ["root"]\n'
+    with pytest.raises(ConfigError, match="allow_root_owned = true"):
+        load(write(tmp_path, rule))
+    assert load(write(tmp_path, rule + "allow_root_owned = true\n")).retention[0].owners == ["root"]
+
+
+def test_a_users_directory_below_home_may_be_cleaned_but_not_home_itself(tmp_path):
+    rule = '[services]\nuser = "nobody"\n[[retention]]\nname = "x"\ndir = "{dir}"\npattern = "*.tmp"\nmax_age_days = 1\n'
+    assert load(write(tmp_path, rule.format(dir="/home/trading/exports"))).retention[0].dir.name == "exports"
+    with pytest.raises(ConfigError, match="retention.0.dir.*holds whole trees"):
+        load(write(tmp_path, rule.format(dir="/home")))
+
+
+def test_free_text_may_hold_newlines_a_path_may_not(tmp_path):
+    waiver = '[[waivers]]\ncheck = "X-1"\nreason = "{reason}"\nexpires = 2030-01-01\n'
+    assert "\n" in load(write(tmp_path, waiver.format(reason="line one\\nline two"))).waivers[0].reason
+    with pytest.raises(ConfigError, match="paths.log_dir.*U[+]000A"):
+        load(write(tmp_path, '[paths]\nlog_dir = "/var/log/a\\nb"\n'))
+
+
+def test_users_of_a_box_over_ssh_are_left_to_the_box(tmp_path):
+    """Only the box knows its users: from a monitoring host, its user is not looked up here."""
+    remote = '[host]\nbackend = "ssh://maint@nuc"\n[services]\nuser = "only-on-the-box"\n'
+    assert load(write(tmp_path, remote)).services.user == "only-on-the-box"
+    with pytest.raises(ConfigError, match="boxes.0 [(]a[)]: services.user: no user 'only-on-the-box'"):
+        load(write(tmp_path, remote + '[[boxes]]\nname = "a"\nhost = { backend = "local://" }\n'))

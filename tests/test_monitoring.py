@@ -21,7 +21,7 @@ def test_the_guides_file_is_read_and_agrees_with_the_suites_defaults(tmp_path):
     assert thresholds.levels["memory"] == {"warning": 80, "critical": 90}
     assert thresholds.latency_ms == {"warning": 500, "critical": 1000}
     config = tmp_path / "maintenance.toml"
-    config.write_text("")
+    config.write_text("[resources]\n")  # the suite's defaults
     assert differences(thresholds, load(config)) == []
     assert differences(parse_thresholds("m.json", recorded.DIFFERING), load(config)) == [
         "cpu.warning: 80 in the file, 70 in [resources.cpu]", "disk.critical: 90 in the file, 85 in [resources.disk]"]

@@ -48,7 +48,7 @@ def suite(pytester, tmp_path, monkeypatch):
     """A pytester project with the maintenance plugin and a valid configuration."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     config = tmp_path / "maintenance.toml"
-    config.write_text(f'[remediation]\nrecheck_after_seconds = 0\n'
+    config.write_text(f'[remediation]\nmode = "apply"\nrecheck_after_seconds = 0\n'
                       f'[reports]\ndir = "{tmp_path}/reports"\n[policy]\nstate_dir = "{tmp_path}/state"\n'
                       f'[alerts]\nfile = "{tmp_path}/alerts.jsonl"\nspool_dir = "{tmp_path}/spool"\n')
     pytester.makeini(INI)

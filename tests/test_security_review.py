@@ -232,7 +232,7 @@ def test_a_listener_on_the_outside_address_answers_there_only():
     ({"certificates": {"warning_days": 5, "critical_days": 7}}, "critical_days (7) must not exceed warning_days (5)"),
     ({"rotation": {"warning_days": 100}}, "warning_days (100) must not exceed max_age_days (90)"),
     ({"rotation": {"secrets": [{"name": "a"}, {"name": "a"}]}}, "a name is listed twice"),
-    ({"certificates": {"files": ["relative.pem"]}}, "must be an absolute path on the box"),
+    ({"certificates": {"files": ["relative.pem"]}}, "must be an absolute path"),
 ])
 def test_a_bad_review_value_is_named(tmp_path, tables, expected):
     with pytest.raises(ConfigError, match=None) as raised:

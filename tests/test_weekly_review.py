@@ -190,10 +190,11 @@ def test_the_disk_that_holds_a_path(tmp_path):
     assert 0 < memory["MemAvailable"] <= memory["MemTotal"]
 
 
-def test_the_example_has_the_guide_s_thresholds():
-    from configuration import load
+def test_the_example_has_the_guide_s_thresholds(monkeypatch):
+    from configuration import load, machine
     from configuration.schema import EXAMPLE
 
+    monkeypatch.setattr(machine, "account_uid", lambda name: 1000)  # as on the guide's box, which has `trading`
     review = load(EXAMPLE).weekly_review
     assert (review.window_days, review.error_days, review.max_active_patterns, review.min_recovery_rate_percent,
             review.failed_recovery_pattern) == (7, 7, 5, 70, "recovery.*failed")

@@ -105,6 +105,7 @@ def box_config(paths: BoxPaths, ports: BoxPorts) -> str:
     lab = tomllib.loads(configfile.lab_config(paths, ports, [Guide.disk]))
     lab.get("host", {}).pop("supervisorctl", None)
     data = _merge(lab, box_values(paths))
+    data["retention"] = [{**rule, **configfile.root_owned(data["services"]["user"])} for rule in data["retention"]]
     data["host"]["name"] = name
     data["diagnostics"] = diagnostics(ports)
     data["emergency"] = {**data["emergency"], "recovery_command": diagnostics(ports, "system-recovery"),
