@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from core import clock
 from core.redact import Redactor
+from core.text import CONTROL, printable
 from core.vocabulary import AlertKind, Severity
 
 TEMPLATES = {"critical": "🚨 CRITICAL: {message}", "warning": "⚠️ WARNING: {message}", "info": "ℹ️ INFO: {message}"}
@@ -79,6 +80,7 @@ class Message:
 
     @classmethod
     def from_alert(cls, alert: Alert) -> Message:
+        alert = printable_alert(alert)
         body = [alert.message, f"why it matters: {alert.why}" if alert.why else "",
                 f"remediation: {alert.remediation}" if alert.remediation else ""]
         canonical = json.dumps(alert.as_dict(), sort_keys=True, ensure_ascii=False)
@@ -104,6 +106,24 @@ class Message:
     @classmethod
     def from_dict(cls, data: dict) -> Message:
         return cls(**{**data, "alert": Alert(**data["alert"])})
+
+
+def printable_alert(alert: Alert) -> Alert:
+    """The alert with its texts shown as text (core/text.py): a finding quotes the agent's logs, and every
+    channel's message ends up on a screen (a mail read in a terminal, the alerts file under `tail`)."""
+    return dataclasses.replace(alert, **{field.name: _printable(getattr(alert, field.name))
+                                         for field in dataclasses.fields(alert)})
+
+
+def _printable(value):
+    """A text, or every text inside a digest's items, printable."""
+    if isinstance(value, str):
+        return printable(value) if CONTROL.search(value) else value  # an enum stays itself
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_printable(item) for item in value)
+    return value
 
 
 def one_line(text: str) -> str:

@@ -136,7 +136,7 @@ class EmailSettings(ChannelSettings):
 
 
 class WebhookSettings(ChannelSettings):
-    url: SecretUrl  # a chat bridge's URL often carries its token (`?token=...`, user-info)
+    url: SecretUrl  # a hook's URL carries its token: in its path (Slack, Discord), query or user-info
     severities: list[Severity] = ["critical", "warning", "info"]
     header_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
     header_value_env: str | None = None
@@ -154,14 +154,14 @@ class WebhookSettings(ChannelSettings):
         return read_secret(self.header_value_env, self.header_value_file, "header_value")
 
     def secrets(self) -> list[str]:
-        found = url_secrets(self.url.get_secret_value())
+        found = url_secrets(self.url.get_secret_value(), path_is_secret=True)
         return found + (_resolvable(self.header_value) if self.header_name else [])
 
 
 class AlertSettings(Section):
     """The file channel is always on; the network channels are on when their table is present."""
 
-    file: Path = Path("/var/log/trading-agent/maintenance-alerts.jsonl")
+    file: Path = Path("/var/log/trading-maintenance/alerts.jsonl")  # root's: never the agent's log directory
     spool_dir: Path = Path("/var/lib/trading-maintenance/spool")
     fallback: list[Annotated[str, AfterValidator(_known_channel)]] = ["email", FILE_CHANNEL]
     max_attempts: int = Field(default=3, ge=1, le=10)

@@ -3,7 +3,8 @@ box's backups area (the guide's collect-diagnostics.sh and forensic backup).
 
 It holds the tail of every log, the agent's own readings, the service states, today's errors (they
 are in the logs) and the suite's latest reports. Every secret the configuration knows is masked, so
-is every value a name calls secret (`password=...`), and the agent's `.env` is never opened. The tails
+is every usual shape of one (core/redact.py: `Authorization:` headers, bearer tokens, `password=...`,
+`api_key: ...`, `signature=...`, private key blocks), and the agent's `.env` is never opened. The tails
 are read on the box, the archive is put together here and written on the box, mode 600.
 """
 
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 from core import clock
-from core.redact import Redactor, mask_assigned_secrets
+from core.redact import Redactor
 from fixtures import readers
 from fixtures.endpoints import http_get
 
@@ -66,7 +67,7 @@ def archive(members: dict[str, str], redactor: Redactor) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, text in members.items():
-            data = mask_assigned_secrets(redactor.text(text)).encode()
+            data = redactor.text(text).encode()  # the configured secrets, then every usual shape of one
             info = tarfile.TarInfo(f"diagnostics/{name.lstrip('/')}")
             info.size, info.mtime, info.mode = len(data), int(clock.now()), 0o600
             tar.addfile(info, io.BytesIO(data))

@@ -131,7 +131,7 @@ def spool_leftovers(tmp_path) -> list[str]:
 
 DOCUMENTED = """
 [alerts]
-file = "/var/log/trading-agent/maintenance-alerts.jsonl"
+file = "/var/log/trading-maintenance/alerts.jsonl"
 spool_dir = "/var/lib/trading-maintenance/spool"
 fallback = ["email", "file"]
 max_attempts = 3
@@ -166,10 +166,11 @@ def test_documented_section_loads_and_a_missing_env_var_is_not_a_load_error(monk
     settings = AlertSettings.model_validate(tomllib.loads(DOCUMENTED)["alerts"])
     assert settings.enabled() == ["telegram", "email", "webhook"]
     assert settings.telegram.chat_id == "-100123" and settings.email.port == 587
-    # No variable is set: the only secret is the webhook's URL, a secret whatever it holds.
-    assert settings.fallback == ["email", "file"] and settings.secrets() == ["https://hooks.example.com/trading"]
+    # No variable is set: the only secret is the webhook's URL, a secret whatever it holds, its path too.
+    hook = ["https://hooks.example.com/trading", "/trading", "hooks.example.com/trading"]
+    assert settings.fallback == ["email", "file"] and settings.secrets() == hook
     monkeypatch.setenv("EMAIL_PASS", "s3cret")
-    assert settings.secrets() == ["s3cret", "https://hooks.example.com/trading"]
+    assert settings.secrets() == ["s3cret", *hook]
 
 
 def test_only_the_file_channel_is_required():

@@ -5,10 +5,15 @@ Planted (test_canaries_are_used_but_never_written_anywhere):
     Telegram bot token     env var        legitimately in the Bot API request path (/bot<token>/...)
     SMTP password          file           legitimately in SMTP AUTH (the server checks it)
     webhook header value   env var        legitimately in the Authorization header
+    webhook URL path       [alerts.webhook] legitimately the path the webhook is called at (Slack's and
+                           Discord's hooks carry their token there)
     heartbeat URL          [heartbeat]    legitimately the path the heartbeat server is called at
     the lab's DB password  secrets/db-password (database.password_file): never needed by a daily
                            check, so a diagnostic tool is configured that prints its DSN with the
                            password, as such tools do; its output lands in the reports
+    the usual shapes       the same tool  prints what the configuration does not know: an exchange
+                           request's `signature=`, an `Authorization: Bearer` header, `api_key=`, a
+                           JSON `"password"`, a private key block (core/redact.py masks them by shape)
 
 The daily cadence runs twice against the lab with pytest options chosen to leak as much as
 possible (DEBUG live logs, -rA, -vv, --tb=long, --showlocals, JUnit with every log): first with
@@ -57,13 +62,24 @@ LEAKY_OPTIONS = ("-o", "log_level=DEBUG", "-o", "log_cli=true", "--log-cli-level
 DATA_URI = re.compile(r"base64,([A-Za-z0-9+/]+)=*")
 FIRST_FAULTS = ("dashboard-down", "critical-errors", "error-rate-high", "new-error-code")
 LEAKY_DIAGNOSTIC = '''
-"""A diagnostic tool of the kind that prints its connection string, password and all."""
+"""A diagnostic tool of the kind that prints its connection string, password and all, and the
+requests it made, headers and all."""
 import subprocess, sys
 password = open(sys.argv[1]).read().strip()
 print(f"connecting to postgresql://postgres:{password}@127.0.0.1/trading_agent", flush=True)
 print(f"PGPASSWORD={password}", file=sys.stderr, flush=True)
-sys.exit(subprocess.call(sys.argv[2:]))
+print(open(sys.argv[2]).read(), flush=True)
+sys.exit(subprocess.call(sys.argv[3:]))
 '''
+
+
+def shapes_of_secrets(signature, bearer, api_key, password, key) -> str:
+    """What a diagnostic prints of the exchange's credentials: secrets no configuration names."""
+    return (f"GET /api/v3/account?timestamp=1714560000&signature={signature}\n"
+            f"request headers: Authorization: Bearer {bearer}\n"
+            f"exchange client: api_key={api_key} recv_window=5000\n"
+            f'{{"user": "trader", "password": "{password}"}}\n'
+            f"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n{key}\n-----END OPENSSH PRIVATE KEY-----\n")
 
 
 @dataclass(frozen=True)
@@ -158,18 +174,25 @@ def test_canaries_are_used_but_never_written_anywhere(healthy_lab, lab_config, t
     token = canary("telegram token", "987654:canary-tg-{}")
     smtp_password = canary("SMTP password", "canary-smtp-{}/+% &x")  # characters that URL-encoding changes
     hook_value = canary("webhook header value", "Bearer canary-hook-{}+/=")
+    hook_path = canary("webhook URL path", "canary-hookpath-{}")
     beat = canary("heartbeat URL path", "canary-hb-{}")
     db = Canary("DB password", healthy_lab.db_password())
     assert db.value and db.value == Path(tomllib.loads(lab_config.read_text())["database"]["password_file"]) \
         .read_text().strip()
-    canaries = [token, smtp_password, hook_value, beat, db]
+    shapes = [canary("exchange signature", "canarysig{}"), canary("bearer token", "canary-bearer-{}"),
+              canary("exchange api key", "canary-apikey-{}"), canary("JSON password", "canary pw {}"),
+              canary("private key", "canaryKEY{}AAAA")]
+    canaries = [token, smtp_password, hook_value, hook_path, beat, db, *shapes]
+    hook = f"/services/T0CANARY/B0CANARY/{hook_path.value}"
 
     smtp = SMTPServer(USER, smtp_password.value).start()
     try:
         (tmp_path / "smtp-password").write_text(smtp_password.value + "\n")
         (tmp_path / "leaky_diagnostic.py").write_text(LEAKY_DIAGNOSTIC)
+        (tmp_path / "shapes.txt").write_text(shapes_of_secrets(*(shape.value for shape in shapes)))
         lab_settings = tomllib.loads(lab_config.read_text())
-        leaky = [sys.executable, str(tmp_path / "leaky_diagnostic.py"), lab_settings["database"]["password_file"]]
+        leaky = [sys.executable, str(tmp_path / "leaky_diagnostic.py"), lab_settings["database"]["password_file"],
+                 str(tmp_path / "shapes.txt")]
         spool, state, reports = tmp_path / "spool", tmp_path / "state", tmp_path / "reports"
         config = config_with(lab_config, tmp_path / "m.toml", {
             "alerts": {
@@ -180,7 +203,7 @@ def test_canaries_are_used_but_never_written_anywhere(healthy_lab, lab_config, t
                 "email": {"host": "127.0.0.1", "port": smtp.port, "ca_file": str(smtp.write_ca(tmp_path / "ca.pem")),
                           "user": USER, "password_file": str(tmp_path / "smtp-password"), "sender": USER,
                           "recipients": ["admin@yourdomain.com"], "timeout_seconds": 3},
-                "webhook": {"url": f"{webhook.url}/trading", "header_name": "Authorization",
+                "webhook": {"url": f"{webhook.url}{hook}", "header_name": "Authorization",
                             "header_value_env": HOOK_ENV, "timeout_seconds": 3},
             },
             "heartbeat": {"url": f"{heartbeat.url}/hb/{beat.value}", "timeout_seconds": 3},
@@ -220,12 +243,16 @@ def test_canaries_are_used_but_never_written_anywhere(healthy_lab, lab_config, t
         assert request.path == f"/bot{token.value}/sendMessage", request.path
     assert any(r.json()["text"].startswith("🚨 CRITICAL:") for r in telegram.requests[refused:])  # flushed
     assert smtp.received and all(mail.login == USER and mail.tls for mail in smtp.received)  # AUTH took the password
-    assert webhook.requests and all(r.headers["Authorization"] == hook_value.value for r in webhook.requests)
+    assert webhook.requests and all(r.headers["Authorization"] == hook_value.value and r.path == hook
+                                    for r in webhook.requests)
     called = [r.path for r in heartbeat.requests]
     assert called.count(f"/hb/{beat.value}/start") == 2 and f"/hb/{beat.value}/fail" in called, called
     assert all(path.startswith(f"/hb/{beat.value}") for path in called), called
     everything = "\n".join(artifacts.values())
     assert "connecting to postgresql://postgres:" in everything, "the leaky diagnostic's output never reached a report"
+    for masked in ("signature=***", "Authorization: ***", "api_key=*** recv_window", '"password": "***"',
+                   "-----BEGIN OPENSSH PRIVATE KEY-----***-----END OPENSSH PRIVATE KEY-----"):
+        assert masked in everything, f"{masked}: the shape never reached a report, masked"
     not_delivered = [line for line in first.output.splitlines() if line.startswith("NOT DELIVERED: telegram")]
     assert not_delivered and "/bot***/sendMessage" in not_delivered[0], first.output  # the echo, redacted
 
@@ -234,8 +261,7 @@ def test_canaries_are_used_but_never_written_anywhere(healthy_lab, lab_config, t
         artifacts[f"Telegram request {number} (headers and body)"] = json.dumps(request.headers) + request.body.decode()
     for number, request in enumerate(webhook.requests):
         others = {name: value for name, value in request.headers.items() if name != "Authorization"}
-        artifacts[f"webhook request {number} (path, other headers, body)"] = \
-            request.path + json.dumps(others) + request.body.decode()
+        artifacts[f"webhook request {number} (other headers, body)"] = json.dumps(others) + request.body.decode()
     for number, request in enumerate(heartbeat.requests):
         artifacts[f"heartbeat request {number} (headers and body)"] = json.dumps(request.headers) + request.body.decode()
     for number, mail in enumerate(smtp.received):
