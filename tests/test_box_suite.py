@@ -69,7 +69,7 @@ def inside(box: Box, reports: Path, *args: str):
                         timeout=300)
     new = sorted(set(report_dir.iterdir()) - before)
     junit = next((p for p in new if p.suffix == ".xml"), None)
-    alerts_file = box.paths.root / "var" / "log" / "trading-agent" / "maintenance-alerts.jsonl"
+    alerts_file = box.paths.var_log / "trading-maintenance" / "alerts.jsonl"
     return CadenceRun(completed.returncode, completed.stdout + completed.stderr, None, junit,
                       read_junit(junit) if junit else [], read_alerts(alerts_file))
 
@@ -137,15 +137,17 @@ def test_without_the_sudo_rule_a_restart_is_refused_and_said(healthy_box, tmp_pa
     assert service["remediation_outcome"].startswith("restart_service: failed") and "sudo" in service["remediation_outcome"]
 
 
-def test_the_clean_up_rule_allows_its_own_find_and_nothing_smuggled_through_its_pattern(healthy_box):
-    """sudo's `*` matches spaces and further arguments unless escaped: the rules escape it."""
+def test_the_clean_up_rule_allows_its_own_walker_and_nothing_smuggled_through_its_pattern(healthy_box):
+    """The retention walker installed by root in the box runs through its exact rule; sudo's `*` matches any
+    text, spaces and further arguments included, unless escaped: the rules escape it, so another pattern is
+    refused."""
     ssh = ["ssh", "-F", str(healthy_box.paths.ssh_config), "trading-box"]
-    rule = "/usr/bin/find /tmp -xdev -maxdepth 1 -name {} -type f -user root -mtime +1 -print -delete"
+    rule = "/usr/local/libexec/trading-maintenance/expire /tmp {} 1 root flat"
     own = subprocess.run([*ssh, "sudo -n " + rule.format("'trading-*'")], capture_output=True, text=True, timeout=30)
-    smuggled = subprocess.run([*ssh, "sudo -n " + rule.format("'trading-x -o -name *'")],
-                              capture_output=True, text=True, timeout=30)
-    assert own.returncode == 0, own.stderr
-    assert smuggled.returncode != 0 and "password is required" in smuggled.stderr
+    smuggled = [subprocess.run([*ssh, "sudo -n " + rule.format(pattern)], capture_output=True, text=True, timeout=30)
+                for pattern in ("'trading-x'", "'trading-* 1 root recursive /etc'")]
+    assert own.returncode == 0 and '"refused": []' in own.stdout, own.stdout + own.stderr
+    assert all(s.returncode != 0 and "password is required" in s.stderr for s in smuggled), smuggled
 
 
 FLEET_PORTS = int(os.environ.get("TEST_BOX_FLEET_PORT_BASE", "28600"))  # 28600, 28700, 28800, 28900

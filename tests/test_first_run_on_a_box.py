@@ -82,7 +82,7 @@ def newest_junit(box: Box) -> dict[str, dict]:
 
 def everything_said(box: Box, output: str) -> str:
     """The run's output, every report and every alert the box holds."""
-    reports = box.run(["sh", "-c", f"cat {REPORTS}/* /var/log/trading-agent/maintenance-alerts.jsonl"]).stdout
+    reports = box.run(["sh", "-c", f"cat {REPORTS}/* /var/log/trading-maintenance/alerts.jsonl"]).stdout
     return output + reports
 
 

@@ -18,7 +18,7 @@ from remediations.runner import ActionContext
 DAY = 86400
 
 
-def settings_for(tmp_path, text: str = ""):
+def settings_for(tmp_path, text: str = '[remediation]\nmode = "apply"\n'):
     path = tmp_path / "maintenance.toml"
     path.write_text(text)
     return load(path)
@@ -42,9 +42,11 @@ def test_only_configured_services_are_restarted(tmp_path):
 
 
 def retention_config(tmp_path, extra: str = "") -> str:
-    """A rule for tmp_path/tmp, owned by whoever runs the tests (the files they write are theirs)."""
+    """A rule for tmp_path/tmp, owned by whoever runs the tests (the files they write are theirs; as root the
+    rule must say it may delete root's files)."""
+    root = "allow_root_owned = true\n" if getpass.getuser() == "root" else ""
     return (f'[services]\nuser = "{getpass.getuser()}"\n[[retention]]\nname = "temp-files"\n'
-            f'dir = "{tmp_path / "tmp"}"\npattern = "trading-*"\nmax_age_days = 1\n{extra}')
+            f'dir = "{tmp_path / "tmp"}"\npattern = "trading-*"\nmax_age_days = 1\n{root}{extra}')
 
 
 def test_cleanup_plan_lists_and_deletes_nothing(tmp_path):

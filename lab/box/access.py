@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.box.layout import EMERGENCY_BUNDLES, HOSTNAME, MAINT_USER, SERVICE_USER, BoxPaths, BoxPorts
+from lab.box.layout import EMERGENCY_BUNDLES, HOSTNAME, MAINT_USER, SERVICE_USER, BoxPaths, BoxPorts, Guide
 from lab.errors import LabError
 from lab.paths import REPO
 
@@ -90,14 +90,24 @@ def write_etc(paths: BoxPaths) -> tuple[int, int]:
     return uid, gid
 
 
-def write_sudoers(paths: BoxPaths) -> Path:
+def write_sudoers(paths: BoxPaths, run_inside=None) -> Path:
     """The rules an operator installs on a real box: what `make sudoers` prints for the box's
-    configuration as seen over SSH (run as a command: the lab imports nothing of the suite)."""
+    configuration as seen over SSH (run as a command: the lab imports nothing of the suite).
+    `run_inside` (Box.run): printed in the running box, where the programs the rules name are installed
+    (`make sudoers` leaves out a program it cannot find); otherwise on the machine, before the box boots."""
     paths.sudoers_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(paths.sudoers_dir, 0o755)
     rule = paths.sudoers_dir / MAINT_USER
-    printed = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config", str(paths.ssh_maintenance_config),
-                              "--user", MAINT_USER], cwd=REPO, capture_output=True, text=True, timeout=60)
+    if run_inside is None:
+        printed = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config",
+                                  str(paths.ssh_maintenance_config), "--user", MAINT_USER], cwd=REPO,
+                                 capture_output=True, text=True, timeout=60)
+    else:  # the same configuration, its BOX_DIR paths as the box sees them (a BOX_DIR under /tmp is hidden there)
+        seen_inside = paths.box / "maintenance-ssh-inside.toml"
+        seen_inside.write_text(paths.ssh_maintenance_config.read_text().replace(str(paths.root),
+                                                                                 str(Guide.stable_box_dir)))
+        printed = run_inside(["env", "-C", str(REPO), sys.executable, "-m", "commands.sudoers", "--config",
+                              str(paths.inside().box / seen_inside.name), "--user", MAINT_USER])
     if printed.returncode != 0:
         raise LabError(f"make sudoers for the box failed (exit {printed.returncode}): {printed.stderr.strip()}")
     if rule.exists():  # bind-mounted into a running box: change the file in place, not its inode
@@ -110,6 +120,18 @@ def write_sudoers(paths: BoxPaths) -> Path:
     if Path(visudo).exists():
         _run([visudo, "-c", "-q", "-f", str(rule)], f"visudo -c {rule}")
     return rule
+
+
+def install_helpers(paths: BoxPaths, run_inside) -> None:
+    """The programs the sudo rules name (the suite's retention walker), installed as an operator installs them,
+    `make install-box-helpers` as root in the box (into its own /usr/local, an overlay: the machine's stays); then
+    the rules printed again there, now that the programs they name are in place. `run_inside(argv)`: a command
+    run as root in the running box (Box.run)."""
+    done = run_inside(["env", "-C", str(REPO), sys.executable, "-m", "commands.boxhelpers", "install"])
+    if done.returncode != 0:
+        raise LabError(f"installing the box helpers failed (exit {done.returncode}): "
+                       f"{(done.stderr or done.stdout).strip()}")
+    write_sudoers(paths, run_inside)
 
 
 def ensure_keys(paths: BoxPaths) -> None:

@@ -36,9 +36,10 @@ DROPPED_CAPS = ["sys_module", "sys_time", "wake_alarm", "net_admin", "sys_rawio"
 MUST_BE_MOUNTED = ["/tmp", "/var/tmp", "/run", "/var/log", "/etc", "/var/lib", "/etc/systemd", "/var/lib/systemd",
                    "/dev"]
 # The machine's directories the box may write to as a real box would (an operator's
-# /etc/trading-maintenance, the suite's state in /var/lib/trading-maintenance): overlays whose
-# writes land in BOX_DIR/box/overlay, the machine's own files unchanged underneath.
-WRITABLE_OVERLAYS = {"/etc": "etc", "/var/lib": "var-lib"}
+# /etc/trading-maintenance, the suite's state in /var/lib/trading-maintenance, its root programs in
+# /usr/local/libexec/trading-maintenance): overlays whose writes land in BOX_DIR/box/overlay, the
+# machine's own files unchanged underneath.
+WRITABLE_OVERLAYS = {"/etc": "etc", "/var/lib": "var-lib", "/usr/local": "usr-local"}
 DISK_MIB = 64
 MOUNTED_TIMEOUT = 20.0
 SYSTEMD_EXEC_TIMEOUT = 20.0

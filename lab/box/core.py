@@ -203,6 +203,7 @@ class Box:
             state = self.wait_running()
             self._log(f"systemd is {state}; waiting for the units and their ports")
             self.wait_ready()
+            access.install_helpers(self.paths, self.run)
             self._log("seeding the database")
             cluster = self.cluster()
             cluster.create_database()

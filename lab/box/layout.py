@@ -67,7 +67,7 @@ class Guide:
     backup_dir = opt_dir / "backups"
     env_file = opt_dir / ".env"
     temp_dir = Path("/tmp")
-    alerts_file = log_dir / "maintenance-alerts.jsonl"
+    alerts_file = Path("/var/log/trading-maintenance/alerts.jsonl")  # root's, as the example
     disk = Path("/srv")  # the box's small data disk (tmpfs), what disk-full fills
     pg_version = PG_BIN.parent.name  # "15" for /usr/lib/postgresql/15/bin
     pg_data = Path("/var/lib/postgresql") / pg_version / "main"

@@ -1,0 +1,80 @@
+"""`make install-box-helpers`: the programs root runs on the box for the suite, installed where only root can write.
+
+Over SSH the maintenance user may run as root only what its sudo rules name exactly, so a remediation that must
+act as root on the box runs one fixed program of the suite's: today the retention walker (fixtures/expiry.py),
+whose text fixtures/files.py writes from this checkout. It must live where no other user can change it: `install`
+writes it through core/rootfiles.py (every directory of its path root's and writable by root alone, made if
+missing; the file replaced whole, root's, mode 0755) and refuses anything else, naming the directory and its owner.
+
+    sudo .venv/bin/python -m commands.boxhelpers install     # on the box, from the suite's checkout
+    .venv/bin/python -m commands.boxhelpers show             # where it is, its sha256, whether it is this suite's
+
+Install it again after updating the suite: a remediation refuses to run a copy that is not this suite's.
+`--root DIR` installs under DIR instead of `/` (the lab's boxes install into their own root this way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import stat
+import sys
+
+from core import rootfiles, safepath
+from fixtures import expiry
+from fixtures.files import program_sha256, program_text
+
+MODE = 0o755
+REFUSED = 1
+
+
+def installed_path(root: str = "/") -> str:
+    return os.path.join(os.path.abspath(root), expiry.PROGRAM.lstrip("/"))
+
+
+def install(root: str = "/") -> str:
+    """The walker written at its path under `root`; what was done, in words. Raises UnsafePath (naming the
+    directory and its owner) where another user could change the path, PermissionError when not root."""
+    if os.geteuid() != 0:
+        raise PermissionError("the box helpers are root's: run this as root (sudo make install-box-helpers)")
+    path = installed_path(root)
+    rootfiles.replace(path, program_text(), mode=MODE, group=0)
+    return f"installed {path} (root:root, mode {MODE:04o}, sha256 {program_sha256()})"
+
+
+def show(root: str = "/") -> str:
+    """Where the walker is and whether it is this suite's own, read without following a link."""
+    path = installed_path(root)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return f"{path}: not installed (this suite's sha256 {program_sha256()}): sudo make install-box-helpers"
+    except OSError as error:
+        return f"{path}: cannot be read ({error.strerror}): sudo make install-box-helpers"
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    verdict = "this suite's" if digest == program_sha256() else "NOT this suite's: sudo make install-box-helpers"
+    return (f"{path}: sha256 {digest} ({verdict}); owned by {safepath.owner_name(info.st_uid)}, "
+            f"mode {stat.S_IMODE(info.st_mode):04o}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m commands.boxhelpers", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("install", "show"))
+    parser.add_argument("--root", default="/", help="install under this directory instead of / (the lab's boxes)")
+    args = parser.parse_args(argv)
+    if args.action == "show":
+        print(show(args.root))
+        return 0
+    try:
+        print(install(args.root))
+    except (safepath.UnsafePath, PermissionError, FileNotFoundError) as error:
+        print(f"not installed: {error}", file=sys.stderr)
+        return REFUSED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
