@@ -4,6 +4,10 @@ The guide runs `ufw deny all`, which also cuts the SSH session the operator need
 The lock drops every new inbound connection except from the management addresses and to the SSH
 port; connections already open (the operator's session) and loopback stay. It is one table, so
 `make resume` removes exactly it and nothing of the box's own firewall.
+
+The ruleset reaches `nft` on its standard input (`nft -f -`, fixtures/host.py's `Box.run(input=...)`): root
+never loads a file, so no user of the box (the maintenance user over SSH included) can change what it loads
+between its writing and its loading, and the sudo rule names exactly `nft -f -`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 
 TABLE = "trading_maintenance_lock"
-RULESET_PATH = "/run/trading-maintenance-lock.nft"
 
 
 def ruleset(management_addresses: list[str], ssh_port: int) -> str:
@@ -33,7 +36,8 @@ def ruleset(management_addresses: list[str], ssh_port: int) -> str:
 
 
 def lock_argv() -> list[str]:
-    return ["nft", "-f", RULESET_PATH]
+    """Loads the ruleset given on standard input (`ruleset(...)`)."""
+    return ["nft", "-f", "-"]
 
 
 def unlock_argv() -> list[str]:
