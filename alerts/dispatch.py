@@ -50,6 +50,14 @@ def waiting_alert(incident) -> Alert:
                  why="trading stays stopped until someone decides it is safe to resume", emergency=True)
 
 
+def state_set_aside_alert(said: str) -> Alert:
+    """The suite's memory between runs could not be read and was set aside (decision/state.py `recover`)."""
+    return Alert(check_id="STATE", severity=Severity.WARNING, kind=AlertKind.PROBLEM,
+                 title="the suite's state file could not be read: this run started from empty state", message=said,
+                 why="soft failures, remediation budgets and alert deduplication start again; the damaged file is "
+                     "kept for a look")
+
+
 def unreachable_alert(box: str, alerts: list[Alert]) -> Alert:
     """One message for a box that did not answer: every check of it could not look, for one reason."""
     return Alert(check_id="BOX", severity=Severity.highest(a.severity for a in alerts), kind=AlertKind.UNKNOWN,

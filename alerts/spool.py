@@ -3,8 +3,9 @@
 Layout: SPOOL_DIR/<channel>/<key>.json, one file per message per channel. The key is the
 message's stable key, so spooling the same message twice for a channel keeps one file.
 
-Every write is atomic (temporary file in the same directory, fsync, os.replace): a run killed at
-any point leaves either the old entry or the new one, never half a file.
+Every write is atomic (temporary file in the same directory, fsync, rename): a run killed at
+any point leaves either the old entry or the new one, never half a file. Entries hold findings: mode 0600,
+in directories of mode 0700, as root only under a path only root can change (core/rootfiles.py).
 
 Taking an entry for delivery renames <key>.json to <key>.inflight (atomic); it is deleted only
 after the channel accepted the message, and put back as <key>.json if it did not. A run killed
@@ -18,15 +19,16 @@ Only one flush runs at a time (a file lock), so a live flush's .inflight is neve
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
+from core import rootfiles
 from core.atomic import remove_stale_temporaries, write_atomically
 
 PENDING, INFLIGHT, CORRUPT = ".json", ".inflight", ".corrupt"
+FOLDER_MODE = 0o700
 
 
 @dataclass
@@ -43,14 +45,14 @@ class Spool:
 
     def put(self, channel: str, key: str, data: dict) -> Path:
         folder = self.directory / channel
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        rootfiles.ensure_directory(folder, FOLDER_MODE)
         path = folder / f"{key}{PENDING}"
         write_atomically(path, json.dumps(data, ensure_ascii=False, indent=1))
         return path
 
     def lock(self) -> FileLock:
         """Held for a whole flush. Non-blocking: a run that finds it busy leaves the spool to the other."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        rootfiles.ensure_directory(self.directory, FOLDER_MODE)  # checked before a lock is made in it
         return FileLock(str(self.directory / "flush.lock"), timeout=0)
 
     def entries(self) -> list[Entry]:
@@ -73,13 +75,13 @@ class Spool:
         """Mark in flight: the atomic rename is the commit point of 'a flush is sending this'."""
         inflight = entry.path.with_suffix(INFLIGHT)
         if entry.path != inflight:
-            os.replace(entry.path, inflight)  # replaces a leftover .inflight of the same message
+            rootfiles.rename(entry.path, inflight)  # replaces a leftover .inflight of the same message
             entry.path = inflight
 
     def quarantine(self, entry: Entry) -> None:
         """Out of the way as .corrupt: kept for a human, not retried by every run."""
         corrupt = entry.path.with_suffix(CORRUPT)
-        os.replace(entry.path, corrupt)
+        rootfiles.rename(entry.path, corrupt)
         entry.path = corrupt
 
     def done(self, entry: Entry) -> None:

@@ -28,6 +28,7 @@ from filelock import Timeout
 from commands import runslog, secretsfile
 from configuration import ConfigError, Settings, load
 from configuration.schema import Reports, Schedule
+from core import rootfiles
 from core.vocabulary import Cadence, ExitStatus
 from reports.files import report_stem
 from reports.ledger import LedgerError
@@ -81,13 +82,13 @@ def reports_of(settings: Settings) -> Path:
 
 
 def open_output(log_dir: Path, cadence: str, started: datetime.datetime):
-    """log_dir/<cadence>-<time>.log, new (never another run's), readable by the run's user and group."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+    """log_dir/<cadence>-<time>.log, new (never another run's, never through a link), mode 0600 from its first
+    byte: it holds the run's findings (core/rootfiles.py)."""
     when = started
     while True:
         path = log_dir / f"{report_stem(cadence, when)}{OUTPUT_SUFFIX}"
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+            descriptor = rootfiles.create(path, rootfiles.PRIVATE)
         except FileExistsError:
             when += datetime.timedelta(milliseconds=1)
             continue
@@ -124,11 +125,13 @@ def log_dir_of(path: Path) -> Path:
     """[schedule] log_dir from a file that does not load as a whole, if it says; else the default."""
     try:
         return Schedule.model_validate(tomllib.loads(path.read_text()).get("schedule", {})).log_dir
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):  # ValueError: not UTF-8, not TOML
         return Schedule().log_dir
 
 
 def cannot_write(error: OSError) -> str:
+    if isinstance(error, rootfiles.RefusedFile):  # it names the file, the directory and what to do
+        return str(error)
     where = error.filename or "the log directory"
     return (f"cannot write {where}: {error.strerror}. The runs log and outputs go to [schedule] log_dir: "
             f"create it for the user the schedule runs as (install -d -o USER {where}), or choose another")

@@ -49,6 +49,7 @@ from fixtures.backups import DUMP, TARBALL, BackupProbe
 from fixtures.host import box_of
 from fixtures.services import service_manager
 from remediations import load_all
+from remediations.backups import private
 from remediations.runner import ActionContext
 
 UPDATED, ROLLED_BACK, ROLLBACK_FAILED, REFUSED = 0, 1, 3, ExitStatus.BAD_CONFIGURATION
@@ -165,8 +166,9 @@ class Update:
         name = f"config-before-update-{self.time}.tar.gz"
         argv = restore.config_tarball_argv(self.settings, name)
         self.steps.run(["mkdir", "-p", str(self.settings.backups.dir)], self.app.git_timeout_seconds, privileged=True)
-        self.steps.run(argv, self.settings.backups.take_timeout_seconds, privileged=True)
-        self.steps.run(["chmod", "600", argv[5]], self.app.git_timeout_seconds, privileged=True)
+        # 0600 from its first byte (the tarball holds the .env's secrets): never written, then chmod-ed
+        self.steps.run(private(self.settings.host.python, argv), self.settings.backups.take_timeout_seconds,
+                       privileged=True)
         self.progress.backup = argv[5]
         self.save()
         return f".env and config/ kept in {argv[5]}"
@@ -213,7 +215,7 @@ class Update:
         if kind == "minor":
             self.step("keep .env and config/ (the guide's backup.sh config)", self.backup_config,
                       how=" ".join(restore.config_tarball_argv(self.settings, f"config-before-update-{self.time}"
-                                                               ".tar.gz")) + "; chmod 600 it")
+                                                               ".tar.gz")) + ", created 0600 (umask 077)")
             self.step(f"fetch {app.remote}", lambda: self.steps.git(*fetch) or "fetched",
                       how=" ".join(steps.git_argv(*fetch)))
             self.step(f"check out {app.branch} and fast-forward it to {app.remote}/{app.branch}", self.checkout_minor,

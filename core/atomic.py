@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
+
+from core import rootfiles
 
 # A writer killed between creating its temporary file and renaming it leaves the file behind; one
 # that old is nobody's any more (a write takes milliseconds), so the next run removes it.
 STALE_SECONDS = 3600
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, flush to disk, then rename over it; readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a power cut
-    finally:
-        os.close(directory)
+def write_atomically(path: Path, text: str, mode: int = rootfiles.PRIVATE, group: str | int | None = None) -> None:
+    """Write beside the target, flush to disk, then rename over it; readers see old or new, never half.
+    The file has its mode (0600 unless said) and group from its first byte; as root, only in a directory only
+    root can change, never through a link (core/rootfiles.py)."""
+    rootfiles.replace(path, text, mode, group)
 
 
 def remove_stale_temporaries(directory: Path, patterns: tuple[str, ...] = (".*.tmp",),

@@ -6,7 +6,8 @@ which money- or host-touching calls were made, so that none is made twice, nothi
 is started again by a later run, and `make resume` knows what to undo. Only `resolve` (an operator,
 with who and why, written to the audit file) ends it: nothing resumes by itself.
 
-One JSON file beside the suite's state, changed under a file lock and replaced atomically.
+One JSON file beside the suite's state, changed under a file lock and replaced atomically (mode 0600,
+core/rootfiles.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from core import clock
+from core import clock, rootfiles
 from core.atomic import write_atomically
 from decision import audit
 
@@ -92,7 +93,7 @@ class IncidentStore:
     def open(self, box: str, check: str):
         """Read-modify-write the box's incident under the lock, opening it if there is none. One that holds
         nothing afterwards (a dead agent restarted) is over: nothing waits for an operator."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        rootfiles.ensure_directory(self.directory)  # checked before the lock is made in it
         with self.lock:
             incidents = self.load()
             incident = incidents.setdefault(box, Incident(box, clock.now(), check))
@@ -103,7 +104,7 @@ class IncidentStore:
 
     def resolve(self, box: str, who: str, why: str, undone: list[str]) -> Incident | None:
         """The operator's word: the incident ends, with who, why and what was undone in the audit file."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        rootfiles.ensure_directory(self.directory)  # checked before the lock is made in it
         with self.lock:
             incidents = self.load()
             incident = incidents.pop(box, None)
@@ -119,7 +120,7 @@ class IncidentStore:
         """The incidents of these boxes that hold something and whose reminder is due, marked reminded."""
         if not self.path.exists():
             return []
-        self.directory.mkdir(parents=True, exist_ok=True)
+        rootfiles.ensure_directory(self.directory)  # checked before the lock is made in it
         due = []
         with self.lock:
             incidents = self.load()

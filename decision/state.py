@@ -3,11 +3,17 @@ remediations (the remediation budget is per thing touched, not per check).
 
 Cron runs are separate processes, so soft states, budgets, deduplication and flapping all need
 memory. One JSON file, changed under a file lock and replaced atomically: a run killed mid-write
-leaves the previous state whole, and xdist workers never lose each other's updates.
+leaves the previous state whole, and xdist workers never lose each other's updates. Mode 0600 in a
+directory of mode 0700 (core/rootfiles.py: as root, only under a path only root can change).
+
+A file that cannot be read (truncated, not UTF-8, not the object it should be) must never stop
+monitoring: it is set aside as `state.json.corrupt-<UTC time>` for a human, and the run starts from
+empty state (`recover`, which the run calls once at its start and says in its summary and one alert).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -15,10 +21,18 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from core import rootfiles
 from core.atomic import write_atomically
 
 HISTORY = 20  # verdicts kept per check: enough for flapping and consecutive-failure counts
 KEEP_REMEDIATIONS = 50  # per target: more than any budget counts
+STATE_FILE = "state.json"
+CORRUPT_INFIX = ".corrupt-"  # state.json.corrupt-<UTC time>: an unreadable state file, kept for a human
+DIRECTORY_MODE = 0o700
+
+
+class UnreadableState(ValueError):
+    """The state file is there but is not the suite's state: what is wrong with it."""
 
 
 @dataclass
@@ -58,19 +72,69 @@ def _record(kind, value: dict):
     return kind(**{key: item for key, item in value.items() if key in known})
 
 
+def _records(raw: dict, section: str, kind) -> dict:
+    table = raw.get(section, {})
+    if not isinstance(table, dict) or not all(isinstance(value, dict) for value in table.values()):
+        raise UnreadableState(f"its {section!r} is not an object of records")
+    try:
+        return {key: _record(kind, value) for key, value in table.items()}
+    except TypeError as error:
+        raise UnreadableState(f"a record of its {section!r} does not fit: {error}") from None
+
+
+def parse(data: bytes) -> tuple[dict[str, CheckRecord], dict[str, TargetRecord]]:
+    """The checks' and the targets' records of a state file's bytes; UnreadableState says why not."""
+    try:
+        raw = json.loads(data)
+    except ValueError as error:  # UnicodeDecodeError included
+        raise UnreadableState(f"not JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise UnreadableState(f"a JSON {type(raw).__name__}, not an object")
+    return _records(raw, "checks", CheckRecord), _records(raw, "targets", TargetRecord)
+
+
 class StateStore:
     def __init__(self, directory: Path):
         self.directory = directory
-        self.path = directory / "state.json"
+        self.path = directory / STATE_FILE
         self.lock = FileLock(str(directory / "state.lock"), timeout=30)
 
-    def _load(self) -> tuple[dict[str, CheckRecord], dict[str, TargetRecord]]:
+    def _read(self) -> tuple[dict[str, CheckRecord], dict[str, TargetRecord]]:
         try:
-            raw = json.loads(self.path.read_text())
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return {}, {}
-        return ({key: _record(CheckRecord, value) for key, value in raw.get("checks", {}).items()},
-                {key: _record(TargetRecord, value) for key, value in raw.get("targets", {}).items()})
+        return parse(data)
+
+    def _load(self) -> tuple[dict[str, CheckRecord], dict[str, TargetRecord]]:
+        """What the file holds; an unreadable one as empty state (it is set aside under the lock: `recover`)."""
+        try:
+            return self._read()
+        except UnreadableState:
+            return {}, {}
+
+    def recover(self) -> str | None:
+        """Once, at a run's start: an unreadable state file set aside (0600) and the run started from empty
+        state. What happened, in words for the summary and the alert; None when the state reads."""
+        if not self.path.exists():
+            return None
+        rootfiles.ensure_directory(self.directory, DIRECTORY_MODE)
+        with self.lock:
+            try:
+                self._read()
+            except UnreadableState as problem:
+                return self._set_aside(problem)
+        return None
+
+    def _set_aside(self, problem: UnreadableState) -> str:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        said = f"{self.path} could not be read ({problem})"
+        try:
+            aside = rootfiles.set_aside(self.path, f"{STATE_FILE}{CORRUPT_INFIX}{stamp}")
+        except OSError as error:
+            return f"{said} nor set aside ({error}): it is replaced; this run started from empty state"
+        return (f"{said}: kept as {aside.name}; this run started from empty state (soft states, remediation "
+                f"budgets and alert deduplication begin again)")
 
     def load(self) -> dict[str, CheckRecord]:
         return self._load()[0]
@@ -110,9 +174,13 @@ class StateStore:
 
     @contextmanager
     def _changing(self):
-        self.directory.mkdir(parents=True, exist_ok=True)
+        rootfiles.ensure_directory(self.directory, DIRECTORY_MODE)  # checked before the lock is made in it
         with self.lock:
-            checks, targets = self._load()
+            try:
+                checks, targets = self._read()
+            except UnreadableState as problem:  # damaged during the run: kept all the same, never raised
+                self._set_aside(problem)
+                checks, targets = {}, {}
             yield checks, targets
             write_atomically(self.path, json.dumps(
                 {"checks": {key: asdict(record) for key, record in sorted(checks.items())},

@@ -21,14 +21,16 @@ from filelock import FileLock, Timeout
 
 import configuration
 from alerts import heartbeat
-from alerts.dispatch import Alerter, waiting_alert
-from configuration import Settings
-from core import clock
+from alerts.dispatch import Alerter, state_set_aside_alert, waiting_alert
+from configuration import Settings, machine
+from core import clock, rootfiles
 from core.atomic import remove_stale_temporaries
 from core.redact import Redactor
 from core.redact import install as install_redaction
+from core.text import LONG_LIMIT, LONG_TAIL, shown
 from core.vocabulary import Cadence, ExitStatus, LedgerKind, Mode, Prop, RunFact, Verdict, exit_words
 from decision.incidents import IncidentStore
+from decision.state import StateStore
 from fixtures import probe_modules
 from plugin import flow, hookspecs
 from plugin.identity import IDENTITY, IdentityError, check_unique_ids, in_dependency_order, read_identity
@@ -58,11 +60,14 @@ class Run:
         self.run_id = config.stash[RUN_ID]
         self.lock = None
         self.report_paths = None
+        self.state_note = None  # the state file could not be read and was set aside: said in the summary and alerted
         self.reports_dir = files.reports_directory(config, config.option.reports_dir or settings.reports.dir)
         if not config.option.collectonly:  # a listing of checks is no run: nothing to lock, record or write
             self.lock = hold_cadence_lock(state_dir(config, settings), self.cadence)
             remove_stale_temporaries(state_dir(config, settings))  # left by a run killed mid-write
-            self.report_paths = files.choose_report_paths(config, self.reports_dir, self.cadence)
+            self.state_note = StateStore(state_dir(config, settings)).recover()
+            self.report_paths = files.choose_report_paths(config, self.reports_dir, self.cadence,
+                                                          settings.reports.shared_mode, settings.reports.shared_group)
             config.pluginmanager.register(
                 html.HtmlTitle(f"Trading box maintenance: {self.report_paths[0].stem}"), "maintenance-title")
             html.add_style(config)
@@ -89,7 +94,8 @@ class Run:
         return summary_module.summarize(self.heading, self.tally, self.alerter,
                                  [f"{report.nodeid or report.fspath}: {last_error_line(report)}" for report in broken],
                                  [f"{alert.box}: {alert.title}: {alert.message}"
-                                  for alert in map(waiting_alert, waiting)])
+                                  for alert in map(waiting_alert, waiting)],
+                                 [self.state_note] if self.state_note else [])
 
     def record(self, exit_status: int) -> dict | None:
         """The run's line in the ledger (reports/ledger.py), once both reports are published: its times,
@@ -170,8 +176,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_ID] = worker["maintenance_run"] if worker else uuid.uuid4().hex
     config.add_cleanup(install_redaction(redactor))  # every log record, in every process
     if not hasattr(config, "workerinput"):
+        unwritable = None if config.option.collectonly else machine.unwritable_state_dir(state_dir(config, settings))
+        if unwritable:  # said before the run writes anything (its cadence lock is the first)
+            raise pytest.UsageError(f"bad configuration: {settings.source}: 1 bad value(s):\n"
+                                    f"  policy.state_dir: {unwritable}")
         try:
             config.stash[RUN] = run = Run(config, settings)
+        except rootfiles.RefusedFile as error:  # another user could redirect what root writes there
+            raise pytest.UsageError(str(error)) from None
         except OSError as error:  # the state or reports directory: say which, and what to do
             raise pytest.UsageError(
                 f"cannot write {error.filename}: {error.strerror}. The suite keeps its state in [policy] "
@@ -204,6 +216,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     junit.record_run_facts(config, facts, suite_name=f"maintenance-{run.cadence}")
     heartbeat.ping(run.settings.heartbeat.address(), "/start", run.settings.heartbeat.timeout_seconds)
     run.alerter.flush_spool()
+    if run.state_note:
+        run.alerter.send(state_set_aside_alert(run.state_note))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -326,25 +340,75 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                     item.config.stash[MODE], state_dir(item.config, settings), record, item.config.stash[RUN_ID])
     # Every report, teardown included: JUnit writes the captured output of all phases from the teardown one.
     redactor = item.config.stash[REDACTOR]
-    redact_report(report, redactor)
-    if redactor:  # JUnit's properties come from the teardown report, made from the item's own list
-        item.user_properties[:] = [(name, redactor.text(value)) for name, value in item.user_properties]
+    finalise_report(report, redactor)
+    # JUnit's properties come from the teardown report, made from the item's own list
+    item.user_properties[:] = shown_properties(item.user_properties, redactor)
     return report
 
 
-def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
-    """Captured output and tracebacks reach the HTML and JUnit reports: mask secrets before they do."""
-    if not redactor:
-        return
-    report.sections = [(title, redactor.text(content)) for title, content in report.sections]
-    if report.longrepr is not None:
-        text = str(report.longrepr)
-        if redactor.text(text) != text:
-            report.longrepr = redactor.text(text)
-    report.user_properties = [(name, redactor.text(value)) for name, value in report.user_properties]
+def finalise_report(report: pytest.TestReport, redactor: Redactor) -> None:
+    """What a check's report carries to the terminal, the controller and both reports, made safe once,
+    here, for every writer: secrets masked (core/redact.py), then text from outside shown as text and cut
+    (core/text.py): a figure or a finding's message at 4 KB, a traceback, a captured output or an
+    attachment at 32 KB, so no escape sequence reaches a terminal and no log line swells a report."""
+    report.sections = [(title, shown(content, LONG_LIMIT, LONG_TAIL, redactor.text))
+                       for title, content in report.sections]
+    report.longrepr = shown_longrepr(report.longrepr, redactor)
+    report.user_properties = shown_properties(report.user_properties, redactor)
     # pytest-html attachments (the remediation's output, see html.attach) are written as they are
-    report.extras = [{**extra, "content": redactor.text(extra["content"])} if isinstance(extra.get("content"), str)
-                     else extra for extra in getattr(report, "extras", [])]
+    report.extras = [{**extra, "content": shown(extra["content"], LONG_LIMIT, LONG_TAIL, redactor.text)}
+                     if isinstance(extra.get("content"), str) else extra for extra in getattr(report, "extras", [])]
+
+
+def shown_properties(properties: list[tuple[str, object]], redactor: Redactor) -> list[tuple[str, str]]:
+    """Plain strings (xdist serializes properties and knows no enum), each at most 4 KB."""
+    return [(name, shown(str(value), redact=redactor.text)) for name, value in properties]
+
+
+def shown_longrepr(longrepr, redactor: Redactor):
+    """A skip's reason, or a failure's traceback, as it may be shown; pytest's own when it already is."""
+    if longrepr is None:
+        return None
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        path, line, reason = longrepr
+        return path, line, shown(str(reason), redact=redactor.text)
+    text = str(longrepr)
+    safe = shown(text, LONG_LIMIT, LONG_TAIL, redactor.text)
+    if safe == text:  # keeps pytest's colours and its crash line
+        return longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    return ShownTraceback(safe, None if crash is None else ShownCrash(
+        str(crash.path), crash.lineno, shown(str(crash.message), redact=redactor.text)))
+
+
+class ShownCrash:
+    """Where a check failed and why, in one line: pytest's short summary and JUnit's failure message."""
+
+    def __init__(self, path: str, lineno: int, message: str):
+        self.path, self.lineno, self.message = path, lineno, message
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.lineno}: {self.message}"
+
+    def toterminal(self, terminal) -> None:
+        terminal.line(str(self))
+
+
+class ShownTraceback:
+    """A traceback that held a secret, a control character or more than 32 KB, as text made safe.
+    pytest prints anything with `toterminal`, reads `reprcrash` when there is one, and xdist sends str()."""
+
+    def __init__(self, text: str, crash: ShownCrash | None):
+        self.text = text
+        if crash is not None:  # pytest looks for the attribute: absent, not None, when there is no crash line
+            self.reprcrash = crash
+
+    def __str__(self) -> str:
+        return self.text
+
+    def toterminal(self, terminal) -> None:
+        for line in self.text.splitlines():
+            terminal.line(line, red=line.startswith("E "), bold=line.startswith("E "))
 
 
 def pytest_html_results_table_header(cells: list[str]) -> None:

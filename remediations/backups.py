@@ -7,6 +7,8 @@ else) are stopped only if running, and started again in a `finally`, whatever fa
 running: the guide starts them only when every step before succeeded. The set is then read back (the
 tarball to its end, the files that matter in it, the dump by pg_restore); a good one gets its
 checksums and its final names, a bad one is kept aside as `*.failed` and never counts as the newest.
+tar and pg_dump run under umask 077, so every file of the set is 0600 from its first byte (it holds the agent's
+`.env` and keys), a set kept as `.failed` too; never written first and chmod-ed after.
 A newest set that no longer verifies is set aside first. Taking the backups needs root on the box (the
 files that matter are the agent's secrets), so no sudo rule is printed for them: their arguments carry
 the time.
@@ -19,6 +21,14 @@ from core.vocabulary import ActionStatus
 from fixtures import backupscan, readers
 from fixtures.backups import DUMP, TARBALL, BackupProbe, BackupSet, file_names, stamp_of
 from remediations import Outcome, remediation
+
+# The box's python sets the umask and becomes the command, its arguments passed as they are: no shell.
+UMASK_077 = "import os, sys; os.umask(0o077); os.execvp(sys.argv[1], sys.argv[1:])"
+
+
+def private(python: str, argv: list[str]) -> list[str]:
+    """`argv` run so that what it creates is readable by its owner alone, from the first byte."""
+    return [python, "-I", "-S", "-c", UMASK_077, *argv]
 
 
 def _probe(ctx) -> BackupProbe:
@@ -71,7 +81,7 @@ def _plan(ctx, backup_kind: str) -> str:
     steps = [f"stop {', '.join(stop)}"] if stop else []
     base = _probe(ctx).newest("full") if backup_kind == "incremental" else None
     steps += [" ".join(tar_argv(ctx, f"{name}.tar.gz.partial", base.taken_at if base else None)),
-              " ".join(dump_argv(ctx, f"{name}.dump.partial"))]
+              " ".join(dump_argv(ctx, f"{name}.dump.partial")) + " (both under umask 077: 0600 from the first byte)"]
     steps += [f"start {', '.join(stop)} (whatever happened) and check them running"] if stop else []
     steps.append("read both back, write their .sha256 and rename them (or keep them as .failed)")
     return "run " + "; ".join(steps)
@@ -87,8 +97,9 @@ class Taking:
         self.said: list[str] = []
         self.problems: list[str] = []
 
-    def run(self, argv: list[str], what: str) -> bool:
-        completed = self.ctx.box.run(argv, privileged=True, timeout=self.config.take_timeout_seconds)
+    def run(self, argv: list[str], what: str, *, creates_backup: bool = False) -> bool:
+        command = private(self.ctx.box.python, argv) if creates_backup else argv
+        completed = self.ctx.box.run(command, privileged=True, timeout=self.config.take_timeout_seconds)
         if completed.returncode == 0 or (argv[0] == "tar" and completed.returncode == 1):
             self.said.append(f"{what}: done" + (" (tar: some files changed as it read them)"
                                                  if completed.returncode == 1 else ""))
@@ -144,8 +155,8 @@ class Taking:
         stopped: list[str] = []
         try:
             self.stop(stopped)
-            if self.run(tar_argv(self.ctx, str(backup.path(TARBALL)) + ".partial", newer), "tar"):
-                self.run(dump_argv(self.ctx, str(backup.path(DUMP)) + ".partial"), "pg_dump")
+            if self.run(tar_argv(self.ctx, str(backup.path(TARBALL)) + ".partial", newer), "tar", creates_backup=True):
+                self.run(dump_argv(self.ctx, str(backup.path(DUMP)) + ".partial"), "pg_dump", creates_backup=True)
         except RuntimeError:
             pass
         finally:
@@ -168,10 +179,8 @@ class Taking:
         backup = BackupSet(self.kind, stamp_of(self.probe.now), self.config.dir)
         backup.files = {backup.part(TARBALL): 0, backup.part(DUMP): 0}
         self.write(backup)
-        if not self.problems:  # they hold the agent's .env and keys: for root's eyes (and pg_dump's user) only
-            partials = [str(backup.path(part)) + ".partial" for part in (TARBALL, DUMP)]
-            if self.run(["chmod", "600", *partials], "chmod 600"):
-                self.problems += self.verify(backup)
+        if not self.problems:
+            self.problems += self.verify(backup)
         if self.problems:
             self.rename(backup, ".partial", ".failed")
             return self.outcome(ActionStatus.FAILED, f"{backup.name} failed and is kept as .failed: "

@@ -150,7 +150,10 @@ class Ladder:
         if self.dry:
             return self.say(NETWORK_LOG, PLANNED, f"a line in {log}")
         stamp = time.strftime("%a %b %d %H:%M:%S %Z %Y", time.localtime(clock.now()))
-        self.ctx.box.call(readers.append_line, str(log), f"{stamp}: Network failure detected ({self.ctx.check})")
+        try:  # written as the log directory's owner, never through a link (readers.append_line)
+            self.ctx.box.call(readers.append_line, str(log), f"{stamp}: Network failure detected ({self.ctx.check})")
+        except OSError as error:  # a link or a directory swapped there: said, and the steps after it go on
+            return self.say(NETWORK_LOG, FAILED, str(error))
         self.say(NETWORK_LOG, DONE, str(log))
 
     def recovery(self) -> bool:
@@ -261,9 +264,9 @@ class Ladder:
         keeps = f"keeps {', '.join(responses.management_addresses)} and TCP port {responses.ssh_port} open"
         if self.dry:
             return self.say(FIREWALL, PLANNED, f"{' '.join(firewall.lock_argv())}: {keeps}")
-        self.ctx.box.call(readers.write_text, firewall.RULESET_PATH,
-                          firewall.ruleset(responses.management_addresses, responses.ssh_port), 0o600)
-        completed = self.ctx.run(firewall.lock_argv())
+        completed = self.ctx.box.run(firewall.lock_argv(), privileged=True,  # the ruleset on its stdin, no file
+                                     timeout=self.settings.remediation.timeout_seconds,
+                                     input=firewall.ruleset(responses.management_addresses, responses.ssh_port))
         if completed.returncode != 0:
             said = (completed.stderr or completed.stdout).strip().splitlines()
             return self.say(FIREWALL, FAILED, f"exit {completed.returncode}: {said[-1] if said else 'no output'}")

@@ -2,6 +2,8 @@
 
 pytest-html and junitxml write in place; they are given a hidden partial file, renamed into place
 once complete, so a run killed while writing never leaves a truncated report under a report's name.
+The partial file is made here first (core/rootfiles.py: never through a link, with [reports] shared_mode and
+shared_group), so a report holds its mode from its first byte; the plugins only truncate and fill it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from core import rootfiles
 from core.atomic import remove_stale_temporaries
 from core.vocabulary import Cadence
 from reports import junit
@@ -45,15 +48,17 @@ def reports_directory(config: pytest.Config, directory: Path | str) -> Path:
     return directory if directory.is_absolute() else config.rootpath / directory
 
 
-def choose_report_paths(config: pytest.Config, directory: Path | str, cadence: str) -> tuple[Path, Path]:
-    """Name reports by cadence and time; an explicit --html/--junitxml from the operator wins."""
-    directory = reports_directory(config, directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def choose_report_paths(config: pytest.Config, directory: Path | str, cadence: str, mode: int = rootfiles.PRIVATE,
+                        group: str | None = None) -> tuple[Path, Path]:
+    """Name reports by cadence and time; an explicit --html/--junitxml from the operator wins. The suite's own
+    get their partial files made now, with `mode` and `group`."""
+    directory = rootfiles.ensure_directory(reports_directory(config, directory))
     remove_stale_temporaries(directory, (".*.partial",))  # reports of a run killed while writing them
     now = datetime.datetime.now()
     stem = report_stem(cadence, now)
     # Runs of one cadence never overlap (its lock); a name taken all the same moves a millisecond on.
-    while (directory / f"{stem}.html").exists() or (directory / f"{stem}.xml").exists():
+    while any(os.path.lexists(path) for name in (f"{stem}.html", f"{stem}.xml")
+              for path in (directory / name, partial(directory / name))):
         now += datetime.timedelta(milliseconds=1)
         stem = report_stem(cadence, now)
     final = {"htmlpath": directory / f"{stem}.html", "xmlpath": directory / f"{stem}.xml"}
@@ -61,10 +66,19 @@ def choose_report_paths(config: pytest.Config, directory: Path | str, cadence: s
         if getattr(config.option, option):  # the operator named it: theirs, written as they asked
             final[option] = Path(getattr(config.option, option))
         else:
+            os.close(rootfiles.create(partial(path), mode, group))
             setattr(config.option, option, str(partial(path)))
     config.option.self_contained_html = True
     config.stash[REPORT_PATHS] = (final["htmlpath"], final["xmlpath"])
     return config.stash[REPORT_PATHS]
+
+
+def shared_access(settings) -> tuple[int, str | None]:
+    """([reports] shared_mode, shared_group): the mode and group of what another program reads (each run's
+    reports, the audit trail's pages, the Prometheus textfile); root's alone without settings."""
+    if settings is None:
+        return rootfiles.PRIVATE, None
+    return settings.reports.shared_mode, settings.reports.shared_group
 
 
 def partial(path: Path) -> Path:
@@ -91,7 +105,7 @@ def publish_reports(config: pytest.Config) -> None:
         return
     for path in paths:
         if partial(path).exists():
-            os.replace(partial(path), path)
+            rootfiles.rename(partial(path), path)
     # Their own "generated ... report" lines are printed after this: point them at the published files.
     junit.point_at(config, paths[1])
     for plugin in config.pluginmanager.get_plugins():

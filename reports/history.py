@@ -12,6 +12,7 @@ from pathlib import Path
 from configuration import Settings
 from core.atomic import write_atomically
 from core.vocabulary import Verdict
+from reports.files import shared_access
 from reports.page import escape, page, verdict_cell
 from reports.trends import chart
 
@@ -81,5 +82,5 @@ def render(record: dict, series: list[dict], settings: Settings | None) -> str:
 
 def write_history(reports_dir: Path, key: str, record: dict, series: list[dict], settings: Settings | None) -> Path:
     path = reports_dir / HISTORY_DIR / file_name(key)
-    write_atomically(path, render(record, series, settings))
+    write_atomically(path, render(record, series, settings), *shared_access(settings))
     return path

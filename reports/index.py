@@ -21,8 +21,10 @@ from pathlib import Path
 from filelock import FileLock
 
 from configuration import Settings
+from core import rootfiles
 from core.atomic import write_atomically
 from core.vocabulary import Cadence, Verdict
+from reports.files import shared_access
 from reports.history import HISTORY_DIR, file_name, state_words, strip, write_history
 from reports.page import escape, page, verdict_cell
 from reports.prometheus import textfile_path, write_textfile
@@ -54,8 +56,7 @@ def after_run(reports_dir: Path, settings: Settings | None = None) -> Written:
     Cheap after one more run: the cache says where the ledger was read to; only the new lines and their
     reports are read, and only the pages they change are written. Several runs (of different cadences)
     ending at once take turns (a file lock beside the ledger)."""
-    reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
+    reports_dir = rootfiles.ensure_directory(reports_dir)  # checked before the lock is made in it
     history_length = settings.reports.history_length if settings is not None else 30
     with FileLock(reports_dir / LOCK, timeout=120):
         trail = Trail.load(reports_dir, history_length)
@@ -86,6 +87,7 @@ def outputs(reports_dir: Path, settings: Settings | None) -> list[Path]:
 
 def write_pages(trail: Trail, settings: Settings | None, everything: bool) -> list[Path]:
     directory = trail.dir
+    access = shared_access(settings)  # the pages and the textfile: for a web server and node_exporter
     written = []
     by_instance: dict[str, list[dict]] = {}
     for series in trail.series.values():
@@ -99,15 +101,15 @@ def write_pages(trail: Trail, settings: Settings | None, everything: bool) -> li
         if everything or number in touched_pages or not path.exists():
             runs = trail.runs[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
             write_atomically(path, render_runs_page(
-                f"runs {(number - 1) * PAGE_SIZE + 1} to {number * PAGE_SIZE}", runs, {}, full_pages))
+                f"runs {(number - 1) * PAGE_SIZE + 1} to {number * PAGE_SIZE}", runs, {}, full_pages), *access)
             written.append(path)
     index = directory / INDEX
     write_atomically(index, render_runs_page("", trail.runs[-PAGE_SIZE:], trail.instances, full_pages,
-                                             total=len(trail.runs)))
+                                             total=len(trail.runs)), *access)
     written.append(index)
     written.append(write_trends(directory, trail.series, settings))
     written.append(write_textfile(textfile_path(directory, settings.reports.prometheus_textfile if settings else None),
-                                  trail.instances, trail.latest, trail.series))
+                                  trail.instances, trail.latest, trail.series, *access))
     return written
 
 

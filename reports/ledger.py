@@ -11,7 +11,8 @@ whole line with one write, then fsync: a process killed at any point leaves eith
 line. What a power cut or a full disk can still leave, an incomplete last line, is never chained onto:
 the next append keeps its bytes aside in `ledger.jsonl.torn-<time>`, cuts the file back to its last
 whole line and writes a "repair" line naming that file, its size and SHA-256, before its own line.
-Nothing else ever rewrites or removes a line.
+Nothing else ever rewrites or removes a line. The ledger and a torn file are mode 0600, opened without a link
+(core/rootfiles.py: as root, only under a path only root can change; the ledger a regular file of one link).
 
 `verify` reads the chain and the files and says what was edited, removed, inserted, swapped or moved,
 telling pruned reports (a prune line names them) apart from removed ones. A chain proves the order and
@@ -35,7 +36,7 @@ from pathlib import Path
 from filelock import Timeout
 
 from configuration import Settings
-from core import clock
+from core import clock, rootfiles
 from core.listing import listed
 from core.vocabulary import LedgerKind, TrailFinding
 from reports.files import REPORT_SUFFIXES, stamp_of
@@ -101,9 +102,8 @@ def append(directory: Path, kind: LedgerKind, fields: dict, now: float | None = 
     if clash:
         raise ValueError(f"a ledger line's own keys cannot be given: {', '.join(sorted(clash))}")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     path = ledger_path(directory)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    descriptor = rootfiles.open_append(path, rootfiles.PRIVATE, readable=True)
     try:
         _lock(descriptor, path)  # released when the file is closed, by this process or by its death
         size = os.fstat(descriptor).st_size
@@ -200,7 +200,7 @@ def _repair(directory: Path, descriptor: int, size: int, torn: bytes, previous: 
     """Keep the torn bytes aside, cut the ledger back to its last whole line, record the repair."""
     stamp = datetime.datetime.fromtimestamp(time.time(), datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     aside = directory / f"{TORN_PREFIX}{stamp}"
-    kept = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    kept = rootfiles.create(aside, rootfiles.PRIVATE)
     try:
         os.write(kept, torn)
         os.fsync(kept)

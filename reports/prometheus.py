@@ -12,6 +12,7 @@ import datetime
 import re
 from pathlib import Path
 
+from core import rootfiles
 from core.atomic import write_atomically
 from core.vocabulary import Verdict
 
@@ -117,6 +118,8 @@ def run_labels(key: str) -> str:
     return labels(cadence=cadence, box=box)
 
 
-def write_textfile(path: Path, instances: dict, latest: dict, series: dict) -> Path:
-    write_atomically(path, render(instances, latest, series))
+def write_textfile(path: Path, instances: dict, latest: dict, series: dict, mode: int = rootfiles.PRIVATE,
+                   group: str | None = None) -> Path:
+    """Replaced whole (node_exporter never reads half), with the mode and group node_exporter needs."""
+    write_atomically(path, render(instances, latest, series), mode, group)
     return path

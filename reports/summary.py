@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from core.text import printable
 from core.vocabulary import Prop, Verdict
 from reports.tally import FINDING_ORDER, Tally, figures_of
 
@@ -26,16 +27,18 @@ class Summary:
     alerts: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # emergency responses that hold trading until resumed
     figures: list[str] = field(default_factory=list)  # what the other checks measured: one line per check
+    notes: list[str] = field(default_factory=list)  # about the run itself (its state file was set aside)
 
 
-def summarize(heading: str, tally: Tally, alerter, not_collected: list[str], waiting: list[str] = ()) -> Summary:
+def summarize(heading: str, tally: Tally, alerter, not_collected: list[str], waiting: list[str] = (),
+              notes: list[str] = ()) -> Summary:
     sections = []
     for verdict in FINDING_ORDER:
         found = tally.findings(verdict)
         if found:
             sections.append((f"{HEADINGS[verdict]} ({len(found)})", [entry(nodeid, props) for nodeid, props in found]))
     return Summary(heading, not_collected, sections, tally.overview(), alert_lines(alerter), list(waiting),
-                   [figure_line(*measured) for measured in tally.figures])
+                   [figure_line(*measured) for measured in tally.figures], list(notes))
 
 
 def figure_line(nodeid: str, check_id: str, figures: dict) -> str:
@@ -71,15 +74,19 @@ def alert_lines(alerter) -> list[str]:
 
 
 def cut(line: str) -> str:
+    """One terminal line: printable (a quoted log line may hold escape sequences), at most WIDTH long."""
+    line = printable(line)
     if len(line) <= WIDTH:
         return line
     return f"{line[:WIDTH]}… [cut: {len(line) - WIDTH} more characters in the HTML report]"
 
 
 def write_terminal(terminal, summary: Summary, report_paths) -> None:
-    terminal.write_sep("-", f"maintenance summary: {summary.heading}")
+    terminal.write_sep("-", f"maintenance summary: {printable(summary.heading)}")
     for line in summary.waiting:
         terminal.write_line(cut(f"WAITING FOR YOU: {line}"), red=True, bold=True)
+    for line in summary.notes:
+        terminal.write_line(cut(f"NOTE: {line}"), yellow=True)
     if summary.not_collected:
         terminal.write_line(f"NOT CHECKED: {len(summary.not_collected)} check file(s) could not be collected: "
                             f"what they check was not looked at", red=True)
@@ -108,9 +115,11 @@ def write_terminal(terminal, summary: Summary, report_paths) -> None:
 
 def as_html(summary: Summary) -> list[str]:
     """The same summary, whole (nothing is cut), for the top of the HTML report."""
-    parts = [f'<div class="maintenance-summary"><p class="maintenance-heading">{html.escape(summary.heading)}</p>']
+    parts = [f'<div class="maintenance-summary"><p class="maintenance-heading">{_escaped(summary.heading)}</p>']
     if summary.waiting:
         parts.append(_block("waiting for you", "not-checked", [[line] for line in summary.waiting]))
+    if summary.notes:
+        parts.append(_block("note", "not-checked", [[line] for line in summary.notes]))
     if summary.not_collected:
         parts.append(_block("not checked", "not-checked", [[line] for line in summary.not_collected]))
     for heading, entries in summary.sections:
@@ -125,5 +134,10 @@ def as_html(summary: Summary) -> list[str]:
 
 
 def _block(heading: str, css_class: str, entries: list[list[str]]) -> str:
-    items = "".join(f"<li>{'<br>'.join(html.escape(line) for line in lines)}</li>" for lines in entries)
+    items = "".join(f"<li>{'<br>'.join(_escaped(line) for line in lines)}</li>" for lines in entries)
     return f'<h3 class="{css_class}">{html.escape(heading)}</h3><ul class="{css_class}">{items}</ul>'
+
+
+def _escaped(text: str) -> str:
+    """HTML-escaped, its control characters shown as escapes, as in the terminal."""
+    return html.escape(printable(text))

@@ -12,6 +12,7 @@ from pathlib import Path
 from configuration import Settings
 from core.atomic import write_atomically
 from core.vocabulary import Severity
+from reports.files import shared_access
 from reports.page import escape, page
 
 # figure name (or prefix*) -> (label, dotted path into the box's settings), each drawn as a dashed line.
@@ -115,5 +116,5 @@ def write_trends(reports_dir: Path, all_series: dict[str, dict], settings: Setti
     body = ('<h1>Trends of the figures</h1><p><a href="index.html">all runs</a> · the dashed lines are the '
             "configured thresholds</p>\n" + ("\n".join(sections) or "<p>No check has recorded a figure yet.</p>"))
     path = reports_dir / "trends.html"
-    write_atomically(path, page("Trading box maintenance: trends", body))
+    write_atomically(path, page("Trading box maintenance: trends", body), *shared_access(settings))
     return path

@@ -157,6 +157,8 @@ def test_take_backup_starts_what_it_stopped_when_a_step_fails_and_keeps_the_set_
     assert agentstate.current_instance(healthy.paths.agent_instance) != agent_run, "the agent was stopped for it"
     assert [s.partial for s in sets(healthy, "full")].count(True) == 0
     assert any(s.failed for s in sets(healthy, "full"))
+    kept = list(healthy.paths.backup_dir.glob("full-*.tar.gz.failed"))  # it holds the agent's .env and keys
+    assert kept and all(p.stat().st_mode & 0o777 == 0o600 for p in kept), [oct(p.stat().st_mode) for p in kept]
     again = run(healthy, tmp_path, "weekly", config=broken)
     outcome = again.only("BAK-001").properties["remediation_outcome"]
     assert "guard refused" in outcome and "one attempt per period" in outcome, outcome

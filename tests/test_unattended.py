@@ -222,7 +222,7 @@ def test_an_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "state.json"
     write_atomically(target, '{"checks": {}}')
 
-    def crash(*args):
+    def crash(*args, **kwargs):
         raise OSError("killed")
 
     monkeypatch.setattr(os, "replace", crash)

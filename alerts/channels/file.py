@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from alerts.channel import Transient, channel
+from alerts.channel import Permanent, Transient, channel
 from alerts.message import Message
 from configuration.alerts import FILE_CHANNEL
+from core import rootfiles
 
 
 def append(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    # One write per line on an O_APPEND file: concurrent runs never interleave inside a line.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
+    """One write per line on an O_APPEND file: concurrent runs never interleave inside a line. Mode 0600 (alerts
+    hold findings), never through a link, as root only in a directory only root can change."""
+    rootfiles.append(path, json.dumps(record, ensure_ascii=False) + "\n", rootfiles.PRIVATE)
 
 
 @channel(FILE_CHANNEL)
@@ -32,5 +27,7 @@ class FileChannel:
     def send(self, message: Message) -> None:
         try:
             append(self.path, message.alert.as_dict())
+        except rootfiles.RefusedFile as error:  # a link, another user's directory: retrying cannot help
+            raise Permanent(str(error)) from None
         except OSError as error:
             raise Transient(f"cannot append to {self.path}: {error.strerror or error}") from None
