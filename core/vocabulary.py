@@ -51,6 +51,24 @@ class Verdict(StrEnum):
         return self in (Verdict.FAILED, Verdict.UNKNOWN)
 
 
+class Unread(StrEnum):
+    """Why a reading could not be made: never a fault of what was to be read, so never a failed check and never
+    a remediation (Icinga's UNKNOWN, Prometheus' `up`). Said in the operator's words."""
+
+    AUTHENTICATION = "authentication refused"  # an SSH key or a database password the other side refused
+    PERMISSION = "permission denied"  # the reading user may not read it
+    SUDO_REFUSED = "sudo refused"  # no sudo rule for exactly this command
+    HOST_KEY = "host key not trusted"  # the box's SSH host key is unknown or changed
+    SECRET_MISSING = "secret not available"  # a password's variable or file is not there
+    TRANSPORT = "connection failed"  # refused, reset, no route: the box or its sshd is down
+    TIMEOUT = "timed out"  # no answer within the configured time
+
+    @property
+    def whole_box(self) -> bool:
+        """Whether every later reading of the box would fail the same way: the box is unreachable for the run."""
+        return self in (Unread.HOST_KEY, Unread.TRANSPORT, Unread.TIMEOUT)
+
+
 class Mode(StrEnum):
     """What a failing check may do to the box: nothing, say what it would do, or do it."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.unread import CouldNotRead
 from core.vocabulary import Verdict
 
 
@@ -14,6 +15,8 @@ def verdict_of(passed: bool, skipped: bool, in_check: bool, error: BaseException
         return Verdict.PASSED, ""
     if in_check and isinstance(error, AssertionError):
         return Verdict.FAILED, first_line(error)
+    if isinstance(error, CouldNotRead):  # its own words say what could not be read, why, and the fix
+        return Verdict.UNKNOWN, first_line(error)
     reason = f"{type(error).__name__}: {first_line(error)}" if error else "the check could not run"
     return Verdict.UNKNOWN, f"could not check: {reason}"
 
