@@ -42,9 +42,11 @@ SHAPES: list[tuple[re.Pattern, str]] = [
     # `Authorization: Basic ...`, `"authorization": "Bearer ..."`: the rest of the header's value.
     (re.compile(r"""(?i)\b((?:proxy-)?authori[sz]ation["']?[ \t]*[:=][ \t]*["']?)[^\r\n"']+"""), rf"\1{MASK}"),
     (re.compile(r"\b([Bb]earer[ \t]+)[A-Za-z0-9\-._~+/]{6,}=*"), rf"\1{MASK}"),
-    # `password=...`, `API_KEY: ...`, `"token": "..."` (a quoted value whole, spaces and all).
+    # `password=...`, `API_KEY: ...`, `"token": "..."` (a quoted value whole, spaces and all). Unquoted and not
+    # right after `=`, a value is a secret from SHORTEST characters on: "without credentials: it serves" is prose.
     (re.compile(rf"""(?i)({_SECRET_NAME}[\w.-]{{0,40}}["']?[ \t]*[=:][ \t]*["']?)"""
-                r"""(?:(?<=")[^"\r\n]+|(?<=')[^'\r\n]+|[^\s"',;&{}()<>\[\]]+)"""), rf"\1{MASK}"),
+                r"""(?:(?<=")[^"\r\n]+|(?<=')[^'\r\n]+|(?<==)[^\s"',;&{}()<>\[\]]+"""
+                rf"""|[^\s"',;&{{}}()<>\[\]]{{{SHORTEST},}})"""), rf"\1{MASK}"),
     # `invalid api key 7Hx0...`: an exchange's key named but not assigned.
     (re.compile(r"(?i)\b(api[ _-]?key[ \t]+)[A-Za-z0-9_\-]{16,}"), rf"\1{MASK}"),
     # `postgresql://user:password@host`: a URL's password.

@@ -61,6 +61,7 @@ def test_each_usual_shape_of_a_secret_is_masked(text, expected):
     "password authentication failed for user \"postgres\"",
     "sha256 0f1e2d3c4b5a6978..., recorded 9a8b7c6d5e4f3a2b...",
     "/var/log/trading-agent/error-2024-05-01.log: 3 line(s)",
+    "GET /api/config answered 200 without credentials: it serves anyone who can reach it",  # PEN-002's words
 ])
 def test_ordinary_text_is_left_alone(text):
     assert Redactor([]).text(text) == text
