@@ -15,15 +15,20 @@ files back, and swaps the databases by renaming: the live one is kept as `DBNAME
 the daily checks pass (the last line says how to drop it). The services it stopped are started again
 whatever failed. The guide instead runs `dropdb trading_agent` before anything has shown the dump
 can be restored. `--plan` prints each step and changes nothing (the backup is still read back).
-Every step, done or failed, is a line in the audit file beside the suite's state.
+Every step, done or failed, is a line in the audit file beside the suite's state. The backup is read and
+loaded by the backup program as root on the box (fixtures/backupscan.py, its sudo rules over SSH), and the
+suite's own statements reach the database as a run's do: over SSH through the SSH connection's forward to a
+socket in the state directory (fixtures/restoredb.py `reach`), never [database] host:port from here.
 
 Status: 0 restored, 1 a step failed (what was done is said, and in the audit file), 4 refused (the
-backup does not verify or restore, or the configuration does not load).
+backup does not verify or restore, could not be read or its database reached, or the configuration does not
+load).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import sys
 import time
@@ -33,11 +38,13 @@ from pathlib import Path
 
 from commands import cli
 from configuration import Settings
+from core.unread import CouldNotRead
 from core.vocabulary import ExitStatus
 from decision import audit
 from decision.incidents import IncidentStore
 from fixtures import backupscan, readers, restoredb
 from fixtures.backups import DUMP, TARBALL, BackupProbe, BackupSet, parse
+from fixtures.database import DatabaseUnavailable, SocketPathTooLong
 from fixtures.host import box_of
 from fixtures.services import service_manager
 
@@ -73,6 +80,7 @@ class Restore:
         self.state_dir = audit.state_directory(settings)
         self.number = 0
         self.held: dict[str, set[str]] = {}  # by layer: what verify found it holds
+        self.server: restoredb.Server | None = None  # where the database is reached (restore_full opens it)
 
     # -- the trail
 
@@ -106,7 +114,12 @@ class Restore:
         return said
 
     def run(self, argv: list[str]) -> str:
-        completed = self.box.run(argv, privileged=True, timeout=self.settings.backups.take_timeout_seconds)
+        """One command of a step as root on the box; one sudo refused (no rule for it) or that never ran is a
+        failed step like one that failed, said and recorded."""
+        try:
+            completed = self.box.run(argv, privileged=True, timeout=self.settings.backups.take_timeout_seconds)
+        except CouldNotRead as error:
+            raise StepFailed(f"{' '.join(argv)} did not run: {error.cause} ({error.detail})") from None
         if completed.returncode != 0:
             lines = [line for line in (completed.stderr or completed.stdout).splitlines() if line.strip()]
             raise StepFailed(f"{' '.join(argv)} exit {completed.returncode}: {lines[-1] if lines else 'no output'}")
@@ -238,6 +251,12 @@ def restore_full(job: Restore) -> None:
     restored, before = f"{live}_restore_{job.time}", f"{live}_before_{job.time}"
     job.step(f"verify {job.backup.name} (tarball and dump read to their end, checksums, the files that matter)",
              job.verify, changes=False)
+    with restoredb.reach(job.box, settings) as job.server:
+        _restore_full(job, live, restored, before)
+
+
+def _restore_full(job: Restore, live: str, restored: str, before: str) -> None:
+    settings = job.settings
     job.step(f"restore {job.backup.part(DUMP)} into a new database {restored} and compare it with {live}",
              lambda: _restore_and_check(job, restored),
              how=f"CREATE DATABASE {restored}; " + " ".join([*settings.backups.pg_restore, "--exit-on-error",
@@ -253,7 +272,7 @@ def restore_full(job: Restore) -> None:
         job.step(f"put the application files back into {settings.backups.app_dir}", lambda: job.extract(None),
                  how=job.extract_plan(None))
         job.step(f"swap the databases: {live} kept as {before}, {restored} renamed {live}",
-                 lambda: _swap(settings, live, restored, before),
+                 lambda: _swap(settings, live, restored, before, job.server),
                  how=f"ALTER DATABASE {live} RENAME TO {before}; ALTER DATABASE {restored} RENAME TO {live}")
         job.step(f"give {settings.backups.app_dir} to {settings.services.user}", lambda: job.fix_owners(["."]),
                  how=f"chown -R {settings.services.user}: {settings.backups.app_dir}; chmod 600 .env keys/oracle_key")
@@ -278,10 +297,16 @@ def _start(job: Restore, stopped: list[str]) -> str:
 def _restore_and_check(job: Restore, dbname: str) -> str:
     settings = job.settings
     taken = datetime.fromtimestamp(job.backup.taken_at, UTC)
-    owner = restoredb.owner_of(settings, settings.database.dbname) or settings.database.user
-    result = restoredb.restore_and_compare(job.box, settings, job.backup.path(DUMP), dbname, taken, owner)
+    owner = restoredb.owner_of(settings, settings.database.dbname, job.server) or settings.database.user
+    try:
+        result = restoredb.restore_and_compare(job.box, settings, job.backup.path(DUMP), dbname, taken, owner,
+                                               job.server)
+    except Exception:  # could not load it (sudo refused, the database went away): no scratch database is left
+        with contextlib.suppress(Exception):
+            restoredb.drop(settings, dbname, job.server)
+        raise
     if result.problems:
-        restoredb.drop(settings, dbname)
+        restoredb.drop(settings, dbname, job.server)
         raise Refused("; ".join(result.problems) + f" ({dbname} dropped; {settings.database.dbname} untouched)")
     lines = result.comparison.lines()
     newer = {name: table.rows - (table.rows_until or 0) for name, table in result.comparison.live.items()
@@ -292,11 +317,11 @@ def _restore_and_check(job: Restore, dbname: str) -> str:
     return f"in {result.seconds:.1f}s; " + "; ".join(lines)
 
 
-def _swap(settings: Settings, live: str, restored: str, before: str) -> str:
+def _swap(settings: Settings, live: str, restored: str, before: str, server: restoredb.Server | None = None) -> str:
     """Rename, never drop: the live database is kept whole under `before`. Its connections are ended first
     (the agent is stopped; anything else connected would keep the rename from happening)."""
     quoted = restoredb.quoted
-    with restoredb.connect(settings, "postgres") as conn:
+    with restoredb.connect(settings, "postgres", server) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (live,)).fetchone()
         if exists:
             conn.execute(f"ALTER DATABASE {quoted(live)} WITH ALLOW_CONNECTIONS false")
@@ -315,9 +340,12 @@ def _swap(settings: Settings, live: str, restored: str, before: str) -> str:
 
 
 def find_backup(settings: Settings, given: str) -> BackupSet:
-    """A set by name, or by any of its files (in [backups] dir, or where the path says)."""
+    """A set by name, or by any of its files, in [backups] dir (where the backup program reads sets, and only there)."""
     path = Path(given)
-    directory = path.parent if path.is_absolute() else settings.backups.dir
+    directory = settings.backups.dir
+    if path.is_absolute() and path.parent != directory:
+        raise Refused(f"{given} is not in [backups] dir {directory}: backups are read and restored from there only; "
+                      f"move the set there (all its files), or name it by its name")
     name = path.name
     for suffix in (".sha256", ".tar.gz", ".dump"):
         name = name.removesuffix(suffix)
@@ -355,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{box.host.name}: the restore stopped at a failed step: {error}. What was done is above and in "
               f"{audit.audit_path(audit.state_directory(box))}.", file=sys.stderr)
         return STEP_FAILED
+    except (CouldNotRead, DatabaseUnavailable, SocketPathTooLong) as error:
+        print(f"{box.host.name}: NOT restored, {error}", file=sys.stderr)
+        return REFUSED
     if not args.plan:
         print(f"{box.host.name}: restored from {job.backup.name}; every step is in "
               f"{audit.audit_path(job.state_dir)}")

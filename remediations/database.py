@@ -4,7 +4,8 @@ Every action goes through the run's database connection (fixtures/database.py), 
 lock timeouts: `VACUUM (ANALYZE)` of one table, `REINDEX INDEX CONCURRENTLY` of a table's bloated
 indexes (neither blocks the agent's reads and writes; a server older than 12 has no concurrent REINDEX
 and is refused, since a plain one would block writes for its whole duration), and the deletion of rows
-past retention in short batches, each its own transaction, only of rows older than the newest backup.
+past retention in short batches, each its own transaction, only of rows older than the newest backup that reads
+back whole (its dump's checksum, and pg_restore reading every block): a newer dump that does not holds nothing.
 Each names its target (`database trading_agent table trades`), so the per-target budget applies.
 """
 
@@ -13,11 +14,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from configuration.backups import KINDS
 from core.vocabulary import ActionStatus
-from fixtures.database import BACKUP_PATTERNS, DatabaseUnavailable, identifier, pretty_size
+from fixtures.backups import DUMP, BackupProbe, BackupSet
+from fixtures.database import DatabaseUnavailable, identifier, pretty_size
 from remediations import Outcome, remediation
 
 CONCURRENT_REINDEX = 120000  # server_version_num of PostgreSQL 12
+BACKUP_PATTERNS = [f"{kind}-*.{DUMP}" for kind in KINDS]  # the dumps the backups take (remediations/backups.py)
 
 
 def _configured(ctx, table: str) -> str | None:
@@ -138,21 +142,29 @@ def _rule(ctx, table_retention: str):
     return next((rule for rule in ctx.settings.database.retention if rule.table == table_retention), None)
 
 
-def backup_covering(ctx, expired) -> tuple[dict | None, str | None]:
-    """The newest database backup, and why it does not hold the expired rows (None when it does).
+def backup_covering(ctx, expired) -> tuple[BackupSet | None, str | None]:
+    """The newest database backup that reads back whole, and why it does not hold the expired rows (None when
+    it does).
 
-    A row is in a backup taken after it was written: only rows older than the newest backup are deleted,
-    and nothing at all when that backup is older than the oldest expired row."""
-    backup = ctx.database.newest_backup()
+    A row is in a backup started after it was written: only rows older than the start of the newest backup whose
+    dump verifies are deleted (its name's time, never a file's modification time, which a copy or a touch
+    changes), and nothing at all when that backup started before the oldest expired row. A newer dump that does
+    not read back holds nothing, and is passed over, saying why."""
+    backup, passed_over = BackupProbe(ctx.box, ctx.settings).newest_verified_dump()
     where = ctx.settings.backups.dir
     if backup is None:
-        return None, (f"no database backup ({', '.join(BACKUP_PATTERNS)}) in {where}: the rows would be gone for "
-                      f"good")
-    taken = datetime.fromtimestamp(backup["mtime"], UTC)
+        why = f" ({'; '.join(passed_over)})" if passed_over else ""
+        return None, (f"no database backup ({', '.join(BACKUP_PATTERNS)}) in {where} that reads back whole{why}: the "
+                      f"rows would be gone for good")
+    taken = _taken(backup)
     if expired.oldest is not None and taken <= expired.oldest:
-        return backup, (f"the newest backup {backup['path']} ({_at(taken)}) is older than "
-                        f"the oldest expired row ({_at(expired.oldest)}): it does not hold it")
+        return backup, (f"the newest backup {backup.path(DUMP)} that reads back whole (started {_at(taken)}) is older "
+                        f"than the oldest expired row ({_at(expired.oldest)}): it does not hold it")
     return backup, None
+
+
+def _taken(backup: BackupSet) -> datetime:
+    return datetime.fromtimestamp(backup.taken_at, UTC)
 
 
 def _deletable(ctx, table_retention: str) -> str | None:
@@ -163,12 +175,12 @@ def _deletable(ctx, table_retention: str) -> str | None:
     return backup_covering(ctx, expired)[1] if expired.count else None
 
 
-def _backup(backup: dict) -> str:
-    return f"{backup['path']} of {_at(datetime.fromtimestamp(backup['mtime'], UTC))}"
+def _backup(backup: BackupSet) -> str:
+    return f"{backup.path(DUMP)} (started {_at(_taken(backup))}, read back whole)"
 
 
-def _cutoff(expired, backup: dict) -> datetime:
-    return min(expired.cutoff, datetime.fromtimestamp(backup["mtime"], UTC))
+def _cutoff(expired, backup: BackupSet) -> datetime:
+    return min(expired.cutoff, _taken(backup))
 
 
 def _plan_delete(ctx, table_retention: str) -> str:

@@ -1,6 +1,9 @@
 """Backups that restore, and recovery that cannot lose data: every backup check healthy and on its fault,
 each remediation fixing its fault, take_backup starting what it stopped even when a step fails, and make
-restore / make restore-config on a lab of their own (port base 27900) and on a box (31900).
+restore / make restore-config on a lab of their own (port base 27900) and on a box (31900). On that box, over
+SSH as the README's maintenance user with the rules `make sudoers` printed there: a backup taken, read back and
+drilled through the SSH forward; a read-back sudo refuses is UNKNOWN and sets nothing aside; a corrupt set is set
+aside once and the next backup is taken.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,14 +155,15 @@ def test_take_backup_starts_what_it_stopped_when_a_step_fails_and_keeps_the_set_
     done = run(healthy, tmp_path, "weekly", config=broken)
     outcome = done.only("BAK-001").properties["remediation_outcome"]
     assert outcome.startswith("take_backup: failed") and "pg_dump failed (exit 1)" in outcome, outcome
-    assert "kept as .failed" in outcome
+    kept = list(healthy.paths.backup_dir.glob("full-*.tar.gz.failed"))  # it holds the agent's .env and keys
+    assert len(kept) == 1 and f"kept as {kept[0].name}: pg_dump failed" in outcome, outcome  # the file that is there
     for program in ("trading-agent", "trading-dashboard"):
         assert healthy.program_state(program) == "RUNNING"
     assert agentstate.current_instance(healthy.paths.agent_instance) != agent_run, "the agent was stopped for it"
     assert [s.partial for s in sets(healthy, "full")].count(True) == 0
-    assert any(s.failed for s in sets(healthy, "full"))
-    kept = list(healthy.paths.backup_dir.glob("full-*.tar.gz.failed"))  # it holds the agent's .env and keys
-    assert kept and all(p.stat().st_mode & 0o777 == 0o600 for p in kept), [oct(p.stat().st_mode) for p in kept]
+    [attempt] = [s for s in sets(healthy, "full") if s.failed]
+    assert attempt.failed_attempt, "the suite's own failed attempt is recorded beside it, for the guard"
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in kept), [oct(p.stat().st_mode) for p in kept]
     again = run(healthy, tmp_path, "weekly", config=broken)
     outcome = again.only("BAK-001").properties["remediation_outcome"]
     assert "guard refused" in outcome and "one attempt per period" in outcome, outcome
@@ -251,23 +256,143 @@ def test_a_failed_or_unknown_backup_is_refused_by_name(healthy):
     assert done.returncode == 4 and "never verified" in done.stderr
 
 
-# -- on a box: a backup taken by the suite on it, then both recoveries
+# -- on a box: a backup taken by the suite on it, then both recoveries; and the same over SSH as the README's
+# maintenance user, with the sudo rules `make sudoers` printed on the box (lab/box: the box programs installed)
+
+BOX_PORT_BASE = int(os.environ.get("TEST_BOX_BACKUPS_PORT_BASE", "31900"))
+BACKUP_PROGRAM = "/usr/local/libexec/trading-maintenance/backup"
 
 
-def test_restore_on_a_box_from_a_backup_the_suite_took_on_it(tmp_path_factory):
+@pytest.fixture(scope="module")
+def backup_box(tmp_path_factory):
     from lab.box import Box
 
     why = Box.unavailable()
     if why is not None:
         pytest.skip(f"no box here: {why}")
-    box = Box(tmp_path_factory.mktemp("backupbox") / "box", int(os.environ.get("TEST_BOX_BACKUPS_PORT_BASE", "31900")))
+    box = Box(tmp_path_factory.mktemp("backupbox") / "box", BOX_PORT_BASE)
     box.up()
+    yield box
+    box.down()
+
+
+@pytest.fixture
+def healthy_box(backup_box):
+    """The box's healthy backups (box.clear() writes them again), no fault, and no memory of earlier runs."""
+    import shutil
+
+    backup_box.clear()
+    for state in (backup_box.paths.maintenance_dir, backup_box.paths.root / "outside"):
+        shutil.rmtree(state, ignore_errors=True)
+    yield backup_box
+
+
+def over_ssh(box, tmp_path, cadence, *args):
+    """A run from this machine, every probe and remediation on the box over SSH as trading-maint."""
+    return run_cadence(box.paths.ssh_maintenance_config, tmp_path / "reports", *args, cadence=cadence)
+
+
+def sudo_lines(box, cursor: str) -> str:
+    """What sudo logged on the box since `cursor`: each command the maintenance user ran as root."""
+    return box.run(["journalctl", "--no-pager", "-q", "--after-cursor", cursor, "-t", "sudo", "-o", "cat"]).stdout
+
+
+def without_the_backup_rules(text: str) -> str:
+    """The printed rules less every rule of the backup program (as a box where they were never installed)."""
+    alias = "Cmnd_Alias TRADING_MAINTENANCE = "
+    head, _, rest = text.partition(alias)
+    body, _, user_line = rest.rpartition("\ntrading-maint ")
+    separator = ", \\\n    "
+    commands = [command for command in body.split(separator) if not command.startswith(BACKUP_PROGRAM)]
+    return head + alias + separator.join(commands) + "\ntrading-maint " + user_line
+
+
+def write_rules(box, text: str) -> None:
+    """The box's sudoers drop-in rewritten in place (it is bind-mounted into the box: same inode)."""
+    rules = box.paths.sudoers_dir / "trading-maint"
+    os.chmod(rules, 0o640)
+    rules.write_text(text)
+    os.chmod(rules, 0o440)
+
+
+def test_restore_on_a_box_from_a_backup_the_suite_took_on_it(healthy_box):
+    _restore_on(healthy_box)
+
+
+def test_over_ssh_the_maintenance_user_takes_reads_back_and_drills_a_backup(healthy_box, tmp_path):
+    box = healthy_box
+    for path in box.paths.backup_dir.glob("full-*"):
+        path.unlink()
+    cursor = box.journal_cursor()
+    taken = over_ssh(box, tmp_path, "weekly", "-k", "test_full_backup_is_recent")
+    assert taken.only("BAK-001").properties["verdict"] == "fixed", taken.output
+    [full] = good_fulls(box)
+    written = [p for p in box.paths.backup_dir.glob(f"{full}.*")]
+    assert len(written) == 4 and all(p.stat().st_mode & 0o777 == 0o600 and p.stat().st_uid == 0 for p in written)
+    said = sudo_lines(box, cursor)  # as trading-maint, through its rules: the program's write, then its finish
+    assert said.count("trading-maint : ") >= 2 and f"USER=root ; COMMAND={BACKUP_PROGRAM} write full " in said, said
+    assert f"COMMAND={BACKUP_PROGRAM} finish " in said, said
+    read = over_ssh(box, tmp_path, "weekly", "-k", BACKUP_CHECKS)
+    assert read.findings() == {} and read.returncode == 0, read.output
+    drilled = over_ssh(box, tmp_path, "monthly", "-k", "test_newest_dump_restores")
+    drill = drilled.only("BAK-009").properties
+    assert drill["verdict"] == "passed" and drill["drill_dump"] == f"{full}.dump", drilled.output
+    assert "trades: restored " in drill["drill_tables"]
+    with box.cluster().connect("postgres") as conn:
+        assert not conn.execute("SELECT datname FROM pg_database WHERE datname LIKE '%drill%'").fetchall()
+    assert not list((box.paths.root / "outside" / "state" / "ssh").glob("*restore*")), "the forward's socket is gone"
+
+
+def test_over_ssh_a_read_back_sudo_refuses_is_unknown_and_no_valid_set_is_set_aside(healthy_box, tmp_path):
+    box = healthy_box
+    for newer in [s for s in sets(box, "incremental") if time.time() - s.taken_at < 86400]:
+        for name in newer.files:  # the newest incremental is now a day old: due
+            (box.paths.backup_dir / name).unlink()
+    newest = [s.name for s in sets(box, "incremental")][-1]
+    before = sorted(p.name for p in box.paths.backup_dir.iterdir())
+    rules = (box.paths.sudoers_dir / "trading-maint").read_text()
+    write_rules(box, without_the_backup_rules(rules))
     try:
-        _restore_on(box)
+        read = over_ssh(box, tmp_path, "weekly", "-k", "tarball or dump")
+        looked = [r for r in read.results if r.properties["verdict"] != "skipped"]
+        assert looked and all(r.properties["verdict"] == "unknown" for r in looked), read.output
+        said = [r.message for r in looked if r.check_id == "BAK-004"]
+        assert len(said) == 3 and all("sudo refused" in m and "make sudoers" in m for m in said), said
+        due = over_ssh(box, tmp_path, "daily", "-k", "test_incremental_backup_is_recent")
+        outcome = due.only("BAK-002").properties["remediation_outcome"]
+        assert outcome.startswith("take_backup: could not act") and "sudo refused" in outcome, outcome
+        assert sorted(p.name for p in box.paths.backup_dir.iterdir()) == before, "nothing renamed, nothing written"
     finally:
-        box.down()
+        write_rules(box, rules)
+    again = over_ssh(box, tmp_path, "daily", "-k", "test_incremental_backup_is_recent")
+    assert again.only("BAK-002").properties["verdict"] == "fixed", again.output
+    assert newest in [s.name for s in sets(box, "incremental") if not s.failed], "the valid set was read, and kept"
+    assert not [s for s in sets(box) if s.failed]
 
 
+def test_over_ssh_a_corrupt_set_is_set_aside_once_and_the_next_backup_is_taken(healthy_box, tmp_path):
+    import re
+
+    box = healthy_box
+    corrupt = good_fulls(box)[-1]
+    dump = box.paths.backup_dir / f"{corrupt}.dump"
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+    done = over_ssh(box, tmp_path, "weekly", "-k", BACKUP_CHECKS)
+    result = done.only("BAK-006", "full")
+    outcome = result.properties["remediation_outcome"]
+    assert result.properties["verdict"] == "fixed", done.output
+    named = re.findall(r"\b(full-[0-9-]+\.[a-z0-9.]+\.failed)\b", outcome)
+    assert f"set aside {corrupt} as " in outcome and named, outcome
+    assert all((box.paths.backup_dir / name).exists() for name in named), "the message names the files there"
+    [aside] = [s for s in sets(box) if s.failed]
+    assert aside.name == corrupt and not aside.failed_attempt, "set aside after reading it: no failed attempt"
+    newer = good_fulls(box)[-1]
+    assert newer > corrupt
+    for path in box.paths.backup_dir.glob(f"{newer}.*"):  # the week's full is due again
+        path.unlink()
+    next_one = over_ssh(box, tmp_path, "weekly", "-k", "test_full_backup_is_recent")
+    assert next_one.only("BAK-001").properties["verdict"] == "fixed", next_one.output
+    assert [s.name for s in sets(box) if s.failed] == [corrupt], "set aside once"
 def _inside(box, *argv, timeout=300):
     done = box.run(["sh", "-c", f"cd {ROOT} && exec \"$@\"", "sh", *argv], timeout=timeout)
     return done

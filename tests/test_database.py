@@ -150,11 +150,27 @@ def test_fault_is_found_planned_and_mended(healthy, tmp_path, fault):
     assert applied.returncode == ExitStatus.ALL_FIXED and applied.alerts == [], applied.output  # routine: nobody paged
 
 
+def only_one_backup_taken_at(lab, taken: datetime) -> None:
+    """The lab's newest full set alone in its directory, named as if started at `taken`: a set's time is its
+    name's (what a copy or a touch of its files cannot change)."""
+    from fixtures.backups import parse, stamp_of
+
+    directory = lab.paths.backup_dir
+    sets = parse(directory, {p.name: [p.stat().st_size, 0] for p in directory.iterdir() if p.is_file()})
+    [kept] = [s for s in sets if s.kind == "full" and not s.failed and not s.partial][-1:]
+    for backup in sets:
+        for name in backup.files:
+            path = directory / (name + backup.state)
+            if backup is kept:
+                path.rename(directory / name.replace(kept.stamp, stamp_of(taken.timestamp())))
+            else:
+                path.unlink()
+
+
 def test_rows_past_retention_are_deleted_in_counted_batches_only_up_to_the_newest_backup(healthy, tmp_path):
     healthy.inject("rows-past-retention")
-    taken = datetime.now(UTC) - timedelta(days=100)
-    for backup in healthy.paths.backup_dir.glob("*.dump"):  # the newest backup is 100 days old
-        os.utime(backup, (taken.timestamp(), taken.timestamp()))
+    taken = (datetime.now(UTC) - timedelta(days=100)).replace(microsecond=0)  # a set's name holds whole seconds
+    only_one_backup_taken_at(healthy, taken)  # the newest backup is 100 days old
     older = count(healthy, f"SELECT count(*) FROM trades WHERE created_at < '{taken.isoformat()}'")
     expired = count(healthy, "SELECT count(*) FROM trades WHERE created_at < now() - interval '90 days'")
     assert 50 < older < expired
@@ -173,9 +189,7 @@ def test_rows_past_retention_are_deleted_in_counted_batches_only_up_to_the_newes
 
 def test_rows_past_retention_are_kept_without_a_backup_that_holds_them(healthy, tmp_path):
     healthy.inject("rows-past-retention")
-    for backup in healthy.paths.backup_dir.glob("*.dump"):
-        long_ago = time.time() - 200 * 86400  # before the oldest expired row (120 days)
-        os.utime(backup, (long_ago, long_ago))
+    only_one_backup_taken_at(healthy, datetime.now(UTC) - timedelta(days=200))  # before the oldest expired row (120 d)
     refused = run(healthy, tmp_path, "-k", "test_no_rows_past_retention and trades")
     result = refused.only("DB-006", "trades").properties
     assert result["verdict"] == "failed", refused.output

@@ -123,10 +123,10 @@ def write_sudoers(paths: BoxPaths, run_inside=None) -> Path:
 
 
 def install_helpers(paths: BoxPaths, run_inside) -> None:
-    """The programs the sudo rules name (the suite's retention walker), installed as an operator installs them,
-    `make install-box-helpers` as root in the box (into its own /usr/local, an overlay: the machine's stays); then
-    the rules printed again there, now that the programs they name are in place. `run_inside(argv)`: a command
-    run as root in the running box (Box.run)."""
+    """The programs the sudo rules name (the suite's retention walker and backup program), installed as an operator
+    installs them, `make install-box-helpers` as root in the box (into its own /usr/local, an overlay: the
+    machine's stays); then the rules printed again there, now that the programs they name are in place.
+    `run_inside(argv)`: a command run as root in the running box (Box.run)."""
     done = run_inside(["env", "-C", str(REPO), sys.executable, "-m", "commands.boxhelpers", "install"])
     if done.returncode != 0:
         raise LabError(f"installing the box helpers failed (exit {done.returncode}): "
