@@ -5,27 +5,39 @@
     python -m commands.schedule show --config PATH [--scheduler systemd]
 
 The guide's times: daily 02:00, weekly Sunday 03:00, monthly the 1st at 04:00, and the emergency
-checks every 5 minutes; a cadence is installed only when it has checks. Quarterly maintenance is
-manual in the guide and is not scheduled. Each entry runs `python -m commands.run CADENCE --config
-PATH` in the suite's directory (commands/run.py: secrets file, runs log, pruning). `--time
-CADENCE=SPEC` moves a cadence (a cron time, or an OnCalendar= for systemd): to a window of your own,
-or to the next minute in a test.
+checks every 5 minutes; a cadence is installed only when it has checks. The guide does its quarterly
+maintenance by hand; its checks are scheduled anyway, at a quiet time: 05:00 on the first of January,
+April, July and October (after the monthly run of that day). Each entry runs `python -m commands.run
+CADENCE --config PATH` in the suite's directory (commands/run.py: secrets file, runs log, pruning).
+`--time CADENCE=SPEC` moves a cadence (a cron time, or an OnCalendar= for systemd): to a window of your
+own, or to the next minute in a test.
+
+`show` prints what `install` would write and writes nothing. Both refuse (status 4, one line) a run user
+who could not do the run's work: read the SSH key, the box's trusted host keys, the secrets file and the
+suite's checkout, and write the state and reports directories; each is named. The check is made as that
+user (a child process that becomes it), so groups and every directory on the way count.
+
+A run that could not check a box (12) or could not deliver an alert (14) is a failure of the schedule, not
+a finding: nobody may have been told. Under systemd the unit fails (commands/timers.py); under cron the
+line prints one sentence on stderr, which cron mails (`--mail-to`, make's MAIL_TO) and logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pwd
+import re
 import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from commands import secretsfile, timers
+from commands import timers
 from commands.timers import ScheduleError
-from configuration import ConfigError, Settings, load
+from configuration import ConfigError, Settings, load, secretsfile
 from core.atomic import write_atomically
 from core.vocabulary import Cadence, ExitStatus
 
@@ -33,6 +45,8 @@ CRON_FILE = Path("/etc/cron.d/trading-maintenance")
 ROOT = Path(__file__).resolve().parent.parent
 # cron's own PATH is /usr/bin:/bin: without /usr/sbin a remediation finds no getcap, no logrotate.
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# cron's MAILTO: one address or local user, nothing that could end its line or start another.
+MAIL_ADDRESS = re.compile(r"[A-Za-z0-9._+-]+(@[A-Za-z0-9.-]+)?")
 
 
 @dataclass(frozen=True)
@@ -45,46 +59,79 @@ SCHEDULE = {
     Cadence.DAILY: When("0 2 * * *", "*-*-* 02:00:00"),
     Cadence.WEEKLY: When("0 3 * * 0", "Sun *-*-* 03:00:00"),
     Cadence.MONTHLY: When("0 4 1 * *", "*-*-01 04:00:00"),
+    # Manual in the guide; its checks (package updates, the disks' health, key rotation) run at a quiet hour.
+    Cadence.QUARTERLY: When("0 5 1 1,4,7,10 *", "*-01,04,07,10-01 05:00:00"),
     Cadence.EMERGENCY: When("*/5 * * * *", "*-*-* *:00/5:00"),
 }
+# One collection for every cadence: which of them have checks, as the run's own pytest sees the configuration.
+_CADENCES_PROGRAM = """
+import json, sys, pytest
+
+class Seen:
+    names = set()
+
+    def pytest_collection_finish(self, session):
+        self.names.update(mark.name for item in session.items for mark in item.iter_markers())
+
+seen = Seen()
+status = pytest.main(["--collect-only", "-qq", "-p", "no:cacheprovider", "--maintenance-config=" + sys.argv[1]],
+                     plugins=[seen])
+print("\\ncadences " + json.dumps({"status": int(status), "marks": sorted(seen.names)}))
+"""
 
 
 def cadences_with_checks(config: Path, python: Path) -> list[Cadence]:
-    """A cadence without a check is not scheduled: every run of it would check nothing."""
-    found = []
-    for cadence in SCHEDULE:
-        listed = subprocess.run([str(python), "-m", "pytest", "-m", cadence, "--collect-only", "-q", "-p",
-                                 "no:cacheprovider", f"--maintenance-config={config}"], cwd=ROOT,
-                                capture_output=True, text=True, timeout=120)
-        if any("::" in line for line in listed.stdout.splitlines()):
-            found.append(cadence)
-    return found
+    """A cadence without a check is not scheduled: every run of it would check nothing. A configuration whose
+    checks cannot be collected is refused: every run would fail the same way."""
+    listed = subprocess.run([str(python), "-c", _CADENCES_PROGRAM, str(config)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    last = (listed.stdout.strip().splitlines() or [""])[-1]
+    found = json.loads(last.removeprefix("cadences ")) if last.startswith("cadences ") else None
+    if found is None or found["status"] not in (0, 5):
+        said = [line.strip() for line in (listed.stderr + listed.stdout).splitlines()
+                if line.strip() and not line.startswith("cadences ")]
+        detail = said[-1] if said else f"exit status {listed.returncode}"
+        raise ScheduleError(f"the checks could not be collected with {config} ({detail}): make daily "
+                            f"CONFIG={config} shows why")
+    return [cadence for cadence in SCHEDULE if cadence in found["marks"]]
 
 
 def run_argv(python: Path, cadence: str, config: Path) -> list[str]:
     return [str(python), "-m", "commands.run", cadence, "--config", str(config)]
 
 
-def cron_text(config: Path, python: Path, user: str, times: dict[Cadence, str], log_dir: Path) -> str:
+def cron_command(python: Path, cadence: str, config: Path, log_dir: Path) -> str:
+    """The run, then one sentence on stderr when its status is no success for a scheduler (timers.SUCCESS: the
+    statuses a systemd unit takes as success): cron mails a job's output, so the cron line fails as the unit
+    does, in cron's way."""
+    success = "|".join(str(status) for status in (0, *timers.SUCCESS))
+    said = (shlex.quote(f"trading maintenance: the {cadence} run ended with exit status ") + '"$s"'
+            + shlex.quote(f": not checked, or not told (README: exit statuses); see {log_dir / 'runs.log'}"))
+    return (f"cd {shlex.quote(str(ROOT))} && {shlex.join(run_argv(python, cadence, config))}; s=$?; "
+            f"case $s in {success}) ;; *) echo {said} >&2 ;; esac; exit $s")
+
+
+def cron_text(config: Path, python: Path, user: str, times: dict[Cadence, str], log_dir: Path,
+              mail_to: str | None = None) -> str:
     lines = [
         "# Trading box maintenance: written by `make install-schedule`; `make uninstall-schedule` removes it.",
         "# Scheduled: the cadences that have checks; the others are added when their checks are.",
-        f"# Each run adds one line to {log_dir}/runs.log; its output is beside it.",
+        f"# Each run adds one line to {log_dir}/runs.log; its output is beside it. A run that could not check a",
+        "# box or could not deliver an alert says so on stderr, which cron mails (MAILTO) and logs.",
         "SHELL=/bin/sh",
         f"PATH={PATH}",
+        *([f"MAILTO={mail_to}"] if mail_to else []),
     ]
     for cadence, spec in times.items():
-        command = f"cd {shlex.quote(str(ROOT))} && exec {shlex.join(run_argv(python, cadence, config))}"
-        lines.append(f"{spec} {user} " + command.replace("%", "\\%"))  # cron makes a bare % a newline
-    return "\n".join(lines) + "\n"
+        lines.append(f"{spec} {user} " + cron_command(python, cadence, config, log_dir).replace("%", "\\%"))
+    return "\n".join(lines) + "\n"  # cron makes a bare % a newline: each is escaped above
 
 
-def unit_texts(config: Path, python: Path, user: str, times: dict[Cadence, str],
-               secrets: Path | None = None) -> dict[str, str]:
+def unit_texts(config: Path, python: Path, user: str, times: dict[Cadence, str]) -> dict[str, str]:
     units = {}
     for cadence, calendar in times.items():
         service, timer = timers.names(cadence)
-        units[service] = timers.service(cadence, run_argv(python, cadence, config), ROOT, user, PATH, secrets)
+        units[service] = timers.service(cadence, run_argv(python, cadence, config), ROOT, user, PATH)
         units[timer] = timers.timer(cadence, calendar)
     return units
 
@@ -125,11 +172,11 @@ def prepare_log_dir(directory: Path, uid: int) -> None:
 
 
 def write_file(path: Path, text: str) -> None:
+    """0644 from the first byte, never through a link (core/rootfiles.py): cron and systemd read it as root."""
     try:
-        write_atomically(path, text)
-        path.chmod(0o644)
+        write_atomically(path, text, 0o644)
     except OSError as error:
-        raise ScheduleError(f"cannot write {path}: {error.strerror}. Install the schedule as root (sudo make "
+        raise ScheduleError(f"cannot write {path}: {error.strerror or error}. Install the schedule as root (sudo make "
                             f"install-schedule ...), or give --cron-file/--unit-dir a path this user may write.") \
             from None
 
@@ -147,28 +194,160 @@ def needs_root(args: argparse.Namespace) -> str | None:
             f"run it as root (sudo make {args.action}-schedule ...)")
 
 
+@dataclass(frozen=True)
+class Need:
+    """Something the run's user must reach: `access` is "read", "run" or "write" (a directory, or where it will be)."""
+
+    what: str
+    path: Path
+    access: str
+
+
+def needs_of(settings: Settings, python: Path) -> list[Need]:
+    """What every scheduled run of this configuration reads and writes, as its user."""
+    found = [Need("the suite's checkout", ROOT, "read"), Need("the suite's python", python, "run")]
+    if settings.schedule.secrets_file is not None:
+        found.append(Need("the secrets file ([schedule] secrets_file)", settings.schedule.secrets_file, "read"))
+    if settings.schedule.log_dir.exists():  # else the install makes it, the user's
+        found.append(Need("the runs log's directory ([schedule] log_dir)", settings.schedule.log_dir, "write"))
+    for box in settings.boxes():
+        name = box.host.name
+        if box.host.backend.startswith("ssh://"):
+            if box.host.ssh_identity_file is not None:
+                found.append(Need(f"box {name}'s SSH key ([host] ssh_identity_file)", box.host.ssh_identity_file,
+                                  "read"))
+            if box.host.ssh_config is not None:
+                found.append(Need(f"box {name}'s ssh_config ([host] ssh_config)", box.host.ssh_config, "read"))
+            found.append(Need(f"box {name}'s trusted host keys ([host] known_hosts; make trust-box BOX={name})",
+                              box.host.known_hosts_file(in_suite(box.policy.state_dir)), "read"))
+        found.append(Need("the state directory ([policy] state_dir)", in_suite(box.policy.state_dir), "write"))
+        found.append(Need("the reports directory ([reports] dir)", in_suite(box.reports.dir), "write"))
+    unique: dict[tuple[Path, str], Need] = {}
+    for need in found:
+        unique.setdefault((need.path, need.access), need)
+    return list(unique.values())
+
+
+def in_suite(path: Path) -> Path:
+    """A path as the run resolves it: a relative one is in the suite's directory, where the run starts."""
+    return path if path.is_absolute() else ROOT / path
+
+
+def problems(needs: list[Need], user: str) -> list[str]:
+    """What this process (become the run's user) cannot do of `needs`, each naming the path and why."""
+    found = []
+    for need in needs:
+        problem = _write_problem(need.path, user) if need.access == "write" else _read_problem(need, user)
+        if problem:
+            found.append(f"{need.what} {need.path}: {problem}")
+    return found
+
+
+def _read_problem(need: Need, user: str) -> str | None:
+    try:
+        is_directory = need.path.is_dir()
+        need.path.stat()
+    except FileNotFoundError:
+        return "does not exist"
+    except PermissionError:
+        real = os.path.realpath(need.path)
+        where = f" ({need.path} is {real})" if real != str(need.path) else ""
+        return f"{user} cannot reach it (a directory on its way is closed to {user}){where}"
+    if need.access == "run":
+        return None if os.access(need.path, os.X_OK) else f"{user} cannot run it"
+    wanted = os.R_OK | (os.X_OK if is_directory else 0)
+    return None if os.access(need.path, wanted) else f"{user} cannot read it"
+
+
+def _write_problem(directory: Path, user: str) -> str | None:
+    """A directory the run writes in, or makes: then its nearest existing parent must let the user."""
+    existing = directory
+    while True:
+        try:
+            existing.stat()
+            break
+        except FileNotFoundError:
+            existing = existing.parent
+        except PermissionError:
+            return f"{user} cannot reach it (a directory on its way is closed to {user})"
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    if os.access(existing, os.W_OK | os.X_OK):
+        return None
+    if existing == directory:
+        return f"{user} cannot write it"
+    return f"does not exist, and {user} cannot make it in {existing} (install -d -o {user} {directory})"
+
+
+def refused_user(user: str, needs: list[Need]) -> str | None:
+    """Why `user` could not do the run's work, checked as that user (a child that becomes it: its groups, and
+    every directory on the way, count as they will at 02:00); None when it can. Only root can take another
+    user's view: otherwise that user is not checked, and it is said."""
+    entry = pwd.getpwnam(user)
+    if entry.pw_uid == os.geteuid():
+        found = problems(needs, user)
+    elif os.geteuid() != 0:
+        print(f"the run user {user} was not checked: only root can look as another user", file=sys.stderr)
+        return None
+    else:
+        found = _problems_as(entry, needs)
+    if not found:
+        return None
+    return (f"the run user {user} could not do the scheduled run's work: {'; '.join(found)}. Give {user} that "
+            f"access, or choose a run user who has it (RUN_USER=, --user)")
+
+
+def _problems_as(entry: pwd.struct_passwd, needs: list[Need]) -> list[str]:
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe and its exit status
+        os.close(reading)
+        status = 0
+        try:
+            os.setgroups(os.getgrouplist(entry.pw_name, entry.pw_gid))
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            data = json.dumps(problems(needs, entry.pw_name)).encode()
+            while data:
+                data = data[os.write(writing, data):]
+        except BaseException:  # noqa: BLE001 - the parent says the check itself failed
+            status = 1
+        os._exit(status)
+    os.close(writing)
+    with os.fdopen(reading, "rb") as pipe:
+        said = pipe.read()
+    _, status = os.waitpid(child, 0)
+    if status != 0:
+        raise ScheduleError(f"the run user {entry.pw_name} could not be checked (a child process could not become "
+                            f"it): install as root")
+    return json.loads(said)
+
+
 def install(args: argparse.Namespace, settings: Settings) -> None:
+    """`install` writes the schedule; `show` prints what it would write and, after it, a refusal install would make."""
     uid = user_id(args.user)
     if settings.schedule.secrets_file is not None:
         secretsfile.check_path(settings.schedule.secrets_file, uid)
     times = parse_times(args.time, args.scheduler)
     config, python = args.config.resolve(), Path(sys.executable)
+    refusal = refused_user(args.user, needs_of(settings, python))
+    if refusal and args.action != "show":
+        raise ScheduleError(refusal)
     chosen = cadences_with_checks(config, python)
     times = {cadence: spec for cadence, spec in times.items() if cadence in chosen}
+    if args.action == "show":
+        show(args, settings, config, python, times)
+        if refusal:
+            raise ScheduleError(f"install-schedule would refuse it: {refusal}")
+        return
     if args.scheduler == "cron":
-        text = cron_text(config, python, args.user, times, settings.schedule.log_dir)
-        if args.action == "show":
-            print(text, end="")
-            return
+        text = cron_text(config, python, args.user, times, settings.schedule.log_dir, args.mail_to)
         prepare_log_dir(settings.schedule.log_dir, uid)
         remove_units(args.unit_dir)
         write_file(args.cron_file, text)
         print(f"installed {args.cron_file}:\n{text}", end="")
         return
-    units = unit_texts(config, python, args.user, times, settings.schedule.secrets_file)
-    if args.action == "show":
-        print("\n".join(f"# {name}\n{text}" for name, text in units.items()), end="")
-        return
+    units = unit_texts(config, python, args.user, times)
     if args.unit_dir == timers.UNIT_DIR:
         timers.require_systemd()
     prepare_log_dir(settings.schedule.log_dir, uid)
@@ -176,6 +355,16 @@ def install(args: argparse.Namespace, settings: Settings) -> None:
     remove_cron(args.cron_file)
     print(f"installed in {args.unit_dir}: " + ", ".join(units) + "\n"
           + "".join(f"  {cadence}: OnCalendar={spec}\n" for cadence, spec in times.items()), end="")
+
+
+def show(args: argparse.Namespace, settings: Settings, config: Path, python: Path, times: dict[Cadence, str]) -> None:
+    """What install would write, as it would write it: the cron file, or each unit under a `# NAME` line."""
+    if args.scheduler == "cron":
+        print(f"# {args.cron_file}")
+        print(cron_text(config, python, args.user, times, settings.schedule.log_dir, args.mail_to), end="")
+        return
+    units = unit_texts(config, python, args.user, times)
+    print("\n".join(f"# {args.unit_dir / name}\n{text}" for name, text in units.items()), end="")
 
 
 def install_units(directory: Path, units: dict[str, str]) -> None:
@@ -216,6 +405,13 @@ def remove_cron(path: Path) -> bool:
     return True
 
 
+def mail_address(text: str) -> str:
+    """One address (or local user) for cron's MAILTO line."""
+    if not MAIL_ADDRESS.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not one mail address (user or user@host)")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m commands.schedule", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("install", "uninstall", "show"))
@@ -227,11 +423,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="root", help="who the runs run as")
     parser.add_argument("--time", action="append", default=[], metavar="CADENCE=SPEC",
                         help="another time for a cadence: a cron time, or an OnCalendar= with --scheduler systemd")
+    parser.add_argument("--mail-to", type=mail_address, metavar="ADDRESS",
+                        help="cron's MAILTO: who gets the sentence of a run that could not check or tell")
     args = parser.parse_args(argv)
-    verb = "removed" if args.action == "uninstall" else "installed"
+    verb = {"uninstall": "not removed", "install": "not installed", "show": "show-schedule"}[args.action]
     refusal = needs_root(args) if args.action != "show" else None
     if refusal:
-        print(f"not {verb}: {refusal}", file=sys.stderr)
+        print(f"{verb}: {refusal}", file=sys.stderr)
         return ExitStatus.BAD_CONFIGURATION
     try:
         if args.action == "uninstall":
@@ -242,10 +440,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.action} needs --config PATH (the file the scheduled runs will use)")
         install(args, load(args.config))  # a schedule that would fail every night with a bad file is refused now
     except (ConfigError, ScheduleError, secretsfile.SecretsRefused) as error:
-        print(f"not {verb}: {error}", file=sys.stderr)
+        print(f"{verb}: {error}", file=sys.stderr)
         return ExitStatus.BAD_CONFIGURATION
     except OSError as error:  # removing a file of the other scheduler, reading a directory
-        print(f"not {verb}: {error.filename}: {error.strerror}. Run it as root (sudo make {args.action}-schedule ...), "
+        print(f"{verb}: {error.filename}: {error.strerror}. Run it as root (sudo make {args.action}-schedule ...), "
               f"or give --cron-file/--unit-dir paths this user may change.", file=sys.stderr)
         return ExitStatus.BAD_CONFIGURATION
     return 0

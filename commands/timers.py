@@ -1,9 +1,20 @@
 """The schedule as systemd units: per cadence a oneshot `trading-maintenance-<cadence>.service` and its
 `.timer`. `Persistent=true`: a run missed while the box was off happens when it is back.
 
-The secrets file is the service's `EnvironmentFile=`, and the run reads [schedule] secrets_file itself
-too, after checking its mode and owner, as under cron: systemd would load a world-readable file without
-a word, the run refuses to start with one.
+The service waits for the network (`Wants=` and `After=network-online.target`: `After=` alone orders, it does not
+pull the target in, so on a machine where nothing else wants it the run would start before the network).
+
+No `EnvironmentFile=`: the run reads [schedule] secrets_file itself, after checking its mode and owner
+(configuration/secretsfile.py), and its values never enter an environment; systemd would load a
+world-readable file without a word.
+
+Which exit statuses are the unit's success: the run's findings that were handled and told (10 all fixed,
+11 failures remain and were alerted, 13 another run of the cadence was still at work). A run that could not
+check a box (12) or could not deliver an alert (14) fails the unit, as does one that could not run at all (2-5):
+then nobody may have been told, and a failed unit is what `systemctl --failed`, a degraded system state and
+any monitoring of units show without the suite's help. Failing the unit was chosen over an `OnFailure=` unit of
+our own: that unit would need a way to tell somebody, and the suite's own channels are what just failed; an
+operator who has one adds `OnFailure=` in a drop-in.
 """
 
 from __future__ import annotations
@@ -12,12 +23,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from core.vocabulary import ExitStatus
+
 UNIT_DIR = Path("/etc/systemd/system")
 BOOTED = Path("/run/systemd/system")  # exists only while systemd is PID 1 (sd_booted)
 PREFIX = "trading-maintenance"
-# The run's own findings (README: exit statuses 10-14) are not the unit's failure: `systemctl --failed`
-# and a degraded system are kept for a run that could not run (4, 2, 3, 5).
-FINDINGS = "10 11 12 13 14"
+# The statuses besides 0 that are the unit's success (see above); cron's line treats them alike (commands/schedule.py).
+SUCCESS = (ExitStatus.ALL_FIXED, ExitStatus.FAILURES_REMAIN, ExitStatus.LOCKED_OUT)
 
 
 class ScheduleError(Exception):
@@ -38,11 +50,12 @@ def word(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def service(cadence: str, argv: list[str], directory: Path, user: str, path: str, secrets: Path | None = None) -> str:
+def service(cadence: str, argv: list[str], directory: Path, user: str, path: str) -> str:
     return "\n".join([
         "# Written by `make install-schedule SCHEDULER=systemd`; `make uninstall-schedule` removes it.",
         "[Unit]",
         f"Description=Trading box maintenance: the {cadence} checks",
+        "Wants=network-online.target",
         "After=network-online.target",
         "",
         "[Service]",
@@ -53,9 +66,8 @@ def service(cadence: str, argv: list[str], directory: Path, user: str, path: str
         # commands.run starts the checks in that directory itself.
         f"Environment=PYTHONPATH={word(str(directory))}",
         f"Environment=PATH={path}",
-        *([f"EnvironmentFile={word(str(secrets))}"] if secrets else []),
         f"ExecStart={' '.join(word(a) for a in argv)}",
-        f"SuccessExitStatus={FINDINGS}",
+        f"SuccessExitStatus={' '.join(str(int(status)) for status in SUCCESS)}",
         "TimeoutStartSec=1h",  # a hung run ends; the next one can start
         "",
     ])

@@ -14,10 +14,12 @@ import pytest
 import tomli_w
 
 from commands import timers
-from commands.schedule import PATH, SCHEDULE, cron_text, unit_texts
+from commands.schedule import PATH, SCHEDULE, ScheduleError, cadences_with_checks, cron_command, cron_text, unit_texts
 from configuration import ConfigError, load
 from conftest import ROOT
 from core.vocabulary import Cadence
+
+NOBODY = 65534  # the agent user's stand-in on this machine (no user may be created here)
 
 
 @pytest.fixture
@@ -42,17 +44,51 @@ def test_the_cron_file_has_a_path_the_directory_and_the_run_command(tmp_path, co
     done = schedule(tmp_path, "install", "--config", str(config))
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "cron.d" / "trading-maintenance").read_text()
-    assert "SHELL=/bin/sh\n" in text and f"PATH={PATH}\n" in text
+    assert "SHELL=/bin/sh\n" in text and f"PATH={PATH}\n" in text and "\nMAILTO=" not in text  # cron's default
     assert {"/usr/sbin", "/sbin", "/usr/bin", "/bin"} <= set(PATH.split(":"))  # getcap, logrotate: /usr/sbin
-    # Only the cadences that have checks (daily, the weekly backup and database maintenance, the monthly restore drill, and emergency's
-    # breach indicators): a cron line that checks nothing helps nobody.
-    assert entries(text) == [f"{when} root cd {ROOT} && exec {sys.executable} -m commands.run {cadence} "
-                             f"--config {config}" for when, cadence in (("0 2 * * *", "daily"),
-                                                                        ("0 3 * * 0", "weekly"),
-                                                                        ("0 4 1 * *", "monthly"),
-                                                                        ("*/5 * * * *", "emergency"))]
+    # Every cadence that has checks, the guide's manual quarterly one included (at a quiet hour): a cron line that
+    # checks nothing helps nobody, a cadence never run checks nothing either.
+    times = [(when, cadence) for when, cadence in (("0 2 * * *", "daily"), ("0 3 * * 0", "weekly"),
+                                                   ("0 4 1 * *", "monthly"), ("0 5 1 1,4,7,10 *", "quarterly"),
+                                                   ("*/5 * * * *", "emergency"))]
+    lines = entries(text)
+    assert [line.split(" root ")[0] for line in lines] == [when for when, _ in times]
+    for line, (_, cadence) in zip(lines, times, strict=True):
+        assert line.split(" root ", 1)[1].startswith(f"cd {ROOT} && {sys.executable} -m commands.run {cadence} "
+                                                     f"--config {config}; s=$?; ")
     assert oct((tmp_path / "cron.d" / "trading-maintenance").stat().st_mode & 0o777) == "0o644"
     assert (tmp_path / "logs").is_dir()  # created at install, for the run's user
+
+
+@pytest.mark.parametrize("status, said", [(0, False), (10, False), (11, False), (13, False), (12, True), (14, True),
+                                          (4, True), (3, True)])
+def test_the_cron_line_says_on_stderr_a_run_that_could_not_check_or_tell(tmp_path, status, said):
+    """The line as cron runs it (sh -c), with a stand-in python that ends as a run would: cron mails what a job
+    prints, so a run that left someone untold (12, 14, or no run at all) prints one sentence; a run whose
+    findings were told prints nothing. Its status is the run's either way."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexit \"$STATUS\"\n")
+    fake.chmod(0o755)
+    line = cron_command(fake, "daily", Path("/etc/tm.toml"), Path("/var/log/tm"))
+    done = subprocess.run(["sh", "-c", line], env={"STATUS": str(status), "PATH": PATH}, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == status and done.stdout == ""
+    if said:
+        assert done.stderr == (f"trading maintenance: the daily run ended with exit status {status}: not checked, or "
+                               f"not told (README: exit statuses); see /var/log/tm/runs.log\n")
+    else:
+        assert done.stderr == ""
+
+
+def test_cron_mails_whom_mail_to_names_and_nothing_else_is_an_address(tmp_path, config, capsys):
+    from commands.schedule import main
+
+    text = cron_text(config, Path(sys.executable), "root", {Cadence.DAILY: "0 2 * * *"}, Path("/var/log/tm"),
+                     "ops@example.org")
+    assert "\nMAILTO=ops@example.org\n" in text
+    with pytest.raises(SystemExit) as refused:
+        main(["show", "--config", str(config), "--mail-to", "ops@example.org\n* * * * * root rm -rf /"])
+    assert refused.value.code == 2 and "is not one mail address" in capsys.readouterr().err
 
 
 def test_installing_twice_leaves_one_schedule_and_uninstall_removes_it(tmp_path, config):
@@ -69,7 +105,7 @@ def test_installing_twice_leaves_one_schedule_and_uninstall_removes_it(tmp_path,
 def test_a_percent_sign_reaches_the_command_not_a_newline():
     text = cron_text(Path("/etc/tm/50%.toml"), Path("/usr/bin/python3"), "root", {Cadence.DAILY: "0 2 * * *"},
                      Path("/var/log/tm"))
-    assert entries(text)[0].endswith("--config /etc/tm/50\\%.toml")  # cron gives the shell /etc/tm/50%.toml
+    assert " --config /etc/tm/50\\%.toml; " in entries(text)[0]  # cron gives the shell /etc/tm/50%.toml
 
 
 def test_the_systemd_units_are_valid_persistent_and_at_the_guides_times(tmp_path, config):
@@ -78,12 +114,13 @@ def test_the_systemd_units_are_valid_persistent_and_at_the_guides_times(tmp_path
     assert sorted(units) == sorted(name for cadence in SCHEDULE for name in timers.names(cadence))
     service, timer = units["trading-maintenance-weekly.service"], units["trading-maintenance-weekly.timer"]
     for line in ("Type=oneshot", f"Environment=PYTHONPATH={ROOT}", f"Environment=PATH={PATH}",
-                 f"ExecStart={sys.executable} -m commands.run weekly --config {config}", "SuccessExitStatus=10 11 12 13 14"):
+                 f"ExecStart={sys.executable} -m commands.run weekly --config {config}",
+                 "Wants=network-online.target", "After=network-online.target"):
         assert line in service.splitlines()
-    assert "EnvironmentFile" not in service  # no [schedule] secrets_file: nothing to load
-    secrets = tmp_path / "secrets.env"
-    with_secrets = unit_texts(config, Path(sys.executable), "root", times, secrets)["trading-maintenance-weekly.service"]
-    assert f"EnvironmentFile={secrets}" in with_secrets.splitlines()  # and the run checks it before it starts
+    # Not reached (12) and not told (14) fail the unit: only findings that were told are its success.
+    assert [line for line in service.splitlines() if line.startswith("SuccessExitStatus=")] == \
+        ["SuccessExitStatus=10 11 13"]
+    assert "EnvironmentFile" not in service  # the run reads [schedule] secrets_file itself: no secret in an environment
     for line in ("OnCalendar=Sun *-*-* 03:00:00", "Persistent=true", "Unit=trading-maintenance-weekly.service",
                  "WantedBy=timers.target"):
         assert line in timer.splitlines()
@@ -101,13 +138,16 @@ def test_the_systemd_units_are_valid_persistent_and_at_the_guides_times(tmp_path
 def test_each_calendar_is_its_cron_time():
     """The next elapses systemd computes fall where cron's fields put them."""
     expected = {Cadence.DAILY: ("", "02:00:00"), Cadence.WEEKLY: ("Sun ", "03:00:00"),
-                Cadence.MONTHLY: ("-01 ", "04:00:00")}
+                Cadence.MONTHLY: ("-01 ", "04:00:00"), Cadence.QUARTERLY: ("-01 ", "05:00:00")}
     for cadence, when in SCHEDULE.items():
         shown = subprocess.run(["systemd-analyze", "calendar", "--iterations=3", when.calendar], capture_output=True,
                                text=True, timeout=30).stdout
         elapses = [line.split(":", 1)[1].strip() for line in shown.splitlines()
                    if line.strip().startswith(("Next elapse", "Iter."))]
         assert len(elapses) == 3, shown
+        if cadence == Cadence.QUARTERLY:  # the first of January, April, July and October
+            assert sorted(int(e.split()[1].split("-")[1]) for e in elapses) in ([1, 4, 7], [1, 4, 10], [1, 7, 10],
+                                                                                 [4, 7, 10]), elapses
         if cadence == Cadence.EMERGENCY:
             assert all(int(e.split()[2].split(":")[1]) % 5 == 0 and e.split()[2].endswith(":00") for e in elapses)
         else:
@@ -123,7 +163,8 @@ def test_switching_to_systemd_removes_the_cron_file_and_back(tmp_path, config):
     assert done.returncode == 0, done.stderr
     assert not cron.exists() and f"removed {cron}" in done.stdout
     assert sorted(p.name for p in units.iterdir()) == [f"trading-maintenance-{cadence}.{kind}"
-                                                       for cadence in ("daily", "emergency", "monthly", "weekly")
+                                                       for cadence in ("daily", "emergency", "monthly", "quarterly",
+                                                                       "weekly")
                                                        for kind in ("service", "timer")]
     assert "OnCalendar=*:*:0/10" in (units / "trading-maintenance-daily.timer").read_text()
     back = schedule(tmp_path, "install", "--config", str(config))
@@ -132,7 +173,7 @@ def test_switching_to_systemd_removes_the_cron_file_and_back(tmp_path, config):
 
 @pytest.mark.parametrize("scheduler, spec, expected", [
     ("cron", "daily=* * *", "a cron time has 5 fields"),
-    ("cron", "hourly=* * * * *", "CADENCE one of daily, weekly, monthly, emergency"),
+    ("cron", "hourly=* * * * *", "CADENCE one of daily, weekly, monthly, quarterly, emergency"),
     ("systemd", "daily=at two", "OnCalendar 'at two'"),
 ])
 def test_a_bad_time_is_refused_in_one_line(tmp_path, config, scheduler, spec, expected):
@@ -175,15 +216,18 @@ def test_not_root_installing_the_systems_schedule_is_one_line_and_status_4(confi
     assert f"not installed: {target} belong to root, and you are nobody: run it as root" in done.stderr
 
 
-def test_make_passes_the_scheduler_and_the_paths():
-    shown = subprocess.run(["make", "-n", "install-schedule", "SCHEDULER=systemd", "CONFIG=/etc/tm.toml",
-                            "UNIT_DIR=/tmp/u", "RUN_USER=trading"], cwd=ROOT, capture_output=True, text=True,
+@pytest.mark.parametrize("target", ["install-schedule", "show-schedule"])
+def test_make_passes_the_scheduler_and_the_paths(target):
+    shown = subprocess.run(["make", "-n", target, "SCHEDULER=systemd", "CONFIG=/etc/tm.toml", "UNIT_DIR=/tmp/u",
+                            "RUN_USER=trading", "MAIL_TO=ops@example.org"], cwd=ROOT, capture_output=True, text=True,
                            timeout=60).stdout
     import shlex  # the recipe quotes each value (Makefile: arg): compare the words the shell will pass
 
-    [command] = [line for line in shown.replace("\\\n", " ").splitlines() if "commands.schedule install" in line]
-    assert ("-m commands.schedule install --config=/etc/tm.toml --scheduler=systemd --user=trading "
-            "--cron-file=/etc/cron.d/trading-maintenance --unit-dir=/tmp/u") in " ".join(shlex.split(command))
+    action = target.split("-")[0]
+    [command] = [line for line in shown.replace("\\\n", " ").splitlines() if f"commands.schedule {action}" in line]
+    assert (f"-m commands.schedule {action} --config=/etc/tm.toml --scheduler=systemd --user=trading "
+            "--cron-file=/etc/cron.d/trading-maintenance --unit-dir=/tmp/u --mail-to=ops@example.org") \
+        in " ".join(shlex.split(command))
 
 
 @pytest.mark.parametrize("text, key, expected", [
@@ -214,3 +258,78 @@ def test_systemd_timers_on_a_machine_without_systemd_are_refused_before_a_file_i
     assert status == 4 and err.count("\n") == 1, err
     assert f"not installed: this machine is not running systemd (no {tmp_path / 'no-systemd-here'})" in err
     assert not (tmp_path / "system").exists() and not (tmp_path / "logs").exists()
+
+
+def test_show_prints_what_install_would_write_and_writes_nothing(tmp_path, config):
+    cron = schedule(tmp_path, "show", "--config", str(config))
+    assert cron.returncode == 0, cron.stderr
+    assert cron.stdout.startswith(f"# {tmp_path / 'cron.d' / 'trading-maintenance'}\n")
+    installed = schedule(tmp_path, "install", "--config", str(config))
+    assert cron.stdout.split("\n", 1)[1] == (tmp_path / "cron.d" / "trading-maintenance").read_text()
+    schedule(tmp_path, "uninstall")
+    shutil.rmtree(tmp_path / "logs")
+    units = schedule(tmp_path, "show", "--config", str(config), "--scheduler", "systemd")
+    assert units.returncode == 0 and installed.returncode == 0, units.stderr + installed.stderr
+    assert f"# {tmp_path / 'units' / 'trading-maintenance-quarterly.timer'}\n" in units.stdout
+    assert "OnCalendar=*-01,04,07,10-01 05:00:00" in units.stdout and "Wants=network-online.target" in units.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cron.d", "maintenance.toml"]  # no log dir, no units
+    assert list((tmp_path / "cron.d").iterdir()) == []
+
+
+@pytest.fixture
+def over_ssh(tmp_path) -> Path:
+    """A box watched over SSH, everything the run needs under tmp_path: the secrets file is nobody's own and mode
+    600 (its owner is right), yet pytest's tmp directories are root's 0700, so nobody reaches none of it."""
+    key, secrets = tmp_path / "id_ed25519", tmp_path / "secrets.env"
+    for path, text in ((key, "stands in for a private key\n"), (secrets, "TRADING_DB_PASSWORD=stands-in\n")):
+        path.write_text(text)
+        path.chmod(0o600)
+    os.chown(secrets, NOBODY, NOBODY)
+    path = tmp_path / "ssh.toml"
+    path.write_text(tomli_w.dumps({
+        "host": {"backend": "ssh://trading-maint@nuc.lan", "ssh_identity_file": str(key), "sudo": True},
+        "schedule": {"log_dir": str(tmp_path / "logs"), "secrets_file": str(secrets)},
+        "policy": {"state_dir": str(tmp_path / "state")}, "reports": {"dir": str(tmp_path / "reports")}}))
+    return path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to look as another user (nobody)")
+def test_a_run_user_who_could_not_do_the_run_is_refused_naming_each_thing(tmp_path, over_ssh):
+    done = schedule(tmp_path, "install", "--config", str(over_ssh), "--user", "nobody")
+    assert done.returncode == 4 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    said = done.stderr
+    assert said.startswith("not installed: the run user nobody could not do the scheduled run's work: ")
+    closed = "nobody cannot reach it (a directory on its way is closed to nobody)"
+    for what, path in (("box trading-box's SSH key ([host] ssh_identity_file)", tmp_path / "id_ed25519"),
+                       ("the secrets file ([schedule] secrets_file)", tmp_path / "secrets.env"),
+                       ("box trading-box's trusted host keys ([host] known_hosts; make trust-box BOX=trading-box)",
+                        tmp_path / "state" / "known_hosts"),
+                       ("the state directory ([policy] state_dir)", tmp_path / "state"),
+                       ("the reports directory ([reports] dir)", tmp_path / "reports")):
+        assert f"{what} {path}: {closed}" in said
+    assert "the suite's checkout" not in said  # nobody may read it (whether it may run the venv's python depends
+    # on where that python came from: a pyenv under /root is closed to nobody, and is named then)
+    assert not (tmp_path / "cron.d").exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root reads what it is given: the refusal is of what is not there")
+def test_root_as_the_run_user_is_refused_only_what_is_missing(tmp_path, over_ssh):
+    """Root may read anything: of its needs only the box's host keys are missing (no make trust-box yet), and
+    show says, after what install would write, that install would refuse it."""
+    os.chown(tmp_path / "secrets.env", 0, 0)
+    done = schedule(tmp_path, "show", "--config", str(over_ssh))
+    assert done.returncode == 4 and "\nMAILTO=" not in done.stdout and " -m commands.run daily " in done.stdout
+    assert done.stderr == (f"show-schedule: install-schedule would refuse it: the run user root could not do the "
+                           f"scheduled run's work: box trading-box's trusted host keys ([host] known_hosts; make "
+                           f"trust-box BOX=trading-box) {tmp_path / 'state' / 'known_hosts'}: does not exist. Give root "
+                           f"that access, or choose a run user who has it (RUN_USER=, --user)\n")
+
+
+def test_checks_that_cannot_be_collected_are_no_schedule(tmp_path, config):
+    """A stand-in python whose pytest fails to collect, as a broken check module would make the real one."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'E   ImportError: cannot import name x' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(ScheduleError, match=r"the checks could not be collected with .*\(E   ImportError: cannot "
+                                            r"import name x\): make daily CONFIG=.* shows why"):
+        cadences_with_checks(config, fake)

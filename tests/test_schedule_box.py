@@ -149,9 +149,31 @@ def test_cron_runs_the_installed_line_and_its_line_appears(box, config, runs_log
         line = first_line(runs_log, 150)  # the next minute, then the run
         check_line(box, line)
         journal = box.journal("schedule-test-cron", 30)
-        assert f"(root) CMD (cd {ROOT} && exec {sys.executable} -m commands.run daily --config {config})" in journal
+        assert f"(root) CMD (cd {ROOT} && {sys.executable} -m commands.run daily --config {config}; s=$?;" in journal
     finally:
         box.systemctl("stop", "schedule-test-cron")
         removed = schedule(box, "uninstall")
         box.run(["sh", "-c", "umount /etc/crontab; umount /etc/cron.d"])
     assert removed.returncode == 0 and "removed /etc/cron.d/trading-maintenance" in removed.stdout, removed.stderr
+
+
+def test_a_run_that_could_not_check_its_box_fails_the_unit(box, config):
+    """The box watches a box whose sshd is gone (nothing listens on port 9): every check is UNKNOWN, the run exits
+    12, and the unit fails, as `systemctl --failed` shows; a run whose findings were told would be a success."""
+    data = tomllib.loads((box.paths.root / "schedule.toml").read_text())
+    data["host"] = {"name": "gone", "backend": "ssh://trading-maint@127.0.0.1:9", "connect_timeout_seconds": 2,
+                    "known_hosts": str(box.inside_path(box.paths.known_hosts))}
+    path = box.paths.root / "unreachable.toml"
+    path.write_text(tomli_w.dumps(data))
+    unit = "trading-maintenance-daily.service"
+    try:
+        installed = schedule(box, "install", "--scheduler", "systemd", "--config", str(box.inside_path(path)))
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        box.systemctl("start", unit, timeout=180)  # as the timer starts it; returns once the oneshot has ended
+        shown = box.systemctl("show", unit, "--property=Result,ExecMainStatus,ActiveState").stdout.split()
+        assert sorted(shown) == ["ActiveState=failed", "ExecMainStatus=12", "Result=exit-code"], shown
+        assert unit in box.systemctl("list-units", "--failed", "--no-legend").stdout
+    finally:
+        box.systemctl("reset-failed")  # the emergency timer may have fired against the gone box too
+        removed = schedule(box, "uninstall")
+    assert removed.returncode == 0, removed.stderr
