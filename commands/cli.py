@@ -8,18 +8,21 @@ from pathlib import Path
 
 from filelock import Timeout
 
-from configuration import ConfigError, Settings, load
+from configuration import ConfigError, Settings, load, secretsfile
 from core.vocabulary import LedgerKind
 from reports import ledger
 
 
 def configuration(path: Path) -> Settings | None:
-    """The validated configuration; None when it is not, after saying why (file, key, what is expected)."""
+    """The validated configuration; None when it is not, after saying why (file, key, what is expected). Its
+    [schedule] secrets_file is read as every run reads it (configuration/secretsfile.py)."""
     try:
-        return load(path)
-    except ConfigError as error:
+        settings = load(path)
+        secretsfile.use(settings.schedule.secrets_file)
+    except (ConfigError, secretsfile.SecretsRefused) as error:
         print(error, file=sys.stderr)
         return None
+    return settings
 
 
 def one_box(parser: argparse.ArgumentParser, settings: Settings, name: str | None) -> Settings:

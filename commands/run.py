@@ -1,7 +1,8 @@
 """`python -m commands.run daily --config PATH`: one scheduled run, as cron and the systemd timers start it.
 
 A scheduled run has no operator's shell around it, so this gives it what the shell would have:
-- the variables of [schedule] secrets_file (refused unless mode 600 and the run user's own);
+- [schedule] secrets_file checked before anything runs (refused unless mode 600 and the run user's own); the
+  run's plugin reads it as every run does (configuration/secretsfile.py): its values never enter an environment;
 - the suite's directory to run in; pytest's output into [schedule] log_dir/<cadence>-<time>.log;
 - one line in log_dir/runs.log: when, the cadence, the exit status and its meaning, the report;
 - old runs' records pruned ([reports] keep_days, keep_count); the reports named first in the ledger's
@@ -25,8 +26,8 @@ from pathlib import Path
 
 from filelock import Timeout
 
-from commands import runslog, secretsfile
-from configuration import ConfigError, Settings, load
+from commands import runslog
+from configuration import ConfigError, Settings, load, secretsfile
 from configuration.schema import Reports, Schedule
 from core import rootfiles
 from core.vocabulary import Cadence, ExitStatus
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(log_dir_of(args.config), started, args.cadence, str(error))
     log_dir = settings.schedule.log_dir
     try:
-        secrets = secretsfile.read(settings.schedule.secrets_file) if settings.schedule.secrets_file else {}
+        if settings.schedule.secrets_file is not None:  # refused here, in one line and in runs.log
+            secretsfile.read(settings.schedule.secrets_file)
         output, handle = open_output(log_dir, args.cadence, started)
     except secretsfile.SecretsRefused as error:
         return refuse(log_dir, started, args.cadence, str(error))
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(log_dir, started, args.cadence, cannot_write(error))
     before = set(reports_of(settings).glob(f"{args.cadence}-*.html"))
     with handle:
-        code = run_pytest(args.cadence, args.config.resolve(), {**os.environ, **secrets}, handle)
+        code = run_pytest(args.cadence, args.config.resolve(), dict(os.environ), handle)
     report = max(set(reports_of(settings).glob(f"{args.cadence}-*.html")) - before, default=None)
     seconds = (datetime.datetime.now().astimezone() - started).total_seconds()
     record(settings, runslog.line(started, args.cadence, code, seconds, report, output))

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from commands import runslog, secretsfile
+from commands import runslog
+from configuration import secretsfile
 from conftest import ROOT
 from reports import ledger
 from reports.files import report_stem
