@@ -127,14 +127,15 @@ demo-lab: lab-up
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
-# Everything: the lint, then the suite's own tests: those without a lab on $(WORKERS) workers, then the lab's
-# one after the other (each lab and box has fixed ports). Both parts run; either failing fails the target.
+# Everything: the lint, then the suite's own tests: those without a lab on $(WORKERS) workers, then the lab's on
+# two, a whole module on one worker (--dist loadfile: a module's own lab or box has fixed ports) and a session
+# lab per worker on its own ports (tests/conftest.py). Both parts run; either failing fails the target.
 # A part that PYTEST_ARGS leaves empty (status 5, no tests) is no failure.
 test: EXTRA_DEPS = $(TEST_DEPS)
 test: setup lint
 	status=0; \
 	$(PY) -m pytest -c tests/pytest.ini -m "not lab" -n $(call arg,WORKERS) $(PYTEST_ARGS) tests || { s=$$?; [ $$s = 5 ] || status=$$s; }; \
-	$(PY) -m pytest -c tests/pytest.ini -m lab $(PYTEST_ARGS) tests || { s=$$?; [ $$s = 5 ] || status=$$s; }; \
+	$(PY) -m pytest -c tests/pytest.ini -m lab -n 2 --dist loadfile $(PYTEST_ARGS) tests || { s=$$?; [ $$s = 5 ] || status=$$s; }; \
 	exit $$status
 
 # Every test that needs no lab, on $(WORKERS) pytest-xdist workers.
@@ -151,18 +152,29 @@ daily weekly monthly quarterly emergency: setup
 
 # The guide's schedule, as root: SCHEDULER=cron writes /etc/cron.d/trading-maintenance (CRON_FILE=...),
 # SCHEDULER=systemd a .service and .timer per cadence in /etc/systemd/system (UNIT_DIR=...), enabled.
-# RUN_USER: who the runs run as (root). Each run is `python -m commands.run CADENCE` (README: Running unattended).
+# RUN_USER: who the runs run as (root); refused when it could not read the SSH key, the host keys, the secrets
+# file or write the state directory. Each run is `python -m commands.run CADENCE` (README: Running unattended).
 # TIMES="emergency=*:*:0/30" moves a cadence (an OnCalendar= for systemd, a cron time for cron; space-separated):
-# the guide's 5 minutes is the emergency default, a systemd timer can look every 30 s.
+# the guide's 5 minutes is the emergency default, a systemd timer can look every 30 s. MAIL_TO=ops@example.org:
+# cron's MAILTO, who is mailed when a run could not check a box or deliver an alert.
+# make show-schedule (same values): prints what install-schedule would write, and writes nothing.
 SCHEDULER ?= cron
 CRON_FILE ?= /etc/cron.d/trading-maintenance
 UNIT_DIR ?= /etc/systemd/system
 RUN_USER ?= root
+SCHEDULE_ARGS = --config=$(call arg,CONFIG) --scheduler=$(call arg,SCHEDULER) --user=$(call arg,RUN_USER) \
+  --cron-file=$(call arg,CRON_FILE) --unit-dir=$(call arg,UNIT_DIR) $(call opt,--mail-to,MAIL_TO) \
+  $(foreach time,$(value TIMES),--time=$(call quote,$(time)))
 install-schedule: setup
 	@test -n $(call arg,CONFIG) || { echo "make install-schedule CONFIG=/path/to/maintenance.toml [SCHEDULER=systemd]"; exit 2; }
-	$(PY) -m commands.schedule install --config=$(call arg,CONFIG) --scheduler=$(call arg,SCHEDULER) \
-	  --user=$(call arg,RUN_USER) --cron-file=$(call arg,CRON_FILE) --unit-dir=$(call arg,UNIT_DIR) \
-	  $(foreach time,$(value TIMES),--time=$(call quote,$(time)))
+	$(PY) -m commands.schedule install $(SCHEDULE_ARGS)
+
+# Its standard output is the schedule alone (the venv's setup goes to stderr, as for make sudoers).
+.PHONY: show-schedule
+show-schedule:
+	@test -n $(call arg,CONFIG) || { echo "make show-schedule CONFIG=/path/to/maintenance.toml [SCHEDULER=systemd]" >&2; exit 2; }
+	@$(MAKE) --no-print-directory -s $(VENV)/.installed >&2
+	@$(PY) -m commands.schedule show $(SCHEDULE_ARGS)
 
 uninstall-schedule: setup
 	$(PY) -m commands.schedule uninstall --cron-file=$(call arg,CRON_FILE) --unit-dir=$(call arg,UNIT_DIR)
@@ -175,7 +187,17 @@ sudoers:
 	@$(MAKE) --no-print-directory -s $(VENV)/.installed >&2
 	@$(PY) -m commands.sudoers --config=$(call arg,CONFIG) $(call opt,--user,SUDO_USER_NAME)
 
-# The programs those rules name, root's, where only root can write (the retention walker): as root, on the box.
+# The box's host keys, trusted once you have compared them (README: From another machine, over SSH), before the
+# first run over SSH: make trust-box CONFIG=... [BOX=name] [FINGERPRINT=SHA256:...]. It prints each key's
+# fingerprint; on a terminal it asks before writing them to [host] known_hosts; FINGERPRINT= writes the one key
+# it names, without asking. Nothing is written otherwise.
+.PHONY: trust-box
+trust-box: $(VENV)/.installed
+	@test -n $(call arg,CONFIG) || { echo "make trust-box CONFIG=/path/to/maintenance.toml [BOX=name] [FINGERPRINT=SHA256:...]" >&2; exit 2; }
+	@$(PY) -m commands.trustbox --config=$(call arg,CONFIG) $(call opt,--box,BOX) $(call opt,--fingerprint,FINGERPRINT)
+
+# The programs those rules name, root's, where only root can write (the retention walker, the backup program): as
+# root, on the box.
 # Again after every update of the suite. `python -m commands.boxhelpers show` says whether the box has this one.
 .PHONY: install-box-helpers
 install-box-helpers: $(VENV)/.installed
@@ -277,5 +299,6 @@ clean: lab-down
 
 # The values typed to make, never exported (see `arg` above); last, so that each one's default (`?=`) is set first.
 USER_VALUES := CONFIG NAME BOXES WORKERS TIMES SCHEDULER CRON_FILE UNIT_DIR RUN_USER SUDO_USER_NAME BOX WHO WHY \
-  BACKUP PLAN REF APPLY WHAT WHEN TASK NOTE REPORTS_DIR HEAD CHECK TARGET UPGRADE FLEET_FAULTS DEMO_FAULTS
+  BACKUP PLAN REF APPLY WHAT WHEN TASK NOTE REPORTS_DIR HEAD CHECK TARGET UPGRADE FLEET_FAULTS DEMO_FAULTS \
+  FINGERPRINT MAIL_TO
 unexport $(USER_VALUES)

@@ -15,7 +15,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_PORT_BASE = int(os.environ.get("TEST_LAB_PORT_BASE", "26000"))
+# The session's lab, one per pytest-xdist worker, each on its own ports: `make test` runs the lab tests on two
+# workers, each module on one of them (--dist loadfile), so a module's own lab or box is never started twice.
+FIRST_LAB_PORT_BASE = int(os.environ.get("TEST_LAB_PORT_BASE", "26000"))
+SECOND_LAB_PORT_BASE = int(os.environ.get("TEST_LAB_PORT_BASE_2", "20500"))  # clear of every other test's ports
+SHARED_LAB_PORT_BASES = (FIRST_LAB_PORT_BASE, SECOND_LAB_PORT_BASE)
+
+
+def shared_lab_port_base(worker: str = os.environ.get("PYTEST_XDIST_WORKER", "gw0")) -> int:
+    index = int(worker.removeprefix("gw") or 0)
+    if index >= len(SHARED_LAB_PORT_BASES):
+        raise pytest.UsageError(f"the lab tests run on at most {len(SHARED_LAB_PORT_BASES)} workers (each its own "
+                                f"lab's ports); worker {worker} has none: use -n {len(SHARED_LAB_PORT_BASES)} or fewer")
+    return SHARED_LAB_PORT_BASES[index]
+
+
+TEST_PORT_BASE = shared_lab_port_base()
 
 
 @dataclass

@@ -56,7 +56,7 @@ def test_a_healthy_lab_passes_both_cadences(healthy, tmp_path):
     ("auth-bypass", "monthly", "PEN-002", 2, "answered 200 without credentials: it serves anyone"),
     ("cert-expiring", "monthly", "TLS-001", 2, "certificate of api.gateio.ws at 127.0.0.1:"),
     ("secrets-stale", "quarterly", "KEY-001", 2, "exchange-api-key last rotated 120 days ago"),
-])
+], ids=["port-exposed", "auth-bypass", "cert-expiring", "secrets-stale"])  # the same on every xdist worker
 def test_each_fault_fails_its_check_with_what_is_wrong(healthy, tmp_path, fault, cadence, check, instances, message):
     healthy.inject(fault)
     done = run(healthy, tmp_path, cadence)
