@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime
 
 from alerts.delivery import Delivery, DeliveryResult
-from alerts.message import Alert
+from alerts.message import Alert, Standing
 from alerts.spool import Spool
 from configuration import Settings
-from core.vocabulary import AlertKind, Cadence, Prop, Severity
+from core.vocabulary import AlertKind, Cadence, Prop, Severity, Verdict
 
 IMMEDIATE_KINDS = (AlertKind.PROBLEM, AlertKind.UNKNOWN, AlertKind.HUMAN_NEEDED)
 
@@ -50,6 +50,19 @@ def waiting_alert(incident) -> Alert:
                  why="trading stays stopped until someone decides it is safe to resume", emergency=True)
 
 
+def at_risk_alert(properties: dict, title: str) -> Alert:
+    """An emergency's close or shutdown call failed or timed out: what the agent still holds, at once, critical, on
+    every channel, whatever the check's own alert policy decided. The call is never made again, so nothing but
+    a human will close what is open."""
+    return Alert(check_id=properties[Prop.CHECK_ID], severity=Severity.CRITICAL, kind=AlertKind.HUMAN_NEEDED,
+                 title=f"emergency response failed, act now: {title}",
+                 box=properties.get(Prop.BOX, ""),
+                 message=f"{properties[Prop.AT_RISK]}. Not called again: close what is open by hand (the exchange, or "
+                         f"the agent's API), then make resume CONFIG=... WHO=... WHY=...",
+                 why="positions left open in an emergency can lose money by the minute", emergency=True,
+                 remediation=properties.get(Prop.REMEDIATION_OUTCOME, ""))
+
+
 def state_set_aside_alert(said: str) -> Alert:
     """The suite's memory between runs could not be read and was set aside (decision/state.py `recover`)."""
     return Alert(check_id="STATE", severity=Severity.WARNING, kind=AlertKind.PROBLEM,
@@ -59,10 +72,11 @@ def state_set_aside_alert(said: str) -> Alert:
 
 
 def unreachable_alert(box: str, alerts: list[Alert]) -> Alert:
-    """One message for a box that did not answer: every check of it could not look, for one reason."""
+    """One message for a box that did not answer: why (the first check's words: what could not be read, the
+    cause, the fix), and how many checks that left without a look; each check is among its items."""
     return Alert(check_id="BOX", severity=Severity.highest(a.severity for a in alerts), kind=AlertKind.UNKNOWN,
                  title=f"box {box} unreachable", box=box,
-                 message=f"{len(alerts)} check(s) could not look: {alerts[0].message}",
+                 message=f"{alerts[0].message} ({len(alerts)} check(s) could not look)",
                  why="a box nobody can reach is a box nobody watches", items=tuple(a.as_dict() for a in alerts))
 
 
@@ -75,6 +89,7 @@ class Alerter:
         self.sent: list[Alert] = []
         self.digest: list[Alert] = []
         self.unreachable: dict[str, list[Alert]] = {}  # box -> its checks' "could not check" alerts
+        self.verdicts: list[tuple[str, str]] = []  # (verdict, severity) of each check failed or not checked
 
     @property
     def delivery(self) -> Delivery:
@@ -95,8 +110,12 @@ class Alerter:
 
     def observe(self, properties: dict, title: str) -> None:
         """One check's report properties: send at once what is urgent, keep the rest for the digest."""
+        if properties.get(Prop.VERDICT) in (Verdict.FAILED, Verdict.UNKNOWN):  # the run's exit status
+            self.verdicts.append((properties[Prop.VERDICT], properties.get(Prop.SEVERITY, Severity.INFO)))
         if Prop.HUMAN_NEEDED in properties:
             self.send(alert_from(properties, title, AlertKind.HUMAN_NEEDED))
+        if Prop.AT_RISK in properties:
+            self.send(at_risk_alert(properties, title))
         kind = properties.get(Prop.ALERT)
         if kind is None:
             return
@@ -117,5 +136,5 @@ class Alerter:
             self.send(unreachable_alert(box, alerts))
         self.unreachable = {}
         if self.digest:
-            self.send(Alert.digest(self.digest, self.run_name))
+            self.send(Alert.digest(self.digest, self.run_name, Standing.of(self.verdicts)))
             self.digest = []

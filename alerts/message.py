@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from core import clock
 from core.redact import Redactor
 from core.text import CONTROL, printable
-from core.vocabulary import AlertKind, Severity
+from core.vocabulary import AlertKind, Severity, Verdict
 
 TEMPLATES = {"critical": "🚨 CRITICAL: {message}", "warning": "⚠️ WARNING: {message}", "info": "ℹ️ INFO: {message}"}
 SUBJECT_MAX = 200
@@ -25,6 +25,36 @@ DIGEST_GROUPS = ((AlertKind.PROBLEM, "Still wrong"), (AlertKind.WAITING, "Waitin
                  (AlertKind.UNKNOWN, "Could not check"), (AlertKind.FLAPPING, "Flapping"),
                  (AlertKind.RESOLVED, "Passes again"), (AlertKind.FIXED, "Fixed"))
 DONE_KINDS = (AlertKind.RESOLVED, AlertKind.FIXED)  # nothing left to do: they never raise a digest's severity
+
+
+@dataclass(frozen=True)
+class Standing:
+    """How the run ends, as its exit status says it: the severity of each check still failing, and how many it
+    could not check. A digest sums the run up, so it is never less urgent than this, whatever it carries itself:
+    "1 fixed" at info while the run exits 11 would tell the operator all is well."""
+
+    failed: tuple[str, ...] = ()  # the severity of each check that ends the run failed (exit 11)
+    unknown: int = 0  # checks that could not look (exit 12)
+
+    @classmethod
+    def of(cls, verdicts: list[tuple[str, str]]) -> Standing:
+        """From (verdict, severity) of every check of the run."""
+        return cls(tuple(severity for verdict, severity in verdicts if verdict == Verdict.FAILED),
+                   sum(1 for verdict, _ in verdicts if verdict == Verdict.UNKNOWN))
+
+    @property
+    def count(self) -> int:
+        return len(self.failed) + self.unknown
+
+    @property
+    def severity(self) -> Severity:
+        """Still failing: the highest of their severities; could not check: a warning at least."""
+        return Severity.highest([*self.failed, *([Severity.WARNING] if self.unknown else []), Severity.INFO])
+
+    def words(self) -> str:
+        """`2 failed, 1 unknown`: the checks that make the exit status, whether or not this digest carries them."""
+        return ", ".join(f"{count} {verdict}" for count, verdict in ((len(self.failed), Verdict.FAILED),
+                                                                     (self.unknown, Verdict.UNKNOWN)) if count)
 
 
 @dataclass(frozen=True)
@@ -43,9 +73,11 @@ class Alert:
         clock.now(), datetime.UTC).isoformat(timespec="seconds"))
 
     @classmethod
-    def digest(cls, alerts: list[Alert], run: str) -> Alert:
+    def digest(cls, alerts: list[Alert], run: str, standing: Standing = Standing()) -> Alert:
         """One message for everything a run owes that need not wake anyone: what is still wrong first,
-        what was fixed last, as done. Its severity is that of what still needs someone."""
+        what was fixed last, as done. Its severity is that of what still needs someone, and at least what the
+        run's exit status says (`standing`: every check still failing or not checked, this digest's or not); when
+        that is more than it carries, its title says how the run ends, so a "1 fixed" never reads as all well."""
         groups = [(heading, [a for a in alerts if a.kind == kind]) for kind, heading in DIGEST_GROUPS]
         lines = []
         for heading, members in groups:
@@ -53,10 +85,15 @@ class Alert:
                 lines += [f"{heading}:", *(a.digest_line() for a in members)]
         open_ = [a.severity for a in alerts if a.kind not in DONE_KINDS]
         counts = ", ".join(f"{len(members)} {heading.lower()}" for heading, members in groups if members)
+        carried = sum(1 for a in alerts if a.kind in (AlertKind.PROBLEM, AlertKind.UNKNOWN))
+        ends = standing.words() if standing.count > carried else ""  # more than this digest says: said too
+        if ends:
+            lines.append(f"The run ends with {ends}: the report has every one.")
         boxes = {a.box for a in alerts}
-        return cls(check_id="DIGEST", severity=Severity.highest(open_) if open_ else Severity.INFO,
-                   kind=AlertKind.DIGEST, title=f"{run}: {counts}", message="\n".join(lines),
-                   box=boxes.pop() if len(boxes) == 1 else "", items=tuple(a.as_dict() for a in alerts))
+        return cls(check_id="DIGEST", severity=Severity.highest([*open_, standing.severity]),
+                   kind=AlertKind.DIGEST, title=f"{run}: {counts}" + (f"; the run ends with {ends}" if ends else ""),
+                   message="\n".join(lines), box=boxes.pop() if len(boxes) == 1 else "",
+                   items=tuple(a.as_dict() for a in alerts))
 
     def digest_line(self) -> str:
         where = f"{self.box}: " if self.box else ""

@@ -20,12 +20,13 @@ from pathlib import Path
 
 from commands import cli
 from configuration import Settings
+from core.unread import CouldNotRead
 from core.vocabulary import ExitStatus, LedgerKind
 from decision import audit
 from fixtures import baselines
 from fixtures.database import Database, DatabaseUnavailable
 from fixtures.endpoints import AgentApi, ProbeError
-from fixtures.host import BoxUnreachable, ReaderFailed, box_of
+from fixtures.host import ReaderFailed, box_of
 from fixtures.review import Benchmarks, NotApplicable, error_handling_response
 from reports import ledger
 
@@ -80,7 +81,7 @@ def record(settings: Settings, figures: list[baselines.Figure], who: str, why: s
         except NotApplicable as reason:
             lines.append(f"{name}: {figure.name}: not measured: {reason}")
             continue
-        except (ProbeError, DatabaseUnavailable, BoxUnreachable, ReaderFailed, OSError) as error:
+        except (ProbeError, DatabaseUnavailable, CouldNotRead, ReaderFailed, OSError) as error:
             status = NOT_DONE
             lines.append(f"{name}: {figure.name}: not recorded, it could not be measured: {error}")
             continue

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from commands import cli
 from configuration import Settings
+from core.unread import CouldNotRead
 from core.vocabulary import ExitStatus
 from fixtures import securityscan
-from fixtures.host import BoxUnreachable, ReaderFailed, box_of
+from fixtures.host import ReaderFailed, box_of
 
 NOT_DONE = 1
 
@@ -44,7 +45,7 @@ def record(settings: Settings) -> tuple[int, str]:
     except PermissionError as error:
         return NOT_DONE, (f"{name}: nothing recorded: {error}. Run this as root on the box, or reach it as a user "
                           f"who may read every critical file and write {config.checksums_file.parent}")
-    except (OSError, BoxUnreachable, ReaderFailed) as error:
+    except (OSError, CouldNotRead, ReaderFailed) as error:
         return NOT_DONE, f"{name}: nothing recorded: {error}"
     lines = [f"{name}: recorded {len(recorded)} file(s) in {config.checksums_file} (mode 600):"]
     lines += [f"  {digest}  {path}" for path, digest in recorded]
@@ -61,7 +62,7 @@ def show(settings: Settings) -> tuple[int, str]:
     try:
         reading = box.call(securityscan.file_digests, [str(path) for path in config.critical_files],
                            str(config.checksums_file))
-    except (OSError, BoxUnreachable, ReaderFailed) as error:
+    except (OSError, CouldNotRead, ReaderFailed) as error:
         return NOT_DONE, f"{name}: {error}"
     baseline = reading["baseline"]
     if "error" in baseline:

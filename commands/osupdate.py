@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import shlex
 import sys
 from pathlib import Path
 
@@ -34,8 +35,9 @@ from decision import audit
 from fixtures.host import box_of
 from fixtures.services import service_manager
 from fixtures.updates import UpdatesProbe
+from remediations import command_as_run
 from remediations.runner import ActionContext
-from remediations.updates import Install, chosen, install_argv
+from remediations.updates import Install, chosen, daily_checks_argv, install_argv
 
 DONE, STEP_FAILED = 0, 1
 
@@ -67,9 +69,10 @@ def plan(settings: Settings) -> int:
         _say(settings, f"    install {pending}" + (" [security]" if pending.security else ""))
     for pending in held:
         _say(settings, f"    hold back {pending} ([updates] hold {', '.join(config.hold)})")
-    _say(settings, "[2] would run: " + (" ".join(install_argv(probe, [p.name for p in todo])) if todo
+    _say(settings, "[2] would run: " + (command_as_run(box, install_argv(probe, [p.name for p in todo])) if todo
                                         else "nothing: no update to install"))
-    _say(settings, "[3] would run the daily checks" if config.daily_checks_after
+    _say(settings, f"[3] would run the daily checks of {settings.host.name} (its own only, here): "
+                   f"{shlex.join(daily_checks_argv(settings))}" if config.daily_checks_after
          else "[3] the daily checks: not run ([updates] daily_checks_after = false)")
     reboot = probe.reboot
     now = ("a reboot is required now, for " + (", ".join(reboot["packages"]) or "unlisted packages")

@@ -1,9 +1,10 @@
 """`make sudoers CONFIG=PATH`: the sudo rules a maintenance user needs on the box, and nothing more.
 
 Each remediation declares the commands it runs as root for a configuration (services to restart,
-the logrotate command), and the weekly audit its readings that need root (`sshd -T`, `fail2ban-client
-status`); this prints them as one sudoers drop-in, every command with its exact arguments (`""` where it
-takes none: a program named bare in sudoers accepts any arguments). Install it on the box and check it there:
+the logrotate command, the backup program's take), and the weekly audit and the backups their readings that
+need root (`sshd -T`, `fail2ban-client status`, the backup program's read-back and restore drill); this
+prints them as one sudoers drop-in, every command with its exact arguments (`""` where it takes none: a
+program named bare in sudoers accepts any arguments). Install it on the box and check it there:
 
     python -m commands.sudoers --config PATH --user trading-maint > trading-maintenance
     visudo -cf trading-maintenance && install -m 0440 trading-maintenance /etc/sudoers.d/
@@ -33,6 +34,7 @@ from pydantic import BaseModel
 from configuration import ConfigError, Settings, load
 from core.safepath import UnsafePath, components, open_directory, owner_name
 from core.vocabulary import ExitStatus
+from fixtures import backups
 from fixtures.audit import root_reads
 from remediations import load_all
 
@@ -79,13 +81,13 @@ def shown_command(argv: list[str]) -> str:
 
 
 def privileged_commands(settings: Settings) -> list[list[str]]:
-    """Every command any registered remediation may run as root, and every reading of the weekly audit that
-    needs root, for every box of the configuration."""
+    """Every command any registered remediation may run as root, and every reading of the weekly audit and of the
+    backups that needs root, for every box of the configuration."""
     found: list[list[str]] = []
     for box in settings.boxes():
         for action in load_all().values():
             found += [argv for argv in action.privileged(box) if argv not in found]
-        found += [argv for argv in root_reads(box) if argv not in found]
+        found += [argv for argv in [*root_reads(box), *backups.root_reads(box)] if argv not in found]
     return found
 
 

@@ -8,8 +8,9 @@ config/ kept in [backups] dir (the guide's `backup.sh config`), `git fetch`, the
 and fast-forwarded to the remote's (never merged), install, test, build, the agent and the dashboard restarted.
 Major: the agent, the dashboard and the tunnel stopped, a full backup (remediations/backups.py take_backup),
 `git fetch`, REF (a tag or a commit) checked out, install, test, build, the migrations, then the tunnel, the
-agent and the dashboard started in that order. Both end by running the daily checks of the same configuration
-(pytest -m daily, remediation off): the update passes only if every one passes.
+agent and the dashboard started in that order. Both end by running the daily checks of the box updated, of it
+alone in a fleet (pytest -m daily --maintenance-box NAME, remediation off): the update passes only if every one
+passes.
 
 A failed step, a failed verification or a SIGTERM rolls back: the commit checked out before (git checkout and
 reset --hard), the .env and config/ from the backup, the database from the full backup's dump if a database
@@ -48,7 +49,7 @@ from fixtures import restoredb
 from fixtures.backups import DUMP, TARBALL, BackupProbe
 from fixtures.host import box_of
 from fixtures.services import service_manager
-from remediations import load_all
+from remediations import command_as_run, load_all
 from remediations.backups import private
 from remediations.runner import ActionContext
 
@@ -75,6 +76,13 @@ class Update:
 
     def names(self, roles) -> list[str]:
         return [getattr(self.settings.services, role) for role in roles]
+
+    def shown(self, argv: list[str]) -> str:
+        """A root command of a step as the plan says it: as it will run, `sudo -n` included where it applies."""
+        return command_as_run(self.box, argv)
+
+    def service_command(self, verb: str, name: str) -> str:
+        return self.shown(self.services.argv(verb, name))
 
     def save(self, step: str = "") -> None:
         if step:
@@ -117,11 +125,14 @@ class Update:
         return f"stopped {', '.join(running)}" if running else "none was running"
 
     def verify_argv(self) -> list[str]:
+        """The daily checks of the box updated, and only its own: in a fleet, another box's finding must neither
+        fail this update nor roll it back."""
         return [sys.executable, "-m", "pytest", "-m", "daily", "-q", "-p", "no:cacheprovider",
-                f"--maintenance-config={self.config_path}", f"--remediation={Mode.OFF}", *self.app.verify_args]
+                f"--maintenance-config={self.config_path}", f"--maintenance-box={self.settings.host.name}",
+                f"--remediation={Mode.OFF}", *self.app.verify_args]
 
     def verify(self) -> str:
-        """The daily checks of this configuration, as their own run; anything but every one passing fails."""
+        """The daily checks of this box, as their own run; anything but every one passing fails."""
         try:
             done = subprocess.run(self.verify_argv(), cwd=ROOT, capture_output=True, text=True,
                                   timeout=self.app.verify_timeout_seconds, stdin=subprocess.DEVNULL)
@@ -214,8 +225,8 @@ class Update:
         fetch = ["fetch", "--tags", app.remote]
         if kind == "minor":
             self.step("keep .env and config/ (the guide's backup.sh config)", self.backup_config,
-                      how=" ".join(restore.config_tarball_argv(self.settings, f"config-before-update-{self.time}"
-                                                               ".tar.gz")) + ", created 0600 (umask 077)")
+                      how=self.shown(private(self.settings.host.python, restore.config_tarball_argv(
+                          self.settings, f"config-before-update-{self.time}.tar.gz"))) + " (umask 077: 0600)")
             self.step(f"fetch {app.remote}", lambda: self.steps.git(*fetch) or "fetched",
                       how=" ".join(steps.git_argv(*fetch)))
             self.step(f"check out {app.branch} and fast-forward it to {app.remote}/{app.branch}", self.checkout_minor,
@@ -225,7 +236,7 @@ class Update:
         else:
             stops = self.names(MAJOR_STOPS)
             self.step(f"stop {', '.join(stops)}", lambda: self.stop(stops),
-                      how="; ".join(" ".join(self.services.argv("stop", name)) for name in stops) + " (those running)",
+                      how="; ".join(self.service_command("stop", name) for name in stops) + " (those running)",
                       services_touched=stops)
             self.step("take a full backup (take_backup full: the application directory and the database)",
                       self.backup_full, how=load_all()["take_backup"].plan(self.context(), backup_kind="full"))
@@ -250,11 +261,11 @@ class Update:
                           how="; ".join(" ".join(steps.in_app_argv(a)) for a in app.migrate_config))
             names = self.names(MAJOR_STARTS)
             self.step(f"start {', '.join(names)} in that order and check them running", lambda: self.bring_up(names),
-                      how="; ".join(" ".join(self.services.argv("start", name)) for name in names))
+                      how="; ".join(self.service_command("start", name) for name in names))
         else:
             names = self.names(MINOR_RESTARTS)
             self.step(f"restart {', '.join(names)} and check them running", lambda: self.bring_up(names),
-                      how="; ".join(" ".join(self.services.argv("restart", name)) for name in names),
+                      how="; ".join(self.service_command("restart", name) for name in names),
                       services_touched=names)
         self.step("verify: the daily checks pass", self.verify, how=" ".join(self.verify_argv()))
 

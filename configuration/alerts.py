@@ -18,6 +18,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from configuration import secretsfile
 from configuration.section import SecretUrl, Section
 from core.redact import url_secrets
 from core.vocabulary import Severity
@@ -55,9 +56,10 @@ def read_secret(env: str | None, file: Path | None, key: str) -> str:
             # Checked here, not at load: the loader echoes a rejected value, and this one may be a
             # token pasted where its variable's name belongs. Not repeated here for the same reason.
             raise MissingSecret(f"{key}_env is not an environment variable name (a secret pasted in its place?)")
-        value = os.environ.get(env, "").strip()
+        found = secretsfile.variable(env)  # [schedule] secrets_file, then the environment
+        value = found.get_secret_value().strip() if found else ""
         if not value:
-            raise MissingSecret(f"{env} is not set")
+            raise MissingSecret(secretsfile.not_set(env)[0])
         return value
     raise MissingSecret(f"neither {key}_env nor {key}_file is configured")
 

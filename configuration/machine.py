@@ -12,6 +12,11 @@ import pwd
 from pathlib import Path
 
 LOCAL = "local://"
+# Over SSH the run's master socket is `<state_dir>/ssh/` and a 6-character name, to which ssh adds 17 while it
+# makes it; a unix socket's path holds at most 107 bytes. A longer state directory would make ssh fail on every
+# box as if the box were down.
+SOCKET_PATH_MAX = 107
+SSH_SOCKET_SUFFIX = len("/ssh/") + 6 + 17
 
 
 def account_uid(name: str) -> int | None:
@@ -24,7 +29,7 @@ def account_uid(name: str) -> int | None:
 
 def problems(settings) -> list[tuple[str, str]]:
     """(key, what is wrong) for every value this machine contradicts; empty when there is none."""
-    found = [*_alert_file(settings), *_state_dir_is_a_directory(settings)]
+    found = [*_alert_file(settings), *_state_dir_is_a_directory(settings), *_state_dir_holds_ssh_sockets(settings)]
     boxes = settings.fleet or (settings,)
     for index, box in enumerate(boxes):
         if box.host.backend.startswith(LOCAL):
@@ -69,6 +74,18 @@ def _state_dir_is_a_directory(settings) -> list[tuple[str, str]]:
     if state.exists() and not state.is_dir():
         return [("policy.state_dir", f"{state} exists and is not a directory: name the suite's own directory")]
     return []
+
+
+def _state_dir_holds_ssh_sockets(settings) -> list[tuple[str, str]]:
+    if not any(box.host.backend.startswith("ssh://") for box in (settings.fleet or (settings,))):
+        return []
+    state = os.fsencode(str(settings.policy.state_dir.absolute()))
+    room = SOCKET_PATH_MAX - SSH_SOCKET_SUFFIX
+    if len(state) <= room:
+        return []
+    return [("policy.state_dir", f"{settings.policy.state_dir} is {len(state)} bytes long: the SSH connection's "
+                                 f"socket in it would pass a unix socket's {SOCKET_PATH_MAX}; use a state directory "
+                                 f"of at most {room} bytes (the default /var/lib/trading-maintenance)")]
 
 
 def unwritable_state_dir(state: Path) -> str | None:

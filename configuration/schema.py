@@ -8,6 +8,7 @@ and what is expected, never with a traceback.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime
 import os
 import re
@@ -18,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
-from configuration import machine
+from configuration import machine, secretsfile
 from configuration.alerts import AlertSettings
 from configuration.application import Application
 from configuration.audit import Audit
@@ -36,7 +37,8 @@ from configuration.tasks import Tasks
 from configuration.updates import Updates
 from configuration.weekly_review import WeeklyReview
 from core.redact import url_secrets
-from core.vocabulary import Mode
+from core.unread import CouldNotRead
+from core.vocabulary import Mode, Unread
 
 ENV_VAR = "MAINTENANCE_CONFIG"
 SECRETISH = re.compile(r"token|pass|secret|key|_env|_file|url", re.IGNORECASE)
@@ -72,11 +74,33 @@ class Host(Section):
     ssh_config: Path | None = None
     ssh_extra_args: list[str] = Field(default_factory=list)
     connect_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    # The box's host keys the suite trusts, and only these (ssh's StrictHostKeyChecking=yes, always): written by
+    # `make trust-box BOX=name` once the operator has compared the fingerprints. Default: known_hosts in
+    # [policy] state_dir.
+    known_hosts: Path | None = None
     # The box's interpreter for the suite's readers (standard library only; Python 3.8 or newer).
     python: str = "python3"
     # Commands that change the box (restarts, rotation, clean-up) run through `sudo -n`: for a
     # maintenance user that is not root; its rules come from `make sudoers`.
     sudo: bool = False
+
+    @field_validator("ssh_extra_args")
+    @classmethod
+    def _host_keys_are_the_suites(cls, words: list[str]) -> list[str]:
+        """A box answering with a key nobody compared is not the box: the suite sets how host keys are checked
+        (fixtures/host.py), so no argument may loosen it or point elsewhere."""
+        host_key_options = ("stricthostkeychecking", "userknownhostsfile", "globalknownhostsfile", "knownhostscommand")
+        for word in words:
+            option = re.match(r"(?:-o)?\s*([A-Za-z]*)", word)[1].lower()
+            if option in host_key_options:
+                raise ValueError(f"{word!r} is the suite's to set: it checks the box's host key against [host] "
+                                 f"known_hosts, always (StrictHostKeyChecking=yes); remove it, and trust the box's "
+                                 f"keys once with make trust-box BOX=name")
+        return words
+
+    def known_hosts_file(self, state_dir: Path) -> Path:
+        """Where the box's trusted host keys are: [host] known_hosts, else known_hosts in [policy] state_dir."""
+        return self.known_hosts or Path(state_dir).absolute() / "known_hosts"
 
 
 class Services(Section):
@@ -271,12 +295,45 @@ class Database(Section):
         return self
 
     def password(self) -> SecretStr | None:
+        """Read now, so a rotated password is used by the next connection; None when no source is configured
+        (peer, trust or ~/.pgpass). Configured but not there: CouldNotRead(SECRET_MISSING), with the fix, since a
+        password the suite lacks says nothing about the database."""
         if self.password_file is not None:
-            return SecretStr(self.password_file.read_text().strip())
+            return _password_from_file(self.password_file)
         if self.password_env:
-            value = os.environ.get(self.password_env)
-            return SecretStr(value) if value else None
+            value = secretsfile.variable(self.password_env)
+            if value is None:
+                detail, fix = secretsfile.not_set(self.password_env)
+                raise CouldNotRead(Unread.SECRET_MISSING, "the database password", detail, fix)
+            return value
         return None
+
+    def password_source(self) -> str:
+        """Where the password comes from, in words: a refused login's fix names it."""
+        if self.password_file is not None:
+            return f"[database] password_file {self.password_file}"
+        if self.password_env:
+            return f"[database] password_env: {secretsfile.where(self.password_env)}"
+        return "no password ([database] password_env or password_file)"
+
+
+def _password_from_file(path: Path) -> SecretStr:
+    """[database] password_file's first line; a file that went away or that this user may not read is missing."""
+    try:
+        value = path.read_text(errors="replace").strip()
+    except FileNotFoundError:
+        raise CouldNotRead(Unread.SECRET_MISSING, "the database password", f"[database] password_file {path} does "
+                           f"not exist", f"create {path} (mode 600, the password on one line) or correct "
+                           f"[database] password_file") from None
+    except OSError as error:
+        user = secretsfile.user_name(os.geteuid())
+        raise CouldNotRead(Unread.SECRET_MISSING, "the database password", f"[database] password_file {path} "
+                           f"cannot be read by {user}: {error.strerror}", f"run as the owner of {path} (or root), or "
+                           f"make it readable by {user} alone (chown {user} {path}; chmod 600 {path})") from None
+    if not value:
+        raise CouldNotRead(Unread.SECRET_MISSING, "the database password", f"[database] password_file {path} is "
+                           f"empty", f"write the password on the first line of {path}")
+    return SecretStr(value)
 
 
 class Diagnostics(Section):
@@ -417,7 +474,8 @@ class Schedule(Section):
 
     # runs.log (one line per run) and each run's output (<cadence>-<time>.log); created by the run.
     log_dir: Path = Path("/var/log/trading-maintenance")
-    # KEY=VALUE lines the run puts in its environment, for the `*_env` keys; mode 600, owned by the run's user.
+    # KEY=VALUE lines where every run (make targets, sudo, the schedule) looks up the variables the `*_env` keys
+    # name, before the environment; mode 600, owned by the user who runs the suite (configuration/secretsfile.py).
     secrets_file: Path | None = None
 
     @model_validator(mode="after")
@@ -538,9 +596,10 @@ class Settings(Section):
     def secrets(self) -> list[str]:
         """Every secret this configuration can reach, so that none of them is ever printed."""
         found = list(self.alerts.secrets())
-        password = self.database.password()
-        if password is not None:
-            found.append(password.get_secret_value())
+        with contextlib.suppress(CouldNotRead):  # a password not there cannot be printed either
+            password = self.database.password()
+            if password is not None:
+                found.append(password.get_secret_value())
         if self.heartbeat.url:
             found += url_secrets(self.heartbeat.address(), path_is_secret=True)
         return found

@@ -82,8 +82,11 @@ class ActionStatus(StrEnum):
 
     PLANNED = "planned"
     DONE = "done"
-    FAILED = "failed"
+    FAILED = "failed"  # it ran and did not do its work: its exit status and output say why
     SKIPPED = "skipped"
+    # Nothing it needed ran: sudo refused the exact command, or the box stopped answering. Not a failed action
+    # (nothing was tried on the box), not counted against the target's budget, never re-checked.
+    COULD_NOT_ACT = "could not act"
 
 
 class Recheck(StrEnum):
@@ -133,6 +136,7 @@ class Prop(StrEnum):
     ALERT = "alert"
     UNREACHABLE = "box_unreachable"  # set when the check could not look because its box did not answer
     CAUSED_BY = "caused_by"  # the root check instance whose failure in this run explains this one's
+    AT_RISK = "at_risk"  # what a failed emergency call leaves at risk (open positions): a critical alert at once
 
 
 class RunFact(StrEnum):

@@ -22,7 +22,7 @@ from filelock import FileLock, Timeout
 import configuration
 from alerts import heartbeat
 from alerts.dispatch import Alerter, state_set_aside_alert, waiting_alert
-from configuration import Settings, machine
+from configuration import Settings, machine, secretsfile
 from core import clock, rootfiles
 from core.atomic import remove_stale_temporaries
 from core.redact import Redactor
@@ -32,6 +32,7 @@ from core.vocabulary import Cadence, ExitStatus, LedgerKind, Mode, Prop, RunFact
 from decision.incidents import IncidentStore
 from decision.state import StateStore
 from fixtures import probe_modules
+from fixtures.host import end_run, join_run, prove_boxes
 from plugin import flow, hookspecs
 from plugin.identity import IDENTITY, IdentityError, check_unique_ids, in_dependency_order, read_identity
 from remediations import load_all
@@ -54,6 +55,7 @@ class Run:
     Registered as a plugin on the controller only, so it sees every check's report once."""
 
     def __init__(self, config: pytest.Config, settings: Settings):
+        self.boxes = [box.host.name for box in selected_boxes(config)]  # first: a wrong name is refused, unwritten
         self.cadence = cadence_of(config)
         self.settings = settings
         self.started = clock.now()
@@ -71,26 +73,24 @@ class Run:
             config.pluginmanager.register(
                 html.HtmlTitle(f"Trading box maintenance: {self.report_paths[0].stem}"), "maintenance-title")
             html.add_style(config)
-        boxes = ", ".join(box.host.name for box in settings.boxes())
         self.alerter = Alerter(settings, f"{self.cadence} run")  # a digest names its box(es) itself
         self.tally = Tally()
-        self.heading = f"{self.cadence} run on {boxes}, remediation mode {config.stash[MODE]}"
+        self.heading = f"{self.cadence} run on {', '.join(self.boxes)}, remediation mode {config.stash[MODE]}"
 
     def incidents(self, config: pytest.Config) -> IncidentStore:
         return IncidentStore(state_dir(config, self.settings))
 
     def remind(self, config: pytest.Config) -> None:
         """An emergency response that holds trading is said again every repeat interval, until resumed."""
-        boxes = [box.host.name for box in self.settings.boxes()]
         interval = self.settings.policy.repeat_interval_minutes * 60
-        for incident in self.incidents(config).due_reminders(boxes, clock.now(), interval):
+        for incident in self.incidents(config).due_reminders(self.boxes, clock.now(), interval):
             self.alerter.send(waiting_alert(incident))
 
     def summary(self, config: pytest.Config) -> summary_module.Summary:
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         broken = [report for report in (terminal.stats.get("error", []) if terminal else [])
                   if getattr(report, "when", "collect") == "collect"]
-        waiting = self.incidents(config).waiting([box.host.name for box in self.settings.boxes()])
+        waiting = self.incidents(config).waiting(self.boxes)
         return summary_module.summarize(self.heading, self.tally, self.alerter,
                                  [f"{report.nodeid or report.fspath}: {last_error_line(report)}" for report in broken],
                                  [f"{alert.box}: {alert.title}: {alert.message}"
@@ -111,7 +111,7 @@ class Run:
         try:
             return ledger.append(self.reports_dir, LedgerKind.RUN, {
                 "run_id": self.run_id, "cadence": str(self.cadence),
-                "boxes": [box.host.name for box in self.settings.boxes()],
+                "boxes": self.boxes,
                 "started": ledger.iso(self.started), "ended": ledger.iso(ended),
                 "duration_s": round(ended - self.started, 3), "exit_status": int(exit_status),
                 "exit_words": exit_words(int(exit_status)),
@@ -159,6 +159,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--remediation", choices=tuple(Mode),
                     help="override [remediation] mode: off, plan (dry run) or apply")
     group.addoption("--reports-dir", metavar="DIR", help="override [reports] dir")
+    group.addoption("--maintenance-box", metavar="NAME",
+                    help="only this box of the configuration's: the other boxes' checks are not collected "
+                         "(`make update-* BOX=NAME` verifies the box it updated with its own checks)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -169,11 +172,17 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = configuration.load(configuration.resolve_path(config.option.maintenance_config))
     except configuration.ConfigError as error:
         raise pytest.UsageError(f"bad configuration: {error}") from None
+    try:  # before anything reads a secret: `sudo make daily` and cron have no shell's variables
+        secretsfile.use(settings.schedule.secrets_file)
+    except secretsfile.SecretsRefused as error:
+        raise pytest.UsageError(f"bad configuration: {settings.source}: {error}") from None
+    config.add_cleanup(secretsfile.forget)
     config.stash[SETTINGS] = settings
     config.stash[MODE] = Mode(config.option.remediation or settings.remediation.mode)
     config.stash[REDACTOR] = redactor = Redactor(settings.secrets())
     worker = getattr(config, "workerinput", None)
     config.stash[RUN_ID] = worker["maintenance_run"] if worker else uuid.uuid4().hex
+    join_run(config.stash[RUN_ID], owner=worker is None)  # its own SSH connections and marks (fixtures/host.py)
     config.add_cleanup(install_redaction(redactor))  # every log record, in every process
     if not hasattr(config, "workerinput"):
         unwritable = None if config.option.collectonly else machine.unwritable_state_dir(state_dir(config, settings))
@@ -210,6 +219,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     run = config.stash.get(RUN, None)
     if run is None:
         return
+    if not config.option.collectonly:  # each box's connection proved, fresh, before any check trusts it
+        prove_boxes(selected_boxes(config))  # --maintenance-box: the others are not this run's to touch
     facts = {RunFact.MODE: config.stash[MODE], RunFact.CADENCE: run.cadence,
              RunFact.CONFIGURATION: str(run.settings.source)}
     html.record_run_facts(config, facts)
@@ -251,6 +262,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    end_run()  # no SSH connection outlives the run that opened it (on the controller; workers leave it)
     run = config.stash.get(RUN, None)
     if run is not None and run.lock is not None:
         run.lock.release()
@@ -269,20 +281,33 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 
 
 def box_settings(config: pytest.Config, name: str | None) -> Settings:
-    run_settings = config.stash[SETTINGS]
-    return run_settings.box(name) if name else run_settings.boxes()[0]
+    return config.stash[SETTINGS].box(name) if name else selected_boxes(config)[0]
 
 
 def box_of_item(item: pytest.Item) -> str:
     name = getattr(getattr(item, "callspec", None), "params", {}).get("settings")
-    return name or item.config.stash[SETTINGS].boxes()[0].host.name
+    return name or selected_boxes(item.config)[0].host.name
+
+
+def selected_boxes(config: pytest.Config) -> tuple[Settings, ...]:
+    """The boxes this run looks at: every box of the configuration, or the one `--maintenance-box` names."""
+    settings, name = config.stash[SETTINGS], config.option.maintenance_box
+    boxes = settings.boxes()
+    if name is None:
+        return boxes
+    chosen = tuple(box for box in boxes if box.host.name == name)
+    if not chosen:
+        raise pytest.UsageError(f"--maintenance-box {name}: {settings.source} has no box of that name; its boxes: "
+                                f"{', '.join(box.host.name for box in boxes)}")
+    return chosen
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Each box of a fleet, then the parameters that come from the configuration
     (hookspecs.pytest_maintenance_parameters)."""
-    boxes = [box.host.name for box in metafunc.config.stash[SETTINGS].boxes()]
-    if len(boxes) > 1 and "settings" in metafunc.fixturenames:
+    fleet = len(metafunc.config.stash[SETTINGS].boxes()) > 1  # one box chosen of several keeps its ids (state keys)
+    if fleet and "settings" in metafunc.fixturenames:
+        boxes = [box.host.name for box in selected_boxes(metafunc.config)]
         metafunc.parametrize("settings", boxes, indirect=True, scope="session")
     for argname, values in configured_parameters(metafunc.config).items():
         if argname in metafunc.fixturenames:

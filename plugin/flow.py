@@ -2,6 +2,11 @@
 remediation (within its target's budget) and re-check, the alert owed. Each step is a public function
 of its stage; this only strings them.
 
+A finding must be shown positively: a check that failed on a box that no longer answers is UNKNOWN with the
+box's reason (its reading may be the box dying, never a fault to act on), and every bad verdict on a box marked
+unreachable in this run says so (`Prop.UNREACHABLE`): one alert for the box, one line in the summary. A dependent
+whose root could not be read waits on it: UNKNOWN, acting on nothing.
+
 Called for each check's call phase (and a setup that failed), on xdist workers too. Everything
 decided is recorded with `record(name, value)` as report properties, which is all the controller,
 the alerts and both reports need: nothing travels any other way.
@@ -17,13 +22,14 @@ import pytest
 
 from configuration import Settings
 from core import clock
+from core.unread import CouldNotRead
 from core.vocabulary import Mode, Prop, Recheck, Verdict
 from decision import exemptions
 from decision.policy import Budget, budget_for, judge, notification, rules_for
 from decision.state import StateStore
 from decision.verdict import first_line, instance_key, verdict_of
 from fixtures.database import database_of
-from fixtures.host import BoxUnreachable, box_of
+from fixtures.host import box_of
 from fixtures.services import services_of
 from plugin.identity import IDENTITY, LEVEL_ARGNAME, ROOTS, CheckIdentity, RemediationSpec
 from remediations.runner import ActionContext, Remedy, remediate_and_recheck, target_of
@@ -38,10 +44,11 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
     `run`: this run's id, the same in every xdist worker."""
     error = call.excinfo.value if call.excinfo else None
     verdict, problem = verdict_of(report.passed, report.skipped, report.when == "call", error)
+    if verdict == Verdict.FAILED:
+        verdict, problem = shown_on_a_box_that_answers(box, problem)
     if problem:
         record(Prop.PROBLEM, problem)
-    if isinstance(error, BoxUnreachable):
-        record(Prop.UNREACHABLE, box.host.name)
+    unreachable = note_unreachable(box, verdict, record)
     now = clock.now()
     key = key_of(item, identity)
     store = StateStore(state_dir)
@@ -59,6 +66,9 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
         if root_result == Verdict.WAIVED:
             verdict = Verdict.WAIVED
             record(Prop.POLICY, f"waived with its root {cause}")
+        elif root_result == Verdict.UNKNOWN:  # what it found may be its root's state: nothing is known, or acted on
+            verdict = Verdict.UNKNOWN
+            record(Prop.POLICY, f"waits on its root {cause}, which could not be read: nothing acted on here")
     if verdict in (Verdict.SKIPPED, Verdict.WAIVED):
         record(Prop.VERDICT, verdict)
         settled(store, key, run, verdict)
@@ -85,6 +95,8 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
                            run, judgement.streak)
         record_remedy(report, remedy, record)
         fixed = remedy.recheck == Recheck.FIXED
+        if not unreachable and not fixed:  # the box stopped answering while it acted: told with the box, once
+            note_unreachable(box, verdict, record)
         with store.record(key) as state:
             kind = notification(state, verdict, fixed, judgement, now, rules, tell_fixed=tell_fixed)
             state.run, state.run_result = run, Verdict.FIXED if fixed else verdict
@@ -100,6 +112,25 @@ def settle(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, 
         record(Prop.ALERT, kind)
 
 
+def shown_on_a_box_that_answers(box: Settings, problem: str) -> tuple[Verdict, str]:
+    """A failed assertion is a fault only when the box still answers: one that stopped (powered off mid-run)
+    may have handed the check a dead reading (a database that does not answer through a dead connection). Over
+    SSH that costs one command through the run's connection; the first failure marks the box for the run."""
+    try:
+        box_of(box).answers()
+    except CouldNotRead as gone:
+        return Verdict.UNKNOWN, str(gone)
+    return Verdict.FAILED, problem
+
+
+def note_unreachable(box: Settings, verdict: Verdict, record: Record) -> bool:
+    """A bad verdict on a box marked unreachable in this run: its alert is the box's one alert."""
+    if verdict.is_bad and box_of(box).unreachable() is not None:
+        record(Prop.UNREACHABLE, box.host.name)
+        return True
+    return False
+
+
 def record_remedy(report: pytest.TestReport, remedy: Remedy, record: Record) -> None:
     if remedy.budget_spent:  # nothing ran: the target's budget is spent
         record(Prop.POLICY, remedy.budget_spent)
@@ -108,6 +139,8 @@ def record_remedy(report: pytest.TestReport, remedy: Remedy, record: Record) -> 
         return
     record(Prop.REMEDIATION_OUTCOME, remedy.outcome.summary())
     record(Prop.RECHECK, remedy.recheck)
+    if remedy.outcome.at_risk:  # told at once, critical, on every channel (alerts/dispatch.py)
+        record(Prop.AT_RISK, remedy.outcome.at_risk)
     if remedy.recheck_problem:
         record(Prop.RECHECK_PROBLEM, remedy.recheck_problem)
     report.sections.append(("remediation", remedy.text()))
@@ -125,14 +158,15 @@ def settled(store: StateStore, key: str, run: str, result: str) -> None:
         state.run, state.run_result = run, result
 
 
-# A root's failure explains its dependent's: the dependent neither acts nor alerts (a waived root's too).
-ROOT_FAILED = (Verdict.FAILED, Verdict.WAIVED)
+# A root's failure explains its dependent's: the dependent neither acts nor alerts (a waived root's too); a root
+# that could not be read leaves its dependent UNKNOWN, waiting on it.
+ROOT_EXPLAINS = (Verdict.FAILED, Verdict.WAIVED, Verdict.UNKNOWN)
 
 
 def root_cause(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: Mode, store: StateStore,
                run: str) -> tuple[str | None, str | None]:
     """The instance of this check's root (same box, and the same target when this check has a
-    remediation) that failed or was waived in this run, if one was, and which. Roots run first; on
+    remediation) that failed, was waived or could not be read in this run, if one was, and how. Roots run first; on
     another xdist worker, a root still at work is waited for, within the time its remediation may take."""
     in_run = set(item.session.items)
     roots = [root for root in item.stash.get(ROOTS, []) if root in in_run]
@@ -145,7 +179,7 @@ def root_cause(item: pytest.Item, identity: CheckIdentity, box: Settings, mode: 
     while keys:
         records = store.load()
         ended = {key: records[key].run_result for key in keys if key in records and records[key].run == run}
-        failed = [key for key in keys if ended.get(key) in ROOT_FAILED]
+        failed = [key for key in keys if ended.get(key) in ROOT_EXPLAINS]
         if failed or len(ended) == len(keys) or time.monotonic() >= deadline:
             return (failed[0], ended[failed[0]]) if failed else (None, None)
         time.sleep(0.2)
@@ -198,6 +232,8 @@ def recheck(item: pytest.Item) -> str | None:
             probe.forget()
     try:
         item.runtest()
+    except CouldNotRead:  # not a finding: the runner says it could not look
+        raise
     except AssertionError as error:
         return first_line(error)
     except Exception as error:  # the probe broke on the second look: say so, do not hide it

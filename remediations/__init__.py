@@ -3,7 +3,8 @@
 Each family of actions lives in its own module of this package and registers itself with
 `@remediation`; `load_all` imports every module, so a new family is a new module. An action
 declares what it touches and a guard saying where it applies; in `plan` mode it only says what it
-would do. It returns an `Outcome` instead of raising, so a broken action never breaks the run.
+would do. It returns an `Outcome` instead of raising, so a broken action never breaks the run; one
+whose command never ran (sudo refused it, the box stopped answering) is `could not act`, never `failed`.
 `runner.py` takes a failed check through its action and the re-check.
 """
 
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import shlex
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from configuration import Settings
+from core.unread import CouldNotRead
 from core.vocabulary import ActionStatus, Mode
 
 
@@ -27,6 +30,9 @@ class Outcome:
     detail: str
     exit_status: int | None = None
     output: str = ""
+    # What a failed action leaves at risk that a human must hear of in this run, whatever the alert policy
+    # decided (an emergency's close or shutdown call that failed: what the agent still holds).
+    at_risk: str = ""
 
     def summary(self) -> str:
         code = f" (exit {self.exit_status})" if self.exit_status is not None else ""
@@ -65,6 +71,8 @@ class Remediation:
             if ctx.mode != Mode.APPLY:
                 return Outcome(self.name, ActionStatus.PLANNED, f"would {self.plan(ctx, **params)}")
             return self.act(ctx, **params)
+        except CouldNotRead as error:  # its command never ran (sudo refused it, the box stopped answering)
+            return could_not_act(self.name, error)
         except Exception as error:  # an action that raises is recorded, never propagated
             return Outcome(self.name, ActionStatus.FAILED, f"{type(error).__name__}: {error}")
 
@@ -87,6 +95,25 @@ def remediation(name: str, *, touches: str, plan: Callable[..., str], guard=None
 
 def _default_target(name: str) -> Callable[..., str]:
     return lambda ctx, **params: name + "".join(f" {key}={value}" for key, value in sorted(params.items()))
+
+
+def command_as_run(box, argv: list[str], *, privileged: bool = True) -> str:
+    """The command as it will run on the box, as the operator would type it there: with `sudo -n` in front where
+    the box's [host] sudo is set and the command changes the box (as fixtures/host.py Box.run adds it; its
+    `timeout` bound left out), each word quoted for a shell. Every plan names its commands through this, so "would
+    run" is what will run: `sudo -n systemctl restart trading-dashboard`, not `systemctl restart ...`."""
+    sudo = ["sudo", "-n"] if privileged and box.sudo else []
+    return shlex.join([*sudo, *argv])
+
+
+def could_not_act(action: str, error: CouldNotRead, before: str = "") -> Outcome:
+    """Nothing the action needed ran on the box: what did not run, why, and the fix (`before`: what it was
+    doing then, when that was a look rather than the action's own command)."""
+    where = f" on box {error.box}" if error.box else ""
+    said = f" ({error.detail})" if error.detail else ""
+    fix = f": {error.fix}" if error.fix else ""
+    detail = f"{before}{error.what} did not run{where}: {error.cause}{said}{fix}"
+    return Outcome(action, ActionStatus.COULD_NOT_ACT, detail)
 
 
 def command_outcome(action: str, argv: list[str], completed: subprocess.CompletedProcess, detail: str) -> Outcome:

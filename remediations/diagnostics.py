@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from remediations import command_outcome, remediation
+from remediations import command_as_run, command_outcome, remediation
 
 
 def _argv(ctx, which: str) -> list[str]:
@@ -21,7 +21,8 @@ def _tool_exists(ctx, which: str) -> str | None:
 
 
 @remediation("run_diagnostic", touches="nothing: it only reads and reports",
-             plan=lambda ctx, which: "run " + " ".join(_argv(ctx, which)), guard=_tool_exists)
+             plan=lambda ctx, which: "run " + command_as_run(ctx.box, _argv(ctx, which), privileged=False),
+             guard=_tool_exists)
 def run_diagnostic(ctx, which: str):
     argv = _argv(ctx, which)
     # The command line goes to the report with the output; alerts carry the short detail only.

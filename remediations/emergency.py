@@ -13,7 +13,9 @@ own SSH session. Here:
 3. Positions are closed through the agent while it still runs; the agent is shut down after that,
    and not at all when the close failed (it stays up, so they can still be closed through it).
 4. A close or shutdown call is made at most once per incident. One that fails or times out is
-   followed by reading the agent's state again and saying what it holds, never by calling again.
+   followed by reading the agent's state again and saying what it holds, never by calling again; what
+   it holds is the outcome's `at_risk`, which a critical alert tells at once, on every channel: the
+   positions may be open, and the next reminder would come hours later.
 5. The firewall lock keeps the management addresses and the SSH port open (remediations/firewall.py).
 
 Every step, taken or held back, is a line of the outcome with why; the incident
@@ -32,7 +34,7 @@ from decision.incidents import Incident, IncidentStore
 from fixtures import readers
 from fixtures.endpoints import HttpReading, http_get, http_post
 from fixtures.services import MANAGERS
-from remediations import Outcome, bundle, firewall, remediation
+from remediations import Outcome, bundle, command_as_run, firewall, remediation
 
 # Step names, as the outcome and the incident's record say them.
 PAUSE, EMERGENCY_MODE, VERBOSITY = "pause new entries", "emergency mode", "raise log verbosity"
@@ -53,6 +55,7 @@ class Ladder:
     dry: bool  # plan mode: decide every gate, call nothing
     lines: list[str] = field(default_factory=list)
     failed: bool = False
+    at_risk: list[str] = field(default_factory=list)  # a close or shutdown that failed, and what the agent holds
 
     @property
     def settings(self) -> Settings:
@@ -76,6 +79,10 @@ class Ladder:
             self.failed = True
         if not self.dry:
             self.incident.note(self.ctx.check, step, status, why)
+
+    def shown(self, argv: list[str]) -> str:
+        """A command of a step as it will run on the box, `sudo -n` included where it applies."""
+        return command_as_run(self.ctx.box, argv)
 
     def done_before(self, step: str) -> bool:
         return any(entry["step"] == step and entry["status"] == DONE for entry in self.incident.steps)
@@ -135,7 +142,7 @@ class Ladder:
         if self.done_before(BACKUP):
             return self.say(BACKUP, ALREADY, "earlier in this incident")
         if self.dry:
-            return self.say(BACKUP, PLANNED, " ".join(argv))
+            return self.say(BACKUP, PLANNED, self.shown(argv))
         if not self.ctx.box.host.exists(argv[0]):
             return self.say(BACKUP, HELD, f"{argv[0]} is not installed ([emergency] backup_command)")
         completed = self.ctx.run(argv)
@@ -160,7 +167,7 @@ class Ladder:
         """The guide's trading-system-recovery; True when the health is still critical after it."""
         argv = self.settings.emergency.recovery_command
         if self.dry:
-            self.say(RECOVERY, PLANNED, " ".join(argv))
+            self.say(RECOVERY, PLANNED, self.shown(argv))
             return False
         if not self.ctx.box.host.exists(argv[0]):
             self.say(RECOVERY, HELD, f"{argv[0]} is not installed ([emergency] recovery_command)")
@@ -201,7 +208,9 @@ class Ladder:
         self.incident.close_called_at = clock.now()  # before the call: a call that hangs was made all the same
         reading = self.post(path)
         if reading.problem:
-            return self.say(CLOSE, FAILED, f"POST {path}: {reading.problem}; not called again; {self.agent_state()}")
+            holds = self.agent_state()
+            self.at_risk.append(f"{CLOSE} failed (POST {path}: {reading.problem}); {holds}")
+            return self.say(CLOSE, FAILED, f"POST {path}: {reading.problem}; not called again; {holds}")
         self.say(CLOSE, DONE, f"POST {path}: {reading.body}")
 
     def close_failed(self) -> bool:
@@ -220,18 +229,20 @@ class Ladder:
         path = self.settings.emergency.endpoints.shutdown
         stop = self.ctx.services.argv("stop", agent)
         if self.dry:
-            return self.say(SHUTDOWN, PLANNED, f"POST {path} (once), then {' '.join(stop)}")
+            return self.say(SHUTDOWN, PLANNED, f"POST {path} (once), then {self.shown(stop)}")
         self.incident.shutdown_called_at = clock.now()
         reading = self.post(path)
         if reading.problem:
+            holds = self.agent_state()
+            self.at_risk.append(f"{SHUTDOWN} failed (POST {path}: {reading.problem}); {agent} still runs; {holds}")
             return self.say(SHUTDOWN, FAILED, f"POST {path}: {reading.problem}; not called again, and {agent} "
-                                              f"not stopped under it; {self.agent_state()}")
+                                              f"not stopped under it; {holds}")
         self.stop_service(SHUTDOWN, agent, f"POST {path} answered; ")
 
     def stop_service(self, step: str, name: str, before: str = "") -> None:
         argv = self.ctx.services.argv("stop", name)
         if self.dry:
-            return self.say(step, PLANNED, " ".join(argv))
+            return self.say(step, PLANNED, self.shown(argv))
         completed = self.ctx.run(argv)
         if completed.returncode != 0:
             said = (completed.stderr or completed.stdout).strip().splitlines()
@@ -263,7 +274,8 @@ class Ladder:
         responses = self.settings.emergency.responses
         keeps = f"keeps {', '.join(responses.management_addresses)} and TCP port {responses.ssh_port} open"
         if self.dry:
-            return self.say(FIREWALL, PLANNED, f"{' '.join(firewall.lock_argv())}: {keeps}")
+            return self.say(FIREWALL, PLANNED, f"{self.shown(firewall.lock_argv())} (the ruleset on its standard "
+                                               f"input): {keeps}")
         completed = self.ctx.box.run(firewall.lock_argv(), privileged=True,  # the ruleset on its stdin, no file
                                      timeout=self.settings.remediation.timeout_seconds,
                                      input=firewall.ruleset(responses.management_addresses, responses.ssh_port))
@@ -281,7 +293,7 @@ class Ladder:
                                            f"starts it again")
         argv = self.ctx.services.argv("restart", agent)
         if self.dry:
-            return self.say(RESTART, PLANNED, " ".join(argv))
+            return self.say(RESTART, PLANNED, self.shown(argv))
         refusal = self.ctx.services.restart_refusal(agent)
         if refusal:
             return self.say(RESTART, HELD, refusal)
@@ -410,4 +422,5 @@ def emergency_response(ctx, kind: str, **_check_params) -> Outcome:
         status = ActionStatus.DONE
     else:  # every step was done before or is held back: nothing acted, nothing spent
         status, detail = ActionStatus.SKIPPED, f"{kind}: nothing new to do, {len(held)} step(s) held back"
-    return Outcome("emergency_response", status, detail, output="\n".join(ladder.lines))
+    return Outcome("emergency_response", status, detail, output="\n".join(ladder.lines),
+                   at_risk="; ".join(ladder.at_risk))

@@ -5,7 +5,8 @@ to act on. Under one lock for every remediation the state directory serves (xdis
 a last look, then the budget of the target the action touches (one per thing touched, shared by every
 check and cadence that acts on it), then the action through the registry (guarded, dry-run aware,
 never raising), then the check once more through `recheck`, so the report says whether the action
-fixed it.
+fixed it. A look that could not be made (`recheck` raises CouldNotRead) is never taken for a fault: before the
+action nothing acts (could not act), after it the re-check says it could not look.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from filelock import FileLock
 from configuration import Settings
 from core import clock
 from core.atomic import write_atomically
+from core.unread import CouldNotRead
 from core.vocabulary import ActionStatus, Mode, Recheck
 from decision.policy import Budget, count_remediation, spend_budget
 from decision.state import StateStore
 from fixtures.host import Box
-from remediations import Outcome, load_all
+from remediations import Outcome, could_not_act, load_all
 
 
 @dataclass
@@ -76,7 +78,8 @@ def target_of(name: str, params: dict, context: ActionContext) -> str:
 def remediate_and_recheck(name: str, params: dict, context: ActionContext, recheck: Callable[[], str | None],
                           lock_dir: Path, check: str = "", budget: Budget | None = None,
                           instance: str = "", run: str = "") -> Remedy:
-    """`recheck()` runs the check again: None when it passes, else what is still wrong. `check`: the
+    """`recheck()` runs the check again: None when it passes, else what is still wrong (CouldNotRead: it could
+    not look). `check`: the
     check instance that asks, recorded with what its action did; `instance`: its key in the state, charged
     against `budget` on the target (no budget: unlimited); `run`: this run's id, to credit a fix to an
     action of this run."""
@@ -92,11 +95,17 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
     # two checks of one service must not restart it twice.
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / "remediation.lock")):
-        if context.mode == Mode.APPLY and recheck() is None:
-            earlier = ActionLog(lock_dir).earlier_in_this_run(target, run)
-            credit = (f"passes now: mended by {earlier['action']} for {earlier['check']} earlier in this run"
-                      if earlier else "passes now: it recovered by itself, nothing acted on it")
-            return Remedy(Outcome(name, ActionStatus.SKIPPED, credit), Recheck.FIXED)
+        if context.mode == Mode.APPLY:
+            try:
+                passes_now = recheck() is None
+            except CouldNotRead as error:
+                return Remedy(could_not_act(name, error, "the last look before acting could not be made: "),
+                              Recheck.NOT_RECHECKED)
+            if passes_now:
+                earlier = ActionLog(lock_dir).earlier_in_this_run(target, run)
+                credit = (f"passes now: mended by {earlier['action']} for {earlier['check']} earlier in this run"
+                          if earlier else "passes now: it recovered by itself, nothing acted on it")
+                return Remedy(Outcome(name, ActionStatus.SKIPPED, credit), Recheck.FIXED)
         store, now = StateStore(lock_dir), clock.now()
         if budget is not None:
             with store.target(target) as record:
@@ -114,7 +123,10 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
         if outcome.status != ActionStatus.DONE:
             return Remedy(outcome, Recheck.NOT_RECHECKED)
         time.sleep(context.settings.remediation.recheck_after_seconds)
-        problem = recheck()
+        try:
+            problem = recheck()
+        except CouldNotRead as error:
+            return Remedy(outcome, Recheck.NOT_RECHECKED, f"could not look again: {error}")
     return Remedy(outcome, Recheck.FIXED) if problem is None else Remedy(outcome, Recheck.STILL_FAILING, problem)
 
 

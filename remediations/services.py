@@ -12,7 +12,7 @@ from configuration import Settings
 from core.vocabulary import ActionStatus
 from decision.incidents import IncidentStore
 from fixtures.services import MANAGERS
-from remediations import Outcome, command_outcome, remediation
+from remediations import Outcome, command_as_run, command_outcome, remediation
 
 
 def _name(ctx, service: str | None = None, role: str | None = None) -> str:
@@ -45,7 +45,7 @@ def _held_by_an_emergency(ctx, name: str) -> str | None:
 
 
 def _plan(ctx, service=None, role=None) -> str:
-    return "run " + " ".join(ctx.services.restart_argv(_name(ctx, service, role)))
+    return "run " + command_as_run(ctx.box, ctx.services.restart_argv(_name(ctx, service, role)))
 
 
 def _privileged(settings: Settings) -> list[list[str]]:

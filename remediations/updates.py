@@ -7,9 +7,10 @@ A backup of [updates] backup_kind is taken first (take_backup, with its guard an
 fails means nothing is installed. The install itself is `apt-get install --only-upgrade` of exactly the
 packages chosen, under the suite's APT_CONFIG, non-interactive, keeping changed configuration files, and
 is simulated first: if apt would pull a held package in, nothing is installed. Then the daily checks of
-the same configuration run (`python -m pytest -m daily`, remediation off) and the outcome says whether
-they passed. Every install is a line in the audit file beside the suite's state. Installing needs root
-on the box (no sudo rule is printed: the package names change with every run).
+the same box run (`python -m pytest -m daily --maintenance-box NAME`, remediation off: in a fleet, that box's
+alone) and the outcome says whether they passed. Every install is a line in the audit file beside the
+suite's state. Installing needs root on the box (no sudo rule is printed: the package names change with
+every run).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from configuration import Settings
 from core.vocabulary import ActionStatus, ExitStatus
 from decision import audit
 from fixtures.updates import Pending, UpdatesProbe, parse_simulation
-from remediations import Outcome, load_all, remediation
+from remediations import Outcome, command_as_run, load_all, remediation
 
 SCOPES = ("security", "all")
 SUITE = Path(__file__).resolve().parent.parent
@@ -80,7 +81,7 @@ def _plan(ctx, scope: str) -> str:
     todo, held = chosen(probe, scope)
     steps = [f"take a {ctx.settings.updates.backup_kind} backup (take_backup; nothing installed if it fails)",
              f"install {len(todo)} {'security ' if scope == 'security' else ''}update(s): {_names(todo)}: "
-             + " ".join(install_argv(probe, [p.name for p in todo]))]
+             + command_as_run(ctx.box, install_argv(probe, [p.name for p in todo]))]
     if held:
         steps.append(f"hold back {', '.join(p.name for p in held)} ([updates] hold)")
     if ctx.settings.updates.daily_checks_after:
@@ -89,11 +90,11 @@ def _plan(ctx, scope: str) -> str:
 
 
 def daily_checks(settings: Settings) -> tuple[bool, str]:
-    """The daily cadence of this configuration, remediation off (they only look): (passed, what it said)."""
+    """The daily cadence of this box (`settings`: the box's), remediation off (they only look): (passed, what it
+    said). Its own checks only: in a fleet, another box's finding is no verdict on this install."""
     if settings.source is None:
         return False, "not run: the configuration has no file to give them"
-    argv = [sys.executable, "-m", "pytest", "-m", "daily", f"--maintenance-config={settings.source}",
-            "--remediation=off", "-q", "-p", "no:cacheprovider"]
+    argv = daily_checks_argv(settings)
     try:
         done = subprocess.run(argv, cwd=SUITE, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               timeout=settings.updates.daily_checks_timeout_seconds)
@@ -107,6 +108,11 @@ def daily_checks(settings: Settings) -> tuple[bool, str]:
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     return passed, f"the daily checks after it: {'passed' if passed else 'NOT passed'} (exit {done.returncode}, " \
                    f"{status}){': ' + lines[-1].strip()[:300] if lines and not passed else ''}"
+
+
+def daily_checks_argv(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-m", "daily", f"--maintenance-config={settings.source}",
+            f"--maintenance-box={settings.host.name}", "--remediation=off", "-q", "-p", "no:cacheprovider"]
 
 
 class Install:

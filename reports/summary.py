@@ -5,6 +5,7 @@ terminal output, and at the top of the HTML report, in the same words."""
 from __future__ import annotations
 
 import html
+from collections import Counter
 from dataclasses import dataclass, field
 
 from core.text import printable
@@ -36,9 +37,24 @@ def summarize(heading: str, tally: Tally, alerter, not_collected: list[str], wai
     for verdict in FINDING_ORDER:
         found = tally.findings(verdict)
         if found:
-            sections.append((f"{HEADINGS[verdict]} ({len(found)})", [entry(nodeid, props) for nodeid, props in found]))
+            entries = by_box(found) if verdict == Verdict.UNKNOWN else [entry(nodeid, props) for nodeid, props in found]
+            sections.append((f"{HEADINGS[verdict]} ({len(found)})", entries))
+    unheard = unheard_note(alerter.settings)
     return Summary(heading, not_collected, sections, tally.overview(), alert_lines(alerter), list(waiting),
-                   [figure_line(*measured) for measured in tally.figures], list(notes))
+                   [figure_line(*measured) for measured in tally.figures], [*notes, *([unheard] if unheard else [])])
+
+
+def unheard_note(settings) -> str | None:
+    """Boxes watched from this machine whose alerts reach no one: the file channel is on this machine, so a box
+    that dies tells nobody. Said once per run, in the summary; None when a channel reaches a person or the box
+    is this machine."""
+    remote = [box.host.name for box in settings.boxes() if not box.host.backend.startswith("local://")]
+    if not remote or settings.alerts.enabled():
+        return None
+    return (f"alerts go only to a file on this machine ([alerts] file {settings.alerts.file}): configure a channel "
+            f"that reaches a person ([alerts.telegram] or [alerts.email] in {settings.source}): "
+            f"{', '.join(remote)} {'is' if len(remote) == 1 else 'are'} watched from here, and if "
+            f"{'it stops' if len(remote) == 1 else 'one stops'} answering, nobody hears of it")
 
 
 def figure_line(nodeid: str, check_id: str, figures: dict) -> str:
@@ -46,10 +62,37 @@ def figure_line(nodeid: str, check_id: str, figures: dict) -> str:
     return f"{check_id:8} {nodeid.split('::')[-1]}: " + ", ".join(f"{name}={value}" for name, value in figures.items())
 
 
+def by_box(found: list[tuple[str, dict]]) -> list[list[str]]:
+    """One entry per check, except the checks of a box that stopped answering: one entry for that box, where its
+    first check was, saying its reason once and which checks it left without a look."""
+    entries: list[list[str] | str] = []  # a box's name stands where its entry goes
+    boxes: dict[str, list[dict]] = {}
+    for nodeid, props in found:
+        box = props.get(Prop.UNREACHABLE)
+        if box is None:
+            entries.append(entry(nodeid, props))
+        elif box not in boxes:
+            boxes[box] = [props]
+            entries.append(box)
+        else:
+            boxes[box].append(props)
+    return [unreachable_entry(item, boxes[item]) if isinstance(item, str) else item for item in entries]
+
+
+def unreachable_entry(box: str, found: list[dict]) -> list[str]:
+    counts = Counter(props[Prop.CHECK_ID] for props in found)
+    checks = ", ".join(f"{check} x{count}" if count > 1 else check for check, count in counts.items())
+    return [f"{Verdict.UNKNOWN.upper():8} box {box} unreachable: {found[0].get(Prop.PROBLEM, '')}",
+            f"{len(found)} check(s) could not look: {checks}"]
+
+
 def entry(nodeid: str, found: dict) -> list[str]:
     """A finding's line, then what was done about it."""
     # A dependent names its root cause instead of repeating what the root already says.
-    said = f"caused by {found[Prop.CAUSED_BY]}" if Prop.CAUSED_BY in found else found.get(Prop.PROBLEM, "")
+    said = found.get(Prop.PROBLEM, "")
+    if Prop.CAUSED_BY in found:
+        said = (f"waits on its root {found[Prop.CAUSED_BY]}" if found[Prop.VERDICT] == Verdict.UNKNOWN
+                else f"caused by {found[Prop.CAUSED_BY]}")
     lines = [f"{found[Prop.VERDICT].upper():8} {found[Prop.CHECK_ID]:8} {found[Prop.SEVERITY]:8} "
              f"{nodeid.split('::')[-1]}: {said}"]
     if Prop.REMEDIATION_OUTCOME in found:

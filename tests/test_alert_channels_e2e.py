@@ -8,7 +8,8 @@ tests/alert_servers.py. The lab's faults make the alerts:
     dashboard-down (with --remediation=off)  SVC-001[trading-dashboard] critical: sent at once
                                              (WEB-001 names it as its cause: no alert of its own)
     critical-errors                          ERR-002 warning: in the digest
-    circuit-breakers-open                    ERR-004 warning: in the digest
+    circuit-breakers-open                    ERR-004 warning: in the digest, which is critical: the run
+                                             ends with SVC-001 failed (its level follows the exit status)
 
 What each server received is compared with what the run wrote to the file channel (every message
 goes there too): the message a channel must carry is Message.from_alert(record), whose key is the
@@ -40,7 +41,7 @@ CHAT_ID = "-100123"
 TOKEN_ENV, HOOK_ENV = "E2E_TELEGRAM_BOT_TOKEN", "E2E_WEBHOOK_TOKEN"
 FAULTS = ("dashboard-down", "critical-errors", "circuit-breakers-open")
 CRITICAL_PREFIX = "🚨 CRITICAL: [SVC-001] trading-box: test_service_is_running[trading-dashboard]"  # the lab's box
-DIGEST_PREFIX = "⚠️ WARNING: [DIGEST] trading-box: daily run: "
+DIGEST_PREFIX = "🚨 CRITICAL: [DIGEST] trading-box: daily run: "
 FAILURES_REMAIN, ALERTS_SPOOLED = 11, 14
 
 
@@ -174,7 +175,7 @@ def split(messages: list[Message]) -> tuple[Message, Message]:
     assert [m.alert.kind for m in messages] == ["problem", "digest"], [m.subject for m in messages]
     critical, digest = messages
     assert critical.alert.check_id == "SVC-001" and critical.severity == "critical", critical
-    assert digest.severity == "warning"
+    assert digest.severity == "critical", "the run ends with SVC-001 failed: its digest is no less urgent"
     assert {item["check_id"] for item in digest.alert.items} == {"ERR-002", "ERR-004"}, digest.alert.items
     return critical, digest
 
@@ -191,7 +192,8 @@ def test_all_channels_healthy_each_gets_the_critical_alert_at_once_and_the_diges
     # Telegram: the guide's template, the configured chat, the token in the Bot API path; critical first.
     assert rig.telegram.texts() == [critical.rendered(), digest.rendered()]
     assert rig.telegram.texts()[0].startswith(CRITICAL_PREFIX + "\nservice trading-dashboard is STOPPED")
-    assert rig.telegram.texts()[1].startswith(DIGEST_PREFIX + "2 still wrong\nStill wrong:\n")
+    assert rig.telegram.texts()[1].startswith(DIGEST_PREFIX + "2 still wrong; the run ends with ")
+    assert "failed\nStill wrong:\n" in rig.telegram.texts()[1]
     assert "[ERR-004]" in rig.telegram.texts()[1] and "[ERR-002]" in rig.telegram.texts()[1]
     for request in rig.telegram.requests:
         assert request.path == f"/bot{rig.token}/sendMessage" and request.json()["chat_id"] == CHAT_ID
@@ -274,7 +276,7 @@ def test_telegram_5xx_spools_and_the_next_run_delivers_it_exactly_once(rig):
 
 def test_telegram_403_is_not_retried_and_goes_to_email_instead_of_the_spool(rig):
     rig.telegram.default = status(403, "Forbidden: bot was blocked by the user")
-    rig.email_overrides = {"severities": ["critical"]}  # the warning digest reaches email only as a fallback
+    rig.email_overrides = {"severities": ["info"]}  # neither the critical alert nor the digest is email's own
     rig.write_config()
     run = rig.run()
 
@@ -284,7 +286,7 @@ def test_telegram_403_is_not_retried_and_goes_to_email_instead_of_the_spool(rig)
     texts = [request.json()["text"] for request in rig.telegram.requests]
     assert texts == [critical.rendered(), digest.rendered()]  # one request per message: no retry
     assert rig.telegram.accepted() == []
-    # The critical one was mailed as email's own; the digest only because Telegram refused it. Once each.
+    # Both mailed only because Telegram refused them, and the fallback is email. Once each.
     assert rig.mails() == [mail_id(critical), mail_id(digest)]
     assert rig.webhook.keys() == [critical.key, digest.key]
     assert rig.spooled() == {}

@@ -311,19 +311,20 @@ def test_the_maintenance_user_logs_in_with_the_boxs_key(box):
 
 def test_sudo_allows_exactly_the_maintenance_commands(healthy):
     """The rules are `make sudoers` for the box's configuration: its remediations' commands, nothing else
-    (no reset-failed: no remediation runs it; a unit at its start limit waits for a human)."""
+    (no reset-failed: no remediation runs it; a unit at its start limit waits for a human; the tunnel is stopped
+    by no enabled remediation, where the full backup stops and starts the agent and the dashboard)."""
     box = healthy
     before = state(box, "trading-dashboard")["MainPID"]
     allowed = ssh(box, "sudo", "-n", "systemctl", "restart", "trading-dashboard")
     assert allowed.returncode == 0, allowed.stderr
     assert state(box, "trading-dashboard")["MainPID"] != before
-    for refused in (["systemctl", "restart", "cron"], ["systemctl", "stop", "trading-agent"],
+    for refused in (["systemctl", "restart", "cron"], ["systemctl", "stop", "ssh-tunnel"],
                     ["systemctl", "reset-failed", "trading-agent"],
                     ["systemctl", "restart", "ssh"], ["cat", "/etc/shadow"], ["true"]):
         result = ssh(box, "sudo", "-n", *refused)
         assert result.returncode == 1, f"sudo {' '.join(refused)} was allowed"
         assert "password is required" in result.stderr or "not allowed" in result.stderr, result.stderr
-    assert state(box, "trading-agent")["ActiveState"] == "active"
+    assert state(box, "ssh-tunnel")["ActiveState"] == "active"
     # the machine's own sudoers stay as they were: the rule exists inside the box only
     assert not Path(f"/etc/sudoers.d/{MAINT_USER}").exists()
 

@@ -63,11 +63,15 @@ def test_page_answers():
 '''
 PROGRAM = '''
 import os, time, pytest
+from core.unread import CouldNotRead
+from core.vocabulary import Unread
 @pytest.mark.daily
 @pytest.mark.check("X-SVC", severity="critical", why="a dead program serves nothing")
 @pytest.mark.remediate("revive", program="dash")
 def test_program_runs():
     time.sleep({delay})
+    if os.path.exists(os.path.join(os.environ["PROGRAM_DIR"], "manager-silent")):
+        raise CouldNotRead(Unread.TIMEOUT, "the state of dash", "its manager did not answer")
     assert not os.path.exists(os.path.join(os.environ["PROGRAM_DIR"], "dead")), "program dash is dead"
 '''
 
@@ -196,6 +200,23 @@ def test_a_dependent_names_the_root_cause_and_neither_acts_nor_alerts(box):
     assert {a["check_id"] for a in read_alerts(box.alerts)} == {"X-SVC"}
     result.stdout.fnmatch_lines(["  FAILED   X-WEB *test_page_answers: caused by X-SVC*"])
     assert "page of dash does not answer" not in result.stdout.str().split("maintenance summary")[1]
+
+
+def test_a_dependent_of_a_root_that_could_not_be_read_waits_on_it_and_acts_on_nothing(box):
+    """Issue 18, item 11: the service manager did not answer, SVC-001 was UNKNOWN, and WEB-001, NET-001, API-001
+    and DB-001 each tried restart_service through that same manager."""
+    checks(box)
+    kill(box)
+    (box.program / "manager-silent").touch()
+    result = run_at(box, T0)
+    program, page = result.properties["test_program_runs"], result.properties["test_page_answers"]
+    assert program["verdict"] == "unknown" and "its manager did not answer" in program["problem"]
+    assert page["verdict"] == "unknown" and page["caused_by"] == "X-SVC"
+    assert page["policy"] == "waits on its root X-SVC, which could not be read: nothing acted on here"
+    assert "remediation_outcome" not in page and actions(box) == 0
+    assert [(a["check_id"], a["kind"]) for a in read_alerts(box.alerts)] == [("X-SVC", "unknown")]
+    result.stdout.fnmatch_lines(["  UNKNOWN  X-WEB *test_page_answers: waits on its root X-SVC*"])
+    assert result.ret == 12
 
 
 def test_a_dependent_of_a_waived_root_is_waived_with_it(box):

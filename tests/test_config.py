@@ -221,3 +221,20 @@ def test_users_of_a_box_over_ssh_are_left_to_the_box(tmp_path):
     assert load(write(tmp_path, remote)).services.user == "only-on-the-box"
     with pytest.raises(ConfigError, match="boxes.0 [(]a[)]: services.user: no user 'only-on-the-box'"):
         load(write(tmp_path, remote + '[[boxes]]\nname = "a"\nhost = { backend = "local://" }\n'))
+
+
+def test_a_state_directory_too_deep_for_the_ssh_socket_is_refused_at_load_naming_the_key(tmp_path):
+    """ssh would fail on every box as if it were down ("too long for Unix domain socket")."""
+    deep = tmp_path / ("d" * (machine.SOCKET_PATH_MAX - machine.SSH_SOCKET_SUFFIX - len(str(tmp_path))))
+    config = tmp_path / "c.toml"
+    config.write_text(f'[host]\nbackend = "ssh://maint@127.0.0.1"\n[policy]\nstate_dir = "{deep}"\n')
+    with pytest.raises(ConfigError, match="policy.state_dir: .* bytes long: the SSH connection's socket"):
+        load(config)
+    config.write_text(f'[host]\nbackend = "ssh://maint@127.0.0.1"\n[policy]\nstate_dir = "{deep.parent}"\n')
+    assert load(config).policy.state_dir == deep.parent
+
+
+def test_the_room_left_for_the_ssh_socket_is_what_the_socket_name_takes():
+    from fixtures.host import CONTROL_NAME_LENGTH
+
+    assert len("/ssh/") + CONTROL_NAME_LENGTH + 17 == machine.SSH_SOCKET_SUFFIX  # 17: ssh's own temporary suffix

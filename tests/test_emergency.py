@@ -138,6 +138,24 @@ def test_a_close_that_times_out_is_not_repeated_and_the_state_is_read(healthy_la
     assert failed["step"] == "close all positions" and "not called again" in failed["why"]
     assert "the agent now reports 3 open position(s)" in failed["why"]
     assert healthy_lab.program_state("trading-agent") == "RUNNING"
+    # Told in the run whose call failed, not at the next reminder hours later: once, critical, every channel.
+    [told_now] = [alert for alert in runs[1].alerts if alert["title"].startswith("emergency response failed")]
+    assert (told_now["severity"], told_now["emergency"], told_now["check_id"]) == ("critical", True, "EMG-007")
+    assert told_now["message"].startswith("close all positions failed") and "3 open position(s)" in told_now["message"]
+    assert not [alert for run in (runs[0], runs[2]) for alert in run.alerts
+                if alert["title"].startswith("emergency response failed")], "said once: the call is never repeated"
+
+
+def test_a_shutdown_that_fails_is_told_at_once_naming_what_the_agent_holds(healthy_lab, emergency):
+    healthy_lab.inject("health-critical")
+    healthy_lab.inject("shutdown-fails")
+    unconfirmed, confirmed = emergency(ENABLED), emergency(ENABLED)
+    assert posts(healthy_lab).count(CLOSE) == posts(healthy_lab).count(SHUTDOWN) == 1
+    assert not [alert for alert in unconfirmed.alerts if alert["title"].startswith("emergency response failed")]
+    [told] = [alert for alert in confirmed.alerts if alert["title"].startswith("emergency response failed")]
+    assert (told["severity"], told["emergency"]) == ("critical", True)
+    assert told["message"].startswith("emergency shutdown failed") and "trading-agent still runs" in told["message"]
+    assert "the agent now reports 0 open position(s)" in told["message"], "closed before the shutdown was asked"
 
 
 def test_nothing_resumes_by_itself_and_make_resume_does(healthy_lab, emergency, lab_config, tmp_path):

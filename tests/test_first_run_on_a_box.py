@@ -1,6 +1,6 @@
 """The README's "Point it at the real box", followed as written on a systemd box at the guide's paths:
-the shipped example with its secrets filled in runs first in plan, then in apply, and touches
-nothing that is not its own.
+the shipped example with its secrets filled in (the database password in its secrets file, not in the
+environment) runs first in plan, then in apply, and touches nothing that is not its own.
 
 The first contact issue's acceptance. Another program's `trading-*` files in a subdirectory of
 /tmp, a `trading-*` symlink into another tree and a `trading-*` file on another filesystem are
@@ -27,6 +27,7 @@ from lab.box import Box
 PORT_BASE = 29500  # test_box.py 28100-28300, test_box_suite.py 28500-28900 (+444), fleet demo 30000-
 WHY_NOT = Box.unavailable()
 CONFIG = "/etc/trading-maintenance/maintenance.toml"
+SECRETS = "/etc/trading-maintenance/secrets.env"  # the example's [schedule] secrets_file
 REPORTS = "/var/lib/trading-maintenance/reports"  # the example's [reports] dir, in the box
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(WHY_NOT is not None, reason=f"no box here: {WHY_NOT}")]
@@ -99,18 +100,22 @@ def followed(box):
                            (r'url = "http://127.0.0.1:3000"', f'url = "http://127.0.0.1:{ports.dashboard}"'),
                            (r"(?m)^port = 8443$", f"port = {ports.tunnel}"),
                            (r"https://127.0.0.1:8443/", f"https://127.0.0.1:{ports.tunnel}/"),
-                           (r"(?m)^port = 5432$", f"port = {ports.postgres}")):
+                           (r"(?m)^port = 5432$", f"port = {ports.postgres}"),
+                           (r"(?m)^# secrets_file = ", "secrets_file = ")):  # "uncomment [schedule] secrets_file"
         text, count = re.subn(pattern, value, text)
         assert count == 1, f"the example no longer has {pattern}"
     assert box.run(["sh", "-c", f"cat > {CONFIG}"], input=text).returncode == 0
+    # The password in the secrets file alone: `sudo make daily` keeps none of the caller's variables anyway.
+    steps = sh(box, f"sudo install -m 600 /dev/null {SECRETS} && "
+                    f"echo TRADING_DB_PASSWORD=$(cat /run/trading-box/secrets/db-password) > {SECRETS}")
+    assert steps.returncode == 0, steps.stderr
     plant(box)
-    secret = "TRADING_DB_PASSWORD=$(cat /run/trading-box/secrets/db-password)"
-    plan = sh(box, f"{secret} make daily CONFIG={CONFIG} 2>&1")
+    plan = sh(box, f"sudo make daily CONFIG={CONFIG} 2>&1")
     plan_said = everything_said(box, plan.stdout)
     plan_junit = newest_junit(box)
     # "When every planned action is one you want, set [remediation] mode = "apply"."
     assert sh(box, f"sed -i 's/^mode = \"plan\"/mode = \"apply\"/' {CONFIG}").returncode == 0
-    apply = sh(box, f"{secret} make daily CONFIG={CONFIG} 2>&1")
+    apply = sh(box, f"sudo make daily CONFIG={CONFIG} 2>&1")
     return plan, plan_said, plan_junit, apply, everything_said(box, apply.stdout), newest_junit(box)
 
 
@@ -121,6 +126,11 @@ def test_the_plan_lists_the_rules_own_file_and_changes_nothing(box, followed):
     assert temp_files["remediation_outcome"].startswith("delete_expired_files: planned: "), temp_files
     assert temp_files["remediation_outcome"].endswith(f": {OWN}"), temp_files["remediation_outcome"]
     assert "remediation mode plan" in plan.stdout
+
+
+def test_sudo_make_daily_finds_the_database_password_in_the_secrets_file(followed):
+    plan, _, junit, *_ = followed
+    assert junit["test_database_answers"]["verdict"] == "passed", plan.stdout
 
 
 @pytest.mark.parametrize("what", NOT_OWN)

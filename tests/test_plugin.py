@@ -445,3 +445,32 @@ def test_figures_a_check_measured_are_in_the_summary_and_both_reports_passed_or_
     assert "FIGURES (1)" in html.upper() and "trades_7d=42, profit_7d_usdt=18.40" in html
     assert "figures: latency_ms=1250" in html
     assert junit_properties(suite)["test_latency_below_threshold"]["latency_ms"] == "1250"
+
+
+FLEET = '\n[[boxes]]\nname = "nuc-1"\n\n[[boxes]]\nname = "nuc-2"\n'
+PER_BOX = '''
+    import pytest
+    @pytest.mark.daily
+    @pytest.mark.check("X-001", severity="info", why="w")
+    def test_box_answers(settings): pass
+'''
+
+
+def test_one_box_of_a_fleet_runs_its_own_checks_only_with_the_fleets_ids(suite, tmp_path):
+    """`make update-* BOX=nuc-2` verifies with nuc-2's checks: another box's finding is no verdict on its update."""
+    suite.config_path.write_text(suite.config_path.read_text() + FLEET)
+    suite.makepyfile(PER_BOX)
+    result = run(suite, "-m", "daily", "--maintenance-box=nuc-2", "-v")
+    assert result.ret == 0 and result.parseoutcomes() == {"passed": 1}
+    result.stdout.fnmatch_lines(["*test_box_answers[[]nuc-2[]] PASSED*", "*daily run on nuc-2, remediation mode*"])
+    assert "nuc-1" not in result.stdout.str()
+    assert list(junit_properties(suite)) == ["test_box_answers[nuc-2]"]  # the fleet's id: the same state keys
+
+
+def test_a_box_the_configuration_does_not_name_is_refused_before_anything_is_written(suite, tmp_path):
+    suite.config_path.write_text(suite.config_path.read_text() + FLEET)
+    suite.makepyfile(PER_BOX)
+    result = run(suite, "-m", "daily", "--maintenance-box=nuc-3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--maintenance-box nuc-3: * has no box of that name; its boxes: nuc-1, nuc-2"])
+    assert not (tmp_path / "state").exists() and not suite.reports.exists()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -129,3 +131,54 @@ def test_the_clean_up_deletes_only_what_its_rule_owns(tmp_path):
         clean("recursive = true\n", {theirs})  # going down, still never across a filesystem, a link, an owner
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+# -- a plan names the command as it will run (issue 18, item 9)
+
+SUDO_BOX = '[remediation]\nmode = "plan"\n[host]\nsudo = true\n'
+
+
+def typed_by_box_run(box, argv: list[str], privileged: bool = True) -> str:
+    """What Box.run hands the box for `argv`, its `timeout -k 5 N` bound taken off: the command as it runs."""
+    sent = []
+
+    class Recorder:
+        backend = box.host.backend
+
+        def run(self, template, *words):
+            sent.append(list(words))
+            return SimpleNamespace(rc=0, stdout_bytes=b"", stderr_bytes=b"")
+
+    recorded = type(box)(box.name, Recorder(), box.python, box.sudo, box.timeout)
+    recorded.run(argv, privileged=privileged)
+    assert sent[0][:3] == ["timeout", "-k", "5"], sent
+    return shlex.join(sent[0][4:])
+
+
+def test_a_restart_plan_names_sudo_as_the_box_will_run_it(tmp_path):
+    ctx = context(settings_for(tmp_path, SUDO_BOX), "plan")
+    plan = load_all()["restart_service"].plan(ctx, service="trading-dashboard")
+    assert plan == "run sudo -n systemctl restart trading-dashboard"
+    assert plan == "run " + typed_by_box_run(ctx.box, ctx.services.restart_argv("trading-dashboard"))
+
+
+def test_a_plan_without_sudo_names_the_bare_command(tmp_path):
+    ctx = context(settings_for(tmp_path, '[remediation]\nmode = "plan"\n'), "plan")
+    assert load_all()["restart_service"].plan(ctx, service="trading-agent") == "run systemctl restart trading-agent"
+
+
+def test_rotation_and_diagnostics_plans_are_what_box_run_runs(tmp_path):
+    ctx = context(settings_for(tmp_path, SUDO_BOX), "plan")
+    rotate = list(ctx.settings.logrotate.command)
+    assert load_all()["rotate_logs"].plan(ctx) == "run " + typed_by_box_run(ctx.box, rotate)
+    assert load_all()["rotate_logs"].plan(ctx).startswith("run sudo -n ")
+    which = "health_check"
+    argv = list(getattr(ctx.settings.diagnostics, which))  # a diagnostic only reads: never through sudo
+    assert load_all()["run_diagnostic"].plan(ctx, which=which) == "run " + typed_by_box_run(ctx.box, argv, False)
+
+
+def test_an_emergency_plan_names_its_service_commands_with_sudo(tmp_path):
+    ctx = context(settings_for(tmp_path, SUDO_BOX), "plan")
+    ctx.state_dir, ctx.check, ctx.run_id = tmp_path / "state", "EMG-006", "run-1"
+    plan = load_all()["emergency_response"].plan(ctx, kind="agent-down")
+    assert "restart the agent: would run: sudo -n systemctl restart trading-agent" in plan, plan

@@ -13,6 +13,7 @@ from commands import sudoers
 from commands.sudoers import privileged_commands, rule_line
 from configuration import load
 from conftest import ROOT
+from fixtures.backupscan import PROGRAM
 
 
 def config(tmp_path, text: str):
@@ -27,8 +28,10 @@ def test_the_rules_name_each_configured_service_and_the_rotation_command(tmp_pat
     assert ["systemctl", "restart", "agent-x"] in commands and ["/bin/true", "-f", "a,b"] in commands
     # Four services, the rotation, the emergency's system recovery and backup: no diagnostic, no clean-up (they
     # need no root), and nothing of the emergency's later steps, which are off unless enabled. Then the weekly
-    # audit's readings: sshd -T and fail2ban-client's status, of the server and of each jail.
-    assert len(commands) == 7 + 4 and ["/usr/local/bin/trading-system-recovery"] in commands
+    # audit's readings: sshd -T and fail2ban-client's status, of the server and of each jail. Then the backups:
+    # the backup program's set-aside, write of each kind, finish, prune, read and restore-into, and the stop and
+    # start of the two services the full backup stops.
+    assert len(commands) == 7 + 4 + 8 + 4 and ["/usr/local/bin/trading-system-recovery"] in commands
     assert ["sshd", "-T", "-f", "/etc/ssh/sshd_config"] in commands
     assert ["fail2ban-client", "status", "ssh-tunnel"] in commands
     assert ["/opt/trading-agent/scripts/emergency-backup.sh"] in commands
@@ -71,7 +74,9 @@ def test_the_audits_readings_are_allowed_without_the_sudo_prefix_the_operator_co
     settings = load(config(tmp_path, '[audit]\nsshd = ["sudo", "-n", "/usr/sbin/sshd"]\nfail2ban = false\n'))
     commands = privileged_commands(settings)
     assert ["/usr/sbin/sshd", "-T", "-f", "/etc/ssh/sshd_config"] in commands
-    assert not [argv for argv in commands if "sudo" in argv or "fail2ban-client" in argv]
+    # The backup program's arguments hold [backups] pg_dump as root runs it (`sudo -u postgres pg_dump`): not a sudo
+    # of the maintenance user's.
+    assert not [argv for argv in commands if argv[0] != PROGRAM and ("sudo" in argv or "fail2ban-client" in argv)]
 
 
 # ---- every rule exact, and nothing another user could change run as root (issue 17, item 4) --------------------

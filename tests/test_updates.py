@@ -318,3 +318,21 @@ def test_a_failed_backup_means_nothing_installed(healthy, tmp_path):
     assert outcome.status == ActionStatus.FAILED, outcome
     assert "the backup before it failed, nothing installed" in outcome.detail and "pg_dump failed" in outcome.detail
     assert installed(healthy, "openssl") == "3.0.11-1~deb12u2"
+
+
+# -- a fleet: the update of one box is verified with that box's checks (issue 18, item 12)
+
+def test_updates_of_one_box_of_a_fleet_verify_with_its_checks_only(tmp_path):
+    """The application update (commands/update.py) and the package updates (install_updates, `make update-os`)
+    both end with the daily checks: of the box they changed, not of every box the configuration names.
+    tests/test_plugin.py shows that `--maintenance-box` runs that box's checks only."""
+    from commands.update import Update
+    from remediations.updates import daily_checks_argv
+
+    path = tmp_path / "fleet.toml"
+    path.write_text(f'[policy]\nstate_dir = "{tmp_path}/state"\n\n[[boxes]]\nname = "nuc-1"\n\n'
+                    f'[[boxes]]\nname = "nuc-2"\n')
+    box = load(path).box("nuc-2")
+    for argv in (Update(box, path, plan=True).verify_argv(), daily_checks_argv(box)):
+        assert [word for word in argv if word.startswith("--maintenance-")] == [
+            f"--maintenance-config={path.resolve()}", "--maintenance-box=nuc-2"], argv

@@ -129,7 +129,7 @@ def ssh_config(paths: BoxPaths, ports: BoxPorts) -> str:
     data = tomllib.loads(box_config(paths, ports))
     outside = paths.root / "outside"
     data["host"] = {"name": box_name(paths), "backend": f"ssh://{HOSTNAME}", "ssh_config": str(paths.ssh_config),
-                    "service_manager": "systemd", "sudo": True}
+                    "known_hosts": str(paths.known_hosts), "service_manager": "systemd", "sudo": True}
     data["database"]["password_file"] = str(paths.db_password_file)
     data["alerts"] = {"file": str(outside / "alerts.jsonl"), "spool_dir": str(outside / "spool")}
     data["policy"] = {**data.get("policy", {}), "state_dir": str(outside / "state")}
