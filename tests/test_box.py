@@ -115,7 +115,7 @@ def healthy(box):
 
 # ---- the machine stays as it was -----------------------------------------------------------
 
-def test_boot_and_shutdown_leave_the_machines_tmp_alone(tmp_path):
+def test_boot_and_shutdown_leave_the_machines_tmp_alone(tmp_path_factory):
     """tmpfiles would empty /tmp at boot and clean old files: a marker, even an old one, must survive."""
     markers = [Path("/tmp") / f"box-marker-{os.getpid()}-{uuid.uuid4().hex}",
                Path("/var/tmp") / f"box-marker-{os.getpid()}-{uuid.uuid4().hex}"]
@@ -123,7 +123,7 @@ def test_boot_and_shutdown_leave_the_machines_tmp_alone(tmp_path):
     for marker in markers:
         marker.write_text("the box must not touch this\n")
         os.utime(marker, (old, old))
-    box_dir, base = tmp_path / "box", PORT_BASE + 200
+    box_dir, base = tmp_path_factory.mktemp("b") / "box", PORT_BASE + 200  # short: SSH sockets live below it
     try:
         up = run_cli(box_dir, base, "up")
         assert up.returncode == 0, up.stdout + up.stderr
@@ -341,8 +341,8 @@ def test_cli_status_exec_and_faults(box):
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
 
 
-def test_two_boxes_side_by_side(box, tmp_path):
-    second = Box(tmp_path / "second", PORT_BASE + 100)
+def test_two_boxes_side_by_side(box, tmp_path_factory):
+    second = Box(tmp_path_factory.mktemp("b") / "second", PORT_BASE + 100)  # short: SSH sockets live below it
     try:
         second.up()
         record = second.record()

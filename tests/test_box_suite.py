@@ -321,3 +321,77 @@ def test_a_box_powered_off_mid_run_is_unknown_from_then_on_never_acted_on_and_to
     assert [(a["title"], a["box"]) for a in run.alerts] == [("box box-2 unreachable", "box-2")], run.alerts
     assert not any("remediation_outcome" in r.properties for r in run.results), run.output
     assert sudo_lines(dark, cursor) == []
+
+
+def test_the_readmes_ssh_section_followed_as_written_from_a_monitoring_host_with_nothing_set_up(
+        healthy_box, tmp_path_factory, monkeypatch):
+    """Issue 18's acceptance: README, "From another machine, over SSH", step by step, from a monitoring host with
+    no known_hosts, no password in its environment and no sudo rules on the box, to a healthy first run. Before
+    each step is done the run is UNKNOWN with its cause and the fix, one alert, exit 12, and nothing is done on
+    the box. The sshd's `Match User` block (step 2) is the box's own already (lab/box/access.py)."""
+    import tomllib
+
+    import tomli_w
+
+    box = healthy_box
+    monkeypatch.delenv("TRADING_DB_PASSWORD", raising=False)
+    home = tmp_path_factory.mktemp("mon")  # the monitoring host's /etc/trading-maintenance and state, short
+    secrets = home / "secrets.env"
+    data = tomllib.loads(box.paths.ssh_maintenance_config.read_text())  # step 3: [host] names the box
+    data["host"]["known_hosts"] = str(home / "known_hosts")  # nothing trusted yet
+    data["database"].pop("password_file")
+    data["database"]["password_env"] = "TRADING_DB_PASSWORD"
+    data.update(RELAXED_CPU, schedule={"secrets_file": str(secrets), "log_dir": str(home / "log")},
+                policy={**data["policy"], "state_dir": str(home / "state")},
+                alerts={**data["alerts"], "file": str(home / "alerts.jsonl"), "spool_dir": str(home / "spool")})
+    config = box.paths.root / "monitoring.toml"  # where the box can read it too, for `make sudoers` on the box
+    config.write_text(tomli_w.dumps(data))
+    secrets.write_text("# the monitoring host's secrets ([schedule] secrets_file): the password comes later\n")
+    secrets.chmod(0o600)
+    lab_rule = box.paths.sudoers_dir / "trading-maint"
+    saved = lab_rule.read_bytes()
+    lab_rule.unlink()  # no sudo rules on the box
+    cursor = box.journal_cursor()
+
+    def daily(name: str) -> CadenceRun:
+        return run_cadence(config, home / name, "checks/test_daily_services.py")
+
+    try:
+        untrusted = daily("untrusted")
+        assert_unknown_told_once(untrusted, "box-1", "host key not trusted", "Host key verification failed.")
+
+        # First, the box's host key: its fingerprint as the box prints it on its own console.
+        said = box.run(["ssh-keygen", "-lf", f"{box.paths.inside().host_key}.pub"]).stdout.split()
+        trusted = subprocess.run(["make", "--no-print-directory", "-o", "system-deps", "trust-box",
+                                  f"CONFIG={config}", f"FINGERPRINT={said[1]}"], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=120)
+        assert trusted.returncode == 0 and said[1] in trusted.stdout, trusted.stdout + trusted.stderr
+
+        # 1. On the box: the sudo rules as make sudoers prints them, checked by visudo and installed.
+        installed = box.run(["sh", "-c", f"cd {ROOT} && make --no-print-directory sudoers "
+                                         f"CONFIG={box.inside_path(config)} SUDO_USER_NAME=trading-maint "
+                                         f"> /run/trading-maintenance.sudoers && visudo -cf /run/trading-maintenance"
+                                         f".sudoers && install -m 0440 /run/trading-maintenance.sudoers "
+                                         f"/etc/sudoers.d/trading-maintenance"], timeout=180)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+
+        # 2. The password, not in the secrets file yet.
+        no_password = daily("no-password")
+        assert no_password.returncode == 12, no_password.output
+        db = no_password.only("DB-001")
+        assert db.properties["verdict"] == "unknown" and "secret not available" in db.properties["problem"]
+        assert "TRADING_DB_PASSWORD" in db.properties["problem"] and str(secrets) in db.properties["problem"]
+        assert [r.check_id for r in no_password.results if r.properties["verdict"] != "passed"] == ["DB-001"]
+        # one alert of its own; the checks the untrusted host key had made UNKNOWN are told resolved
+        assert [(a["check_id"], a["kind"]) for a in no_password.alerts if a["kind"] != "resolved"] == [
+            ("DB-001", "unknown")], no_password.alerts
+
+        secrets.write_text(f"TRADING_DB_PASSWORD={box.paths.db_password_file.read_text().strip()}\n")
+        first_run = daily("healthy")
+        assert first_run.returncode == 0, first_run.output
+        assert first_run.results and all(r.properties["verdict"] == "passed" for r in first_run.results)
+        assert sudo_lines(box, cursor) == []  # nothing was done on the box by any of these runs
+    finally:
+        box.run(["rm", "-f", "/etc/sudoers.d/trading-maintenance"])
+        lab_rule.write_bytes(saved)
+        lab_rule.chmod(0o440)

@@ -307,8 +307,11 @@ def test_a_run_user_who_could_not_do_the_run_is_refused_naming_each_thing(tmp_pa
                        ("the state directory ([policy] state_dir)", tmp_path / "state"),
                        ("the reports directory ([reports] dir)", tmp_path / "reports")):
         assert f"{what} {path}: {closed}" in said
-    assert "the suite's checkout" not in said  # nobody may read it (whether it may run the venv's python depends
-    # on where that python came from: a pyenv under /root is closed to nobody, and is named then)
+    # The checkout is named exactly when nobody cannot reach it (a clone under /root, mode 0700 on Debian); whether
+    # it may run the venv's python depends on where that python came from (a pyenv under /root is closed too).
+    reachable = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "test", "-r",
+                                str(ROOT)], timeout=30).returncode == 0
+    assert (f"the suite's checkout {ROOT}: {closed}" in said) is not reachable, said
     assert not (tmp_path / "cron.d").exists() and not (tmp_path / "logs").exists()
 
 

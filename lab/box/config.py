@@ -16,8 +16,12 @@ import tomllib
 
 from lab import configfile
 from lab.box.layout import EMERGENCY_BUNDLES, HOSTNAME, BoxPaths, BoxPorts, Guide
+from lab.errors import LabError
 from lab.paths import REPO
 
+# The longest state directory the suite takes for a run over SSH (configuration/machine.py: its SSH socket goes
+# in it, and a unix socket's path holds 107 bytes).
+SSH_STATE_DIR_MAX = 79
 SERVICES = {"agent": "trading-agent", "dashboard": "trading-dashboard", "tunnel": "ssh-tunnel",
             "database": "postgresql"}
 
@@ -133,6 +137,10 @@ def ssh_config(paths: BoxPaths, ports: BoxPorts) -> str:
     data["database"]["password_file"] = str(paths.db_password_file)
     data["alerts"] = {"file": str(outside / "alerts.jsonl"), "spool_dir": str(outside / "spool")}
     data["policy"] = {**data.get("policy", {}), "state_dir": str(outside / "state")}
+    if len(os.fsencode(data["policy"]["state_dir"])) > SSH_STATE_DIR_MAX:
+        raise LabError(f"the box's directory {paths.root} is too deep: the SSH sockets of the run from the machine "
+                       f"live in {outside / 'state'}, which may be at most {SSH_STATE_DIR_MAX} bytes; choose a "
+                       f"shorter BOX_DIR")
     data["reports"] = {"dir": str(outside / "reports")}
     data["emergency"]["bundle_dir"] = str(Guide.backup_dir / EMERGENCY_BUNDLES)  # the maintenance user may write it
     text = configfile.render(_sections(data))

@@ -47,7 +47,9 @@ def what_remains(record: dict, cgroup: Cgroup, box_dir: Path) -> list[str]:
                             ("mnt", "mnt_ns", "still hold the box's mount namespace")):
         inode = record.get(key)
         if inode and inode != namespaces.ns_inode("self", kind):
-            namespaces.wait_until(lambda k=kind, i=inode: not namespaces.pids_in(k, i), 5)
+            # the last of them (nsenter's parents of commands run in the box) end after their children: on a
+            # busy machine that can take seconds; waiting costs nothing when none is left
+            namespaces.wait_until(lambda k=kind, i=inode: not namespaces.pids_in(k, i), 15)
             left = namespaces.pids_in(kind, inode)
             if left:
                 problems.append(f"processes {left} {what}")
