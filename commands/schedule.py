@@ -38,6 +38,7 @@ from pathlib import Path
 from commands import timers
 from commands.timers import ScheduleError
 from configuration import ConfigError, Settings, load, secretsfile
+from core import asuser
 from core.atomic import write_atomically
 from core.vocabulary import Cadence, ExitStatus
 
@@ -298,26 +299,9 @@ def refused_user(user: str, needs: list[Need]) -> str | None:
 
 
 def _problems_as(entry: pwd.struct_passwd, needs: list[Need]) -> list[str]:
-    reading, writing = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child reports through the pipe and its exit status
-        os.close(reading)
-        status = 0
-        try:
-            os.setgroups(os.getgrouplist(entry.pw_name, entry.pw_gid))
-            os.setgid(entry.pw_gid)
-            os.setuid(entry.pw_uid)
-            data = json.dumps(problems(needs, entry.pw_name)).encode()
-            while data:
-                data = data[os.write(writing, data):]
-        except BaseException:  # noqa: BLE001 - the parent says the check itself failed
-            status = 1
-        os._exit(status)
-    os.close(writing)
-    with os.fdopen(reading, "rb") as pipe:
-        said = pipe.read()
-    _, status = os.waitpid(child, 0)
-    if status != 0:
+    kind, said = asuser.as_user(entry.pw_uid, entry.pw_gid, os.getgrouplist(entry.pw_name, entry.pw_gid),
+                                lambda: json.dumps(problems(needs, entry.pw_name)).encode())
+    if kind is not None:
         raise ScheduleError(f"the run user {entry.pw_name} could not be checked (a child process could not become "
                             f"it): install as root")
     return json.loads(said)

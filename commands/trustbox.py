@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import os
 import re
-import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from configuration import Settings
 from core import rootfiles
 from core.text import printable
 from core.vocabulary import ExitStatus
-from fixtures.host import ssh_options
+from fixtures.host import ssh_destination_options, ssh_options
 
 KNOWN_HOSTS_MODE = 0o644  # public keys; the run's user (RUN_USER) must read them, nobody but root change them
 DEFAULT_PORT = 22
@@ -86,14 +85,7 @@ def endpoint(settings: Settings) -> Endpoint:
         raise NotTrusted(f"box {settings.host.name} is reached as {settings.host.backend}, not over SSH: it has no "
                          f"host key to trust")
     backend = testinfra.get_host(settings.host.backend, **ssh_options(settings)).backend
-    argv = ["ssh", "-G", *shlex.split(backend.ssh_extra_args or "")]
-    if backend.ssh_config:
-        argv += ["-F", backend.ssh_config]
-    if backend.host.user:
-        argv += ["-o", f"User={backend.host.user}"]
-    if backend.host.port:
-        argv += ["-o", f"Port={backend.host.port}"]
-    said = _run([*argv, backend.host.name], "ssh -G")
+    said = _run(["ssh", "-G", *ssh_destination_options(backend), backend.host.name], "ssh -G")
     effective = dict(line.split(" ", 1) for line in said.splitlines() if " " in line)
     for hop in ("proxyjump", "proxycommand"):
         if hop in effective:

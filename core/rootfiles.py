@@ -30,9 +30,9 @@ import stat
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from core import safepath
+from core import asuser, safepath
 
-REMOTE_NEEDS = ("core.safepath",)  # what fixtures/host.py ships to the box with this module
+REMOTE_NEEDS = ("core.safepath", "core.asuser")  # what fixtures/host.py ships to the box with this module
 PRIVATE = 0o600  # anything that can hold a secret or a finding
 DIRECTORY_MODE = 0o755  # a directory the suite makes: its files carry their own modes
 WHERE_ROOT_WRITES = "/var/lib/trading-maintenance"
@@ -358,33 +358,16 @@ def _group_of(info: os.stat_result) -> int:
 
 
 def _append_as(uid: int, gid: int, parent: int, name: str, whole: str, data: bytes, mode: int) -> None:
-    """Fork; the child drops to uid/gid (no supplementary groups) and appends; its error comes back on a pipe.
-    A fork, not a new interpreter: the child needs nothing the owner may not read (the suite's checkout)."""
-    reading, writing = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child reports through the pipe and its exit status
-        os.close(reading)
-        status = 0
-        try:
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            descriptor = append_at(parent, name, whole, mode)
-            write_all(descriptor, data)
-        except BaseException as error:  # noqa: BLE001 - whatever it was, the parent says it
-            kind = "refused" if isinstance(error, safepath.UnsafePath) else "error"
-            os.write(writing, f"{kind}\n{error}".encode(errors="replace")[:4000])
-            status = 1
-        os._exit(status)
-    os.close(writing)
-    with os.fdopen(reading, "rb") as pipe:
-        said = pipe.read().decode(errors="replace")
-    _, status = os.waitpid(child, 0)
-    if status == 0:
+    """The append done by a child that has become uid/gid (no supplementary group); its refusal comes back."""
+    def append() -> None:
+        write_all(append_at(parent, name, whole, mode), data)
+
+    kind, said = asuser.as_user(uid, gid, [], append)
+    if kind is None:
         return
-    kind, _, message = said.partition("\n")
+    message = said.decode(errors="replace")[:4000]
     owner = safepath.owner_name(uid)
-    if kind == "refused":
+    if kind in ("UnsafePath", "RefusedFile"):
         raise RefusedFile(f"{message} (written as {owner}, the owner of {os.path.dirname(whole)})")
     raise PermissionError(errno.EACCES, f"as {owner}, the owner of its directory: {message or 'the child died'}",
                           whole)
