@@ -1,4 +1,4 @@
-"""Loads the maintenance plugin (plugin/), which loads the probes (fixtures/) and glues checks to
+"""Loads the maintenance plugin (plugin/), which loads the probes (probes/) and glues checks to
 remediations, alerts and reports."""
 
 pytest_plugins = ["plugin"]

@@ -31,11 +31,11 @@ sys.path.insert(0, str(REPO))
 
 from configuration import load  # noqa: E402
 from core.vocabulary import Mode  # noqa: E402
-from fixtures import restoredb  # noqa: E402
-from fixtures.backups import DUMP, TARBALL, BackupProbe  # noqa: E402
-from fixtures.host import box_of  # noqa: E402
-from fixtures.services import service_manager  # noqa: E402
 from lab import Lab  # noqa: E402
+from probes import restoredb  # noqa: E402
+from probes.backups import DUMP, TARBALL, BackupProbe  # noqa: E402
+from probes.host import box_of  # noqa: E402
+from probes.services import service_manager  # noqa: E402
 from remediations.backups import take_backup  # noqa: E402
 from remediations.runner import ActionContext  # noqa: E402
 

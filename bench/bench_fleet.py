@@ -40,7 +40,7 @@ BOXES = 8
 
 def command_cost(box, count: int) -> tuple[list[float], list[float]]:
     from configuration import load
-    from fixtures.host import box_of
+    from probes.host import box_of
 
     settings = load(box.paths.ssh_maintenance_config)
     suite_box = box_of(settings)

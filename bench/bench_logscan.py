@@ -2,7 +2,7 @@
 
 What is measured, on one generated daily trading log (1 GiB by default, in the guide's format):
 
-  suite  fixtures.logscan.scan_trading_log(path) as the daily checks call it, in a fresh Python
+  suite  probes.remote.logscan.scan_trading_log(path) as the daily checks call it, in a fresh Python
          process (interpreter start-up included; on a file this size the scanner cuts it into
          ranges for one worker process per CPU, see PARALLEL_MIN_BYTES; --workers 1 measures the
          single-process scan instead);
@@ -60,7 +60,7 @@ SHELL_SCRIPT = """grep -c TRADE_EXECUTED "$1"; grep PROFIT "$1" | awk '{s+=$NF} 
 SUITE_SNIPPET = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from fixtures.logscan import scan_trading_log
+from probes.remote.logscan import scan_trading_log
 workers = None if sys.argv[3] == "auto" else int(sys.argv[3])
 totals = scan_trading_log(sys.argv[2], workers=workers)
 print(json.dumps({"trades": totals.trades, "profit": f"{totals.profit_usdt:.2f}"}))
@@ -245,7 +245,7 @@ def main() -> int:
 
     log = cached_log(args.size_mib)
     size = log.stat().st_size
-    from fixtures import logscan
+    from probes.remote import logscan
 
     print(f"log      {log.relative_to(REPO)}  {size / (1 << 20):.0f} MiB")
     print(f"machine  {os.cpu_count()} CPUs, Python {platform.python_version()}, "

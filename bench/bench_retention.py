@@ -4,10 +4,10 @@ One directory of `--files` expired files (10,000 by default; `trading-N.tmp`, th
 runs this) plus as many young ones the rule must keep, made again before every timed run (untimed). Then, each
 timed by the wall clock, alternating, `--repeat` times:
 
-  walker   fixtures.expiry.expire(..., delete=True) in this process: what a run on the box itself does (the
+  walker   probes.remote.expiry.expire(..., delete=True) in this process: what a run on the box itself does (the
            directory reached from / one component at a time, fstatat and unlinkat on its descriptor per name);
   program  the same walker as the box's root program runs it over SSH: `/usr/bin/python3 -IS` on the text
-           `make install-box-helpers` installs (fixtures/files.py program_text), interpreter start included;
+           `make install-box-helpers` installs (probes/files.py program_text), interpreter start included;
   find     `find DIR -xdev -maxdepth 1 -name 'trading-*' -type f -user USER -mtime +1 -delete`, what root ran
            before on a path string.
 
@@ -35,8 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fixtures import expiry  # noqa: E402
-from fixtures.files import program_text  # noqa: E402
+from probes import expiry  # noqa: E402
+from probes.files import program_text  # noqa: E402
 
 DATA_DIR = REPO / "bench" / ".data"
 DAY = 86400

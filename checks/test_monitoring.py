@@ -10,8 +10,8 @@ agent API's and the database's answer times, as figures (what ERR-003 and DB-001
 
 import pytest
 
-from fixtures.endpoints import ProbeError
-from fixtures.monitoring import differences
+from probes.endpoints import ProbeError
+from probes.monitoring import differences
 
 
 @pytest.mark.weekly

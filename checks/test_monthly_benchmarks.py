@@ -2,15 +2,15 @@
 with Quarterly 2's disk read speed (`hdparm -tT`, without root).
 
 Each benchmark is safe on a trading box: a few GETs of the agent's API, a fixed read-only query, one
-sequential read of a file. Each is compared with its baseline (fixtures/baselines.py): the first run records
+sequential read of a file. Each is compared with its baseline (probes/baselines.py): the first run records
 it with its date, later runs report the change in percent and fail past `[baselines] max_regression_percent`
 (a time also past `noise_floor_ms`). `make baseline` records them again on purpose.
 """
 
 import pytest
 
-from fixtures.baselines import API_RESPONSE, DB_QUERY, DISK_READ
-from fixtures.review import NotApplicable
+from probes.baselines import API_RESPONSE, DB_QUERY, DISK_READ
+from probes.host import NotApplicable
 
 pytestmark = pytest.mark.monthly
 

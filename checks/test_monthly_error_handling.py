@@ -4,13 +4,13 @@ and its performance (3).
 The guide's analysis selects files by modification time, `cat`s rotated .gz logs and divides by zero when
 there were no errors; its health check finds handlers with `pgrep -f`, which matches the checking shell
 itself. Here: files by the date in their names, rotated ones read, 0 % without errors, processes matched by
-their own name (fixtures/reviewscan.py).
+their own name (probes/remote/reviewscan.py).
 """
 
 import pytest
 
-from fixtures.baselines import ERROR_HANDLING_RESPONSE
-from fixtures.review import error_handling_response
+from probes.baselines import ERROR_HANDLING_RESPONSE
+from probes.errors import error_handling_response
 
 pytestmark = pytest.mark.monthly
 

@@ -7,7 +7,7 @@ and there is no systemd journal to read (REV-003 skips, saying so).
 
 import pytest
 
-from fixtures.review import NotApplicable
+from probes.host import NotApplicable
 
 pytestmark = pytest.mark.monthly
 

@@ -10,7 +10,7 @@ are the operator's: no remediation.
 
 import pytest
 
-from fixtures.hardware import NotApplicable
+from probes.hardware import NotApplicable
 
 pytestmark = pytest.mark.quarterly
 

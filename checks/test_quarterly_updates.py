@@ -10,7 +10,7 @@ the guide's `curl ... | sudo -E bash -`.
 
 import pytest
 
-from fixtures.updates import node_major
+from probes.updates import node_major
 
 pytestmark = pytest.mark.quarterly
 

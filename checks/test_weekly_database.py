@@ -10,7 +10,7 @@ Thresholds: `[database.thresholds]`, the tables: `[database] tables` and `[[data
 
 import pytest
 
-from fixtures.database import pretty_size
+from probes.database import pretty_size
 
 pytestmark = pytest.mark.weekly
 

@@ -11,7 +11,7 @@ in `[weekly_review]`.
 
 import pytest
 
-from fixtures.weekly import per_day
+from probes.logs import per_day
 
 pytestmark = pytest.mark.weekly
 

@@ -1,7 +1,7 @@
 """Manual Weekly 3: System Optimization: the memory and disk I/O readings the guide shows the operator.
 
 The guide's `free -h`, `grep -E "(MemTotal|MemFree|MemAvailable|Cached)" /proc/meminfo` and
-`iostat -x 1 5`: read on the box by its own python3 (fixtures/weeklyscan.py), the disk being the one that
+`iostat -x 1 5`: read on the box by its own python3 (probes/remote/weeklyscan.py), the disk being the one that
 holds `[weekly_review] io_path` (the application), sampled over `io_sample_seconds`. These are figures for
 a human to judge (the guide has no threshold; the daily RES-002 watches memory against one); each check
 asserts only that its reading can be trusted. `./scripts/system-optimizer.sh` is the operator's, not run.

@@ -3,7 +3,7 @@
 The guide greps the trading logs for the date of exactly 7 days ago, so it counts one day, and it reads
 only the uncompressed logs while every day but the last is rotated to `.gz`. Here the window is the
 `[weekly_review] window_days` whole days before today (today is not over), each day's log chosen by the
-date in its name, rotated ones included, with the guide's per-line semantics (fixtures/logscan.py).
+date in its name, rotated ones included, with the guide's per-line semantics (probes/remote/logscan.py).
 """
 
 import pytest

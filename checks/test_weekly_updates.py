@@ -1,7 +1,7 @@
 """Weekly 3: Security Updates (the guide's `apt update`, `apt list --upgradable`, `npm audit`), and
 System Updates 1's reboot flag.
 
-Security updates are told apart by apt's own release data (fixtures/updates.py), not by the guide's
+Security updates are told apart by apt's own release data (probes/updates.py), not by the guide's
 `grep -i security` over `apt list --upgradable`. Installing them is the remediation install_updates,
 off unless [updates] install = true and then only inside [updates] window, after a backup; the kernel
 ([updates] hold) is never installed by it.

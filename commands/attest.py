@@ -5,12 +5,12 @@ of [rotation] was rotated (python -m commands.attest --config PATH --what NAME -
 [--box NAME]). Key rotation is the second, per secret: `--task key-rotation` is refused, pointing to it.
 
 A task's attestation (who: --who, else $SUDO_USER, else $USER) is kept as the task's latest in [tasks] file
-(fixtures/tasks.py) and as a line of the audit file (decision/audit.py) and of the ledger (reports/ledger.py),
+(probes/tasks.py) and as a line of the audit file (decision/audit.py) and of the ledger (reports/ledger.py),
 which keep every one; the
 TASK checks read the first. An unknown task and an empty note are refused, naming the known tasks.
 
 The quarterly KEY-001 counts the newest of the secret's files' modification and this date. The date is
-kept beside the suite's state ([policy] state_dir, fixtures/rotation.py) and the attestation is a line
+kept beside the suite's state ([policy] state_dir, probes/rotation.py) and the attestation is a line
 of the audit file there (decision/audit.py) and of the ledger. A date in the future is refused; WHEN defaults to now.
 """
 
@@ -27,7 +27,7 @@ from configuration import Settings
 from configuration.tasks import KEY_ROTATION
 from core.vocabulary import ExitStatus, LedgerKind
 from decision import audit
-from fixtures import rotation, tasks
+from probes import rotation, tasks
 
 
 def when_from(text: str | None) -> datetime.datetime:

@@ -4,7 +4,7 @@ made the box faster or slower for good).
 
     python -m commands.baseline --config PATH [--what NAME[,NAME]] [--box NAME] [--who NAME] [--why TEXT]
 
-The monthly checks BENCH-001..003 and EHM-004 compare with these (fixtures/baselines.py); their first run
+The monthly checks BENCH-001..003 and EHM-004 compare with these (probes/baselines.py); their first run
 records a missing baseline by itself. Each recording is a line in the audit file beside the suite's state
 (decision/audit.py) and in the ledger (reports/ledger.py) with the old and new values. A figure that cannot be
 measured is not recorded (status 1), the others are.
@@ -23,11 +23,12 @@ from configuration import Settings
 from core.unread import CouldNotRead
 from core.vocabulary import ExitStatus, LedgerKind
 from decision import audit
-from fixtures import baselines
-from fixtures.database import Database, DatabaseUnavailable
-from fixtures.endpoints import AgentApi, ProbeError
-from fixtures.host import ReaderFailed, box_of
-from fixtures.review import Benchmarks, NotApplicable, error_handling_response
+from probes import baselines
+from probes.benchmarks import Benchmarks
+from probes.database import Database, DatabaseUnavailable
+from probes.endpoints import AgentApi, ProbeError
+from probes.errors import error_handling_response
+from probes.host import NotApplicable, ReaderFailed, box_of
 from reports import ledger
 
 NOT_DONE = 1

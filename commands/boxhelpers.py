@@ -1,8 +1,8 @@
 """`make install-box-helpers`: the programs root runs on the box for the suite, installed where only root can write.
 
 Over SSH the maintenance user may run as root only what its sudo rules name exactly, so what must act as root on
-the box runs a fixed program of the suite's: the retention walker (fixtures/expiry.py, its text written by
-fixtures/files.py from this checkout) and the backup program (fixtures/backupscan.py, by fixtures/backups.py). Each
+the box runs a fixed program of the suite's: the retention walker (probes/remote/expiry.py, its text written by
+probes/files.py from this checkout) and the backup program (probes/remote/backupscan.py, by probes/backups.py). Each
 must live where no other user can change it: `install` writes them through core/rootfiles.py (every directory of
 its path root's and writable by root alone, made if missing; the file replaced whole, root's, mode 0755) and
 refuses anything else, naming the directory and its owner.
@@ -23,8 +23,9 @@ import stat
 import sys
 
 from core import rootfiles, safepath
-from fixtures import backups, backupscan, expiry
-from fixtures.files import program_sha256, program_text
+from probes import backups
+from probes.files import program_sha256, program_text
+from probes.remote import backupscan, expiry
 
 # Each program's path and its text, as this checkout writes it.
 PROGRAMS = ((expiry.PROGRAM, program_text, program_sha256),

@@ -21,8 +21,8 @@ from commands import cli
 from configuration import Settings
 from core.unread import CouldNotRead
 from core.vocabulary import ExitStatus
-from fixtures import securityscan
-from fixtures.host import ReaderFailed, box_of
+from probes.host import ReaderFailed, box_of
+from probes.remote import securityscan
 
 NOT_DONE = 1
 

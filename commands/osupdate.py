@@ -32,9 +32,9 @@ from commands import cli
 from configuration import Settings
 from core.vocabulary import ActionStatus, ExitStatus, Mode
 from decision import audit
-from fixtures.host import box_of
-from fixtures.services import service_manager
-from fixtures.updates import UpdatesProbe
+from probes.host import box_of
+from probes.services import service_manager
+from probes.updates import UpdatesProbe
 from remediations import command_as_run
 from remediations.runner import ActionContext
 from remediations.updates import Install, chosen, daily_checks_argv, install_argv

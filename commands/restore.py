@@ -16,9 +16,9 @@ the daily checks pass (the last line says how to drop it). The services it stopp
 whatever failed. The guide instead runs `dropdb trading_agent` before anything has shown the dump
 can be restored. `--plan` prints each step and changes nothing (the backup is still read back).
 Every step, done or failed, is a line in the audit file beside the suite's state. The backup is read and
-loaded by the backup program as root on the box (fixtures/backupscan.py, its sudo rules over SSH), and the
+loaded by the backup program as root on the box (probes/remote/backupscan.py, its sudo rules over SSH), and the
 suite's own statements reach the database as a run's do: over SSH through the SSH connection's forward to a
-socket in the state directory (fixtures/restoredb.py `reach`), never [database] host:port from here.
+socket in the state directory (probes/restoredb.py `reach`), never [database] host:port from here.
 
 Status: 0 restored, 1 a step failed (what was done is said, and in the audit file), 4 refused (the
 backup does not verify or restore, could not be read or its database reached, or the configuration does not
@@ -42,11 +42,12 @@ from core.unread import CouldNotRead
 from core.vocabulary import ExitStatus
 from decision import audit
 from decision.incidents import IncidentStore
-from fixtures import backupscan, readers, restoredb
-from fixtures.backups import DUMP, TARBALL, BackupProbe, BackupSet, parse
-from fixtures.database import DatabaseUnavailable, SocketPathTooLong
-from fixtures.host import box_of
-from fixtures.services import service_manager
+from probes import restoredb
+from probes.backups import DUMP, TARBALL, BackupProbe, BackupSet, parse
+from probes.database import DatabaseUnavailable, SocketPathTooLong
+from probes.host import box_of
+from probes.remote import backupscan, readers
+from probes.services import service_manager
 
 RESTORED, STEP_FAILED, REFUSED = 0, 1, ExitStatus.BAD_CONFIGURATION
 GUIDE_STOPS = ("agent", "dashboard", "tunnel")  # Recovery 2: systemctl stop trading-agent trading-dashboard ssh-tunnel

@@ -21,9 +21,9 @@ from configuration import Settings
 from core.vocabulary import ExitStatus, LedgerKind
 from decision.audit import state_directory
 from decision.incidents import Incident, IncidentStore
-from fixtures.endpoints import http_get, http_post
-from fixtures.host import box_of
-from fixtures.services import service_manager
+from probes.endpoints import http_get, http_post
+from probes.host import box_of
+from probes.services import service_manager
 from remediations import firewall
 
 

@@ -34,8 +34,8 @@ from pydantic import BaseModel
 from configuration import ConfigError, Settings, load
 from core.safepath import UnsafePath, components, open_directory, owner_name
 from core.vocabulary import ExitStatus
-from fixtures import backups
-from fixtures.audit import root_reads
+from probes import backups
+from probes.securityaudit import root_reads
 from remediations import load_all
 
 # How an argument is written so that sudo matches exactly it. sudoers' parser takes `\,` `\:` `\=` `\#` for the
@@ -206,7 +206,7 @@ def check_files_read(argv: list[str]) -> None:
     may be able to change it. A directory, or what does not exist here, is not judged."""
     for word in argv[1:]:
         if not word.startswith("/") or os.path.isdir(word):  # a directory: the program judges its own walk
-            continue                                          # (the retention walker, fixtures/expiry.py)
+            continue                                          # (the retention walker, probes/remote/expiry.py)
         try:
             unsafe, info = who_else_can_change(word)
         except OSError:  # not here (run on the box), or not a path core/safepath.py takes: not judged

@@ -4,7 +4,7 @@ has compared them.
     python -m commands.trustbox --config PATH [--box NAME] [--fingerprint SHA256:...]
 
 The suite reaches a box over SSH with StrictHostKeyChecking=yes against its own known_hosts ([host] known_hosts,
-by default known_hosts in [policy] state_dir) and nothing else (fixtures/host.py): a box whose key nobody
+by default known_hosts in [policy] state_dir) and nothing else (probes/host.py): a box whose key nobody
 compared could be anybody's, and every reading taken from it and every sudo command sent to it would be
 theirs. This fetches the keys the box shows (`ssh-keyscan`), prints each one's SHA256 fingerprint (`ssh-keygen
 -lf`) and writes them only when
@@ -42,7 +42,7 @@ from configuration import Settings
 from core import rootfiles
 from core.text import printable
 from core.vocabulary import ExitStatus
-from fixtures.host import ssh_destination_options, ssh_options
+from probes.host import ssh_destination_options, ssh_options
 
 KNOWN_HOSTS_MODE = 0o644  # public keys; the run's user (RUN_USER) must read them, nobody but root change them
 DEFAULT_PORT = 22

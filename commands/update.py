@@ -45,10 +45,10 @@ from configuration import Settings
 from core.vocabulary import ActionStatus, AlertKind, ExitStatus, Mode, Severity
 from decision import audit
 from decision.incidents import IncidentStore
-from fixtures import restoredb
-from fixtures.backups import DUMP, TARBALL, BackupProbe
-from fixtures.host import box_of
-from fixtures.services import service_manager
+from probes import restoredb
+from probes.backups import DUMP, TARBALL, BackupProbe
+from probes.host import box_of
+from probes.services import service_manager
 from remediations import command_as_run, load_all
 from remediations.backups import private
 from remediations.runner import ActionContext

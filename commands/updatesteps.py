@@ -7,7 +7,7 @@ a power cut) leaves it behind, and the next `make update-*` or `make update-roll
 before anything else. It is removed once an update succeeded or was rolled back; a rollback that failed
 leaves it, so the next run tries the rollback again.
 
-Every command is an argument list run through the box (fixtures/host.py: over SSH on a remote box), bounded by
+Every command is an argument list run through the box (probes/host.py: over SSH on a remote box), bounded by
 its step's timeout; git gets `-C DIR` and `-c safe.directory=DIR` (the checkout is the agent user's, the
 suite may be root), npm and the migrations run in the checkout through `env -C DIR`.
 """
@@ -27,7 +27,7 @@ from core import clock
 from core.atomic import write_atomically
 from core.vocabulary import ActionStatus
 from decision import audit
-from fixtures.host import Box
+from probes.host import Box
 
 STATE_FILE = "update-{box}.json"
 

@@ -5,7 +5,7 @@ and its backups, and a dump of the database) and Backup Strategy 1 (daily increm
 monthly archive backups). Each kind is due `every_days` and kept `keep_days`; its files are named
 `KIND-YYYYmmdd-HHMMSS.tar.gz` and `KIND-YYYYmmdd-HHMMSS.dump` (pg_dump's custom format), each with a
 `.sha256` beside it, so that names sort by time, say their kind and the dump of a tarball is found by
-its name (remediations/backups.py takes them, fixtures/backups.py reads them).
+its name (remediations/backups.py takes them, probes/backups.py reads them).
 """
 
 from __future__ import annotations

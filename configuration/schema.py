@@ -22,7 +22,6 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from configuration import machine, secretsfile
 from configuration.alerts import AlertSettings
 from configuration.application import Application
-from configuration.audit import Audit
 from configuration.backups import Backups, retention_conflicts
 from configuration.emergency import Emergency
 from configuration.hardware import Hardware
@@ -33,6 +32,7 @@ from configuration.pentest import Pentest
 from configuration.review import Certificates, Rotation
 from configuration.section import AccountName, FreeText, PathText, RelativePath, SecretUrl, Section, UnitName
 from configuration.security import Security
+from configuration.securityaudit import Audit
 from configuration.tasks import Tasks
 from configuration.updates import Updates
 from configuration.weekly_review import WeeklyReview
@@ -88,7 +88,7 @@ class Host(Section):
     @classmethod
     def _host_keys_are_the_suites(cls, words: list[str]) -> list[str]:
         """A box answering with a key nobody compared is not the box: the suite sets how host keys are checked
-        (fixtures/host.py), so no argument may loosen it or point elsewhere."""
+        (probes/host.py), so no argument may loosen it or point elsewhere."""
         host_key_options = ("stricthostkeychecking", "userknownhostsfile", "globalknownhostsfile", "knownhostscommand")
         for word in words:
             option = re.match(r"(?:-o)?\s*([A-Za-z]*)", word)[1].lower()

@@ -18,7 +18,7 @@ process's umask and chmod-ed later can be read in between. So, for root:
 Not root: the files are the user's own, in directories the user chose, and the user is the one at risk; the
 directories are not judged (a user may keep reports in a group's directory), only O_NOFOLLOW and O_EXCL apply.
 
-Standard library only: the box-side readers use it on the box's own python3 (fixtures/host.py ships it).
+Standard library only: the box-side readers use it on the box's own python3 (probes/host.py ships it).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from core import asuser, safepath
 
-REMOTE_NEEDS = ("core.safepath", "core.asuser")  # what fixtures/host.py ships to the box with this module
+REMOTE_NEEDS = ("core.safepath", "core.asuser")  # what probes/host.py ships to the box with this module
 PRIVATE = 0o600  # anything that can hold a secret or a finding
 DIRECTORY_MODE = 0o755  # a directory the suite makes: its files carry their own modes
 WHERE_ROOT_WRITES = "/var/lib/trading-maintenance"

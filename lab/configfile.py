@@ -12,7 +12,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from lab import apt, audit, files, hardware, pentest, security
+from lab import apt, files, hardware, pentest, security, securityaudit
 from lab.paths import REPO, LabPaths, Ports, venv_bin
 
 
@@ -90,7 +90,7 @@ def lab_config(paths: LabPaths, ports: Ports, disk_paths: list[Path]) -> str:
                        "backup_command": [py, str(REPO / "lab" / "diagnostics.py"), "emergency-backup", *lab_args],
                        "bundle_dir": paths.backup_dir, "bundle_log_dirs": [paths.log_dir, paths.app_log_dir]}),
         ("security", security_values(paths, ports)),
-        ("audit", audit.audit_values(paths)),
+        ("audit", securityaudit.audit_values(paths)),
         *review_sections(paths, ports),
         *backup_sections(paths, ports),
         # The application checkout the update commands work on (the lab's tests make it a git checkout).

@@ -11,7 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import agentstate, apt, audit, backups, dbfaults, files, handlers, hardware, pentest, sample, security, tmpfs
+from lab import (
+    agentstate,
+    apt,
+    backups,
+    dbfaults,
+    files,
+    handlers,
+    hardware,
+    pentest,
+    sample,
+    security,
+    securityaudit,
+    tmpfs,
+)
 from lab.errors import FaultError
 from lab.paths import LabPaths
 from lab.supervise import Supervisor
@@ -144,18 +157,20 @@ def _catalogue() -> list[Fault]:
               "file", breaks_files=backups.backups_past_retention,
               still_on=lambda lab: backups.past_retention_left(lab.paths)),
     ]
-    faults += [  # the weekly security audit (lab/audit.py)
+    faults += [  # the weekly security audit (lab/securityaudit.py)
         Fault("fail2ban-down", "fail2ban-client cannot reach its server (Failed to access socket path ... "
-              "Is fail2ban running?)", "file", breaks_files=audit.fail2ban_down),
-        Fault("jail-missing", "Fail2Ban runs without its ssh-tunnel jail", "file", breaks_files=audit.jail_missing),
+              "Is fail2ban running?)", "file", breaks_files=securityaudit.fail2ban_down),
+        Fault("jail-missing", "Fail2Ban runs without its ssh-tunnel jail", "file",
+              breaks_files=securityaudit.jail_missing),
         Fault("sshd-weak", "the sshd_config copy allows password and root logins", "file",
               breaks_files=security.critical_file_changed,
               still_on=lambda lab: security.critical_file_still_changed(lab.paths)),
-        Fault("env-world-readable", "the .env is mode 644 (chmod 644)", "file", breaks_files=audit.env_world_readable),
+        Fault("env-world-readable", "the .env is mode 644 (chmod 644)", "file",
+              breaks_files=securityaudit.env_world_readable),
         Fault("world-writable-file", "config/notes.txt under the application directory is mode 666", "file",
-              breaks_files=audit.world_writable_file),
+              breaks_files=securityaudit.world_writable_file),
         Fault("tunnel-key-replaced", "the tunnel's key is a new key, not the one whose fingerprint is configured",
-              "file", breaks_files=audit.tunnel_key_replaced),
+              "file", breaks_files=securityaudit.tunnel_key_replaced),
     ]
     faults += [  # package updates (lab/apt.py): the lab's own apt repositories, dpkg status, npm stand-in
         Fault("security-updates-pending", f"a newer security version of {apt.SECURITY_FIX[0]} "

@@ -17,7 +17,7 @@ import tarfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from lab import apt, audit, backups, hardware, sample, security
+from lab import apt, backups, hardware, sample, security, securityaudit
 from lab.paths import LabPaths
 
 LOG_DAYS = 11  # today and the ten days before
@@ -153,7 +153,7 @@ def regenerate(paths: LabPaths, now: datetime | None = None) -> None:
     write_temp_files(paths, now)
     write_backups(paths, now)
     security.regenerate(paths, now)
-    audit.regenerate(paths, now)
+    securityaudit.regenerate(paths, now)
     apt.regenerate(paths, now)
     hardware.regenerate(paths, now)
 

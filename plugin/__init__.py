@@ -12,11 +12,6 @@ import sys
 import uuid
 
 import pytest
-
-# Before any probe is imported: pytest loads each probe module as a plugin, and probes import each
-# other (logs uses logscan); marked as one package, none is "already imported, cannot be rewritten".
-pytest.register_assert_rewrite("fixtures")
-
 from filelock import FileLock, Timeout
 
 import configuration
@@ -31,16 +26,15 @@ from core.text import LONG_LIMIT, LONG_TAIL, shown
 from core.vocabulary import Cadence, ExitStatus, LedgerKind, Mode, Prop, RunFact, Verdict, exit_words
 from decision.incidents import IncidentStore
 from decision.state import StateStore
-from fixtures import probe_modules
-from fixtures.host import end_run, join_run, prove_boxes
 from plugin import flow, hookspecs
 from plugin.identity import IDENTITY, IdentityError, check_unique_ids, in_dependency_order, read_identity
+from probes.host import end_run, join_run, prove_boxes
 from remediations import load_all
 from reports import files, html, index, junit, ledger
 from reports import summary as summary_module
 from reports.tally import Tally
 
-pytest_plugins = probe_modules()
+pytest_plugins = ["plugin.fixtures"]  # the probes, as the checks' fixtures
 
 SETTINGS = pytest.StashKey[Settings]()
 MODE = pytest.StashKey[Mode]()
@@ -182,7 +176,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[REDACTOR] = redactor = Redactor(settings.secrets())
     worker = getattr(config, "workerinput", None)
     config.stash[RUN_ID] = worker["maintenance_run"] if worker else uuid.uuid4().hex
-    join_run(config.stash[RUN_ID], owner=worker is None)  # its own SSH connections and marks (fixtures/host.py)
+    join_run(config.stash[RUN_ID], owner=worker is None)  # its own SSH connections and marks (probes/host.py)
     config.add_cleanup(install_redaction(redactor))  # every log record, in every process
     if not hasattr(config, "workerinput"):
         unwritable = None if config.option.collectonly else machine.unwritable_state_dir(state_dir(config, settings))

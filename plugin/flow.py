@@ -28,10 +28,9 @@ from decision import exemptions
 from decision.policy import Budget, budget_for, judge, notification, rules_for
 from decision.state import StateStore
 from decision.verdict import first_line, instance_key, verdict_of
-from fixtures.database import database_of
-from fixtures.host import box_of
-from fixtures.services import services_of
+from plugin.fixtures import database_of, services_of
 from plugin.identity import IDENTITY, LEVEL_ARGNAME, ROOTS, CheckIdentity, RemediationSpec
+from probes.host import box_of
 from remediations.runner import ActionContext, Remedy, remediate_and_recheck, target_of
 from reports import html
 

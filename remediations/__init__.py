@@ -40,7 +40,7 @@ class Outcome:
 
 
 class Context(Protocol):
-    """What an action may use: the settings, the box (fixtures/host.py) and its services, the mode,
+    """What an action may use: the settings, the box (probes/host.py) and its services, the mode,
     and a command runner on the box."""
 
     settings: Settings
@@ -99,7 +99,7 @@ def _default_target(name: str) -> Callable[..., str]:
 
 def command_as_run(box, argv: list[str], *, privileged: bool = True) -> str:
     """The command as it will run on the box, as the operator would type it there: with `sudo -n` in front where
-    the box's [host] sudo is set and the command changes the box (as fixtures/host.py Box.run adds it; its
+    the box's [host] sudo is set and the command changes the box (as probes/host.py Box.run adds it; its
     `timeout` bound left out), each word quoted for a shell. Every plan names its commands through this, so "would
     run" is what will run: `sudo -n systemctl restart trading-dashboard`, not `systemctl restart ...`."""
     sudo = ["sudo", "-n"] if privileged and box.sudo else []

@@ -1,6 +1,6 @@
 """Taking a backup of a kind, and deleting backups past their kind's retention (Weekly 1, Backup Strategy 1).
 
-Every step on a set's files is an operation of the backup program (fixtures/backupscan.py: over SSH the program
+Every step on a set's files is an operation of the backup program (probes/remote/backupscan.py: over SSH the program
 root installed on the box, through one exact sudo rule per operation; on the box itself, in this process), so
 the maintenance user's sudo rules allow exactly what a backup does, and the program decides what must never be
 left to a caller. `take_backup`: the newest set of the kind is read back first and set aside as `.failed` only
@@ -21,8 +21,7 @@ import shlex
 from configuration import Settings
 from configuration.backups import KINDS
 from core.vocabulary import ActionStatus
-from fixtures import readers
-from fixtures.backups import (
+from probes.backups import (
     DUMP,
     PROGRAM,
     TARBALL,
@@ -32,7 +31,8 @@ from fixtures.backups import (
     program_commands,
     program_options,
 )
-from fixtures.services import MANAGERS
+from probes.remote import readers
+from probes.services import MANAGERS
 from remediations import Outcome, command_as_run, remediation
 
 # The box's python sets the umask and becomes the command, its arguments passed as they are: no shell

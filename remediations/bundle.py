@@ -19,8 +19,8 @@ from pathlib import Path
 
 from core import clock
 from core.redact import Redactor
-from fixtures import readers
-from fixtures.endpoints import http_get
+from probes.endpoints import http_get
+from probes.remote import readers
 
 NEVER = [".env"]  # the agent's secrets: never read, never archived
 CHUNK = 96 * 1024  # bytes of archive per call to the box (a command-line argument over SSH)

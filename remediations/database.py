@@ -1,6 +1,6 @@
 """The guide's weekly database maintenance, done where a check found it needed (Weekly 2).
 
-Every action goes through the run's database connection (fixtures/database.py), with its statement and
+Every action goes through the run's database connection (probes/database.py), with its statement and
 lock timeouts: `VACUUM (ANALYZE)` of one table, `REINDEX INDEX CONCURRENTLY` of a table's bloated
 indexes (neither blocks the agent's reads and writes; a server older than 12 has no concurrent REINDEX
 and is refused, since a plain one would block writes for its whole duration), and the deletion of rows
@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 from configuration.backups import KINDS
 from core.vocabulary import ActionStatus
-from fixtures.backups import DUMP, BackupProbe, BackupSet
-from fixtures.database import DatabaseUnavailable, identifier, pretty_size
+from probes.backups import DUMP, BackupProbe, BackupSet
+from probes.database import DatabaseUnavailable, identifier, pretty_size
 from remediations import Outcome, remediation
 
 CONCURRENT_REINDEX = 120000  # server_version_num of PostgreSQL 12

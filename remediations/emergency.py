@@ -31,9 +31,9 @@ from configuration import Settings
 from core import clock
 from core.vocabulary import ActionStatus
 from decision.incidents import Incident, IncidentStore
-from fixtures import readers
-from fixtures.endpoints import HttpReading, http_get, http_post
-from fixtures.services import MANAGERS
+from probes.endpoints import HttpReading, http_get, http_post
+from probes.remote import readers
+from probes.services import MANAGERS
 from remediations import Outcome, bundle, command_as_run, firewall, remediation
 
 # Step names, as the outcome and the incident's record say them.

@@ -1,6 +1,6 @@
 """Log rotation and the cleanup of files past their retention (the guide's daily step 4).
 
-The cleanup is the retention walker (fixtures/expiry.py): on this machine it runs in this process as root; over
+The cleanup is the retention walker (probes/remote/expiry.py): on this machine it runs in this process as root; over
 SSH it is the program root installed on the box (`expiry.PROGRAM`, commands/boxhelpers.py), one fixed command per
 rule, so that the maintenance user's sudo rule names each exactly. Never `find -delete` on a path string.
 """
@@ -11,8 +11,8 @@ import shlex
 
 from configuration.schema import RetentionRule
 from core.vocabulary import ActionStatus
-from fixtures import expiry
-from fixtures.files import answer_of, left_text, listing, program_sha256, refusals_text, walker_arguments
+from probes.files import answer_of, left_text, listing, program_sha256, refusals_text, walker_arguments
+from probes.remote import expiry
 from remediations import Outcome, command_as_run, command_outcome, remediation
 
 

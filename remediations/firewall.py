@@ -5,7 +5,7 @@ The lock drops every new inbound connection except from the management addresses
 port; connections already open (the operator's session) and loopback stay. It is one table, so
 `make resume` removes exactly it and nothing of the box's own firewall.
 
-The ruleset reaches `nft` on its standard input (`nft -f -`, fixtures/host.py's `Box.run(input=...)`): root
+The ruleset reaches `nft` on its standard input (`nft -f -`, probes/host.py's `Box.run(input=...)`): root
 never loads a file, so no user of the box (the maintenance user over SSH included) can change what it loads
 between its writing and its loading, and the sudo rule names exactly `nft -f -`.
 """

@@ -27,7 +27,7 @@ from core.unread import CouldNotRead
 from core.vocabulary import ActionStatus, Mode, Recheck
 from decision.policy import Budget, count_remediation, spend_budget
 from decision.state import StateStore
-from fixtures.host import Box
+from probes.host import Box
 from remediations import Outcome, could_not_act, load_all
 
 
@@ -35,14 +35,14 @@ from remediations import Outcome, could_not_act, load_all
 class ActionContext:
     settings: Settings
     box: Box  # where every command runs: this machine or the box over SSH
-    services: object  # the run's service probe (fixtures/services.py), shared with the checks
+    services: object  # the run's service probe (probes/services.py), shared with the checks
     mode: Mode
     state_dir: Path | None = None  # the suite's memory: where an emergency's incident is kept
     streak: int = 1  # runs in a row the asking check has found what it asks about, this one included
     check: str = ""  # the asking check's instance
     run_id: str = ""  # this run's id
     reports_dir: Path | None = None  # where this run's reports go (--reports-dir or [reports] dir)
-    database: object = None  # the run's database connection (fixtures/database.py), shared with the checks
+    database: object = None  # the run's database connection (probes/database.py), shared with the checks
 
     def run(self, argv: list[str], privileged: bool = True) -> subprocess.CompletedProcess:
         """Argument lists only, never a shell string; on the box, through sudo where configured when it

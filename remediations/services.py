@@ -1,6 +1,6 @@
 """Restarting a stopped service, as the guide does after every failed status check.
 
-The restart goes through the run's service probe (fixtures/services.py), which knows the service
+The restart goes through the run's service probe (probes/services.py), which knows the service
 manager: this module never asks which one it is.
 """
 
@@ -11,7 +11,7 @@ import time
 from configuration import Settings
 from core.vocabulary import ActionStatus
 from decision.incidents import IncidentStore
-from fixtures.services import MANAGERS
+from probes.services import MANAGERS
 from remediations import Outcome, command_as_run, command_outcome, remediation
 
 

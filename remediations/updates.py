@@ -22,7 +22,7 @@ from pathlib import Path
 from configuration import Settings
 from core.vocabulary import ActionStatus, ExitStatus
 from decision import audit
-from fixtures.updates import Pending, UpdatesProbe, parse_simulation
+from probes.updates import Pending, UpdatesProbe, parse_simulation
 from remediations import Outcome, command_as_run, load_all, remediation
 
 SCOPES = ("security", "all")

@@ -14,10 +14,10 @@ import pytest
 
 from configuration import ConfigError, load
 from configuration.backups import KINDS
-from fixtures import backupscan
-from fixtures.backups import BackupProbe, parse, stamp_of
-from fixtures.host import box_of
-from fixtures.restoredb import Table, compare
+from probes.backups import BackupProbe, parse, stamp_of
+from probes.host import box_of
+from probes.remote import backupscan
+from probes.restoredb import Table, compare
 
 DAY = 86400
 
@@ -144,7 +144,7 @@ def test_a_checksum_is_written_in_sha256sums_format_and_compared(tmp_path):
     assert found["recorded"] == found["actual"] == digest and found["size"] == 4
 
 
-# ---- the backup program (fixtures/backupscan.py), the guard, and what could not be read (issue 18) ---------------
+# ---- the backup program (probes/remote/backupscan.py), the guard, and what could not be read (issue 18) ---------------
 # `[backups] pg_restore` stands in here as a small command (`true`, or one that says what pg_restore says when it may
 # not read the file): no server or dump is needed to show what the program decides from its answer.
 
@@ -186,7 +186,7 @@ def backup_dir(tmp_path):
 
 
 def test_the_program_sets_aside_only_a_set_that_reads_back_wrong_and_records_no_attempt(tmp_path, backup_dir):
-    from fixtures.backups import BackupProgram
+    from probes.backups import BackupProgram
 
     settings = program_config(tmp_path)
     program = BackupProgram(box_of(settings), settings)
@@ -207,7 +207,7 @@ def test_the_program_sets_aside_only_a_set_that_reads_back_wrong_and_records_no_
                                                 (SUDO_REFUSED, "sudo refused")])
 def test_a_read_back_refused_for_access_is_could_not_read_and_renames_nothing(tmp_path, backup_dir, command, cause):
     from core.unread import CouldNotRead
-    from fixtures.backups import BackupProgram
+    from probes.backups import BackupProgram
 
     settings = program_config(tmp_path, command)
     name = real_set(backup_dir, "incremental", 1)
@@ -223,7 +223,7 @@ def test_a_read_back_refused_for_access_is_could_not_read_and_renames_nothing(tm
 
 
 def test_a_take_that_fails_leaves_its_files_and_the_attempt_as_failed(tmp_path, backup_dir):
-    from fixtures.backups import BackupProgram
+    from probes.backups import BackupProgram
 
     settings = load(write_config(tmp_path, 'pg_dump = ["false"]\n'))
     (tmp_path / "app").mkdir()
@@ -260,7 +260,7 @@ def test_the_guard_counts_only_the_suites_own_failed_attempts_by_when_they_were_
 
 
 def test_program_commands_are_what_the_program_parses_and_refuses_the_live_database(tmp_path, backup_dir):
-    from fixtures.backups import PROGRAM, program_commands
+    from probes.backups import PROGRAM, program_commands
 
     settings = program_config(tmp_path)
     commands = program_commands(settings, ("write", "finish", "set-aside", "read", "prune", "restore-into"))
@@ -285,7 +285,7 @@ def test_over_ssh_a_refusal_or_a_missing_program_is_said_with_its_fix(tmp_path):
 
     from core.unread import CouldNotRead
     from core.vocabulary import Unread
-    from fixtures.backups import INSTALL_FIX, SUDO_FIX, BackupProgram
+    from probes.backups import INSTALL_FIX, SUDO_FIX, BackupProgram
 
     settings = program_config(tmp_path)
 
@@ -304,7 +304,7 @@ def test_over_ssh_a_refusal_or_a_missing_program_is_said_with_its_fix(tmp_path):
 
 
 def test_the_database_forward_lives_in_the_state_directory_or_is_refused_naming_the_key(tmp_path_factory):
-    from fixtures.database import SocketPathTooLong, forward_socket
+    from probes.database import SocketPathTooLong, forward_socket
 
     tmp_path = tmp_path_factory.mktemp("fw")  # short: under xdist a test's own tmp_path can leave no room
 

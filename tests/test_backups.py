@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, config_with, run_cadence
-from fixtures.backups import parse
 from lab import Lab
+from probes.backups import parse
 
 pytestmark = pytest.mark.lab
 

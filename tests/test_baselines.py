@@ -1,4 +1,4 @@
-"""The benchmarks' baseline store (fixtures/baselines.py) and `make baseline`'s choice of figures, without a lab:
+"""The benchmarks' baseline store (probes/baselines.py) and `make baseline`'s choice of figures, without a lab:
 the first value is recorded with its date, later ones are compared, and a regression is judged the way the
 figure goes (a time worse higher, a speed worse lower), a time's noise below the floor forgiven."""
 
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from commands.baseline import chosen
-from fixtures.baselines import API_RESPONSE, DISK_READ, BaselineStore
+from probes.baselines import API_RESPONSE, DISK_READ, BaselineStore
 
 
 def test_the_first_value_is_recorded_with_its_date_and_later_ones_compared(tmp_path):

@@ -227,7 +227,7 @@ def test_trust_box_takes_the_key_the_box_prints_and_the_suite_trusts_that_alone(
     import sys
 
     from configuration import load
-    from fixtures.host import ssh_options
+    from probes.host import ssh_options
 
     config = config_with(box.paths.ssh_maintenance_config, tmp_path / "untrusted.toml",
                          {"host": {"known_hosts": str(tmp_path / "known_hosts")}})

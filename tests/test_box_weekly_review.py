@@ -13,8 +13,8 @@ from datetime import date, timedelta
 import pytest
 
 from conftest import run_cadence
-from fixtures import weeklyscan
 from lab.box import Box
+from probes.remote import weeklyscan
 
 PORT_BASE = int(os.environ.get("TEST_BOX_WEEKLY_PORT_BASE", "24500"))
 WHY_NOT = Box.unavailable()

@@ -235,7 +235,7 @@ def test_a_state_directory_too_deep_for_the_ssh_socket_is_refused_at_load_naming
 
 
 def test_the_room_left_for_the_ssh_socket_is_what_the_socket_name_takes():
-    from fixtures.host import CONTROL_NAME_LENGTH
+    from probes.host import CONTROL_NAME_LENGTH
 
     assert len("/ssh/") + CONTROL_NAME_LENGTH + 17 == machine.SSH_SOCKET_SUFFIX  # 17: ssh's own temporary suffix
     from lab.box.config import SSH_STATE_DIR_MAX  # the lab refuses a box directory too deep for it, by itself

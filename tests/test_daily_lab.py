@@ -131,7 +131,7 @@ def test_api_failure_makes_dependent_checks_unknown_not_failed(daily, healthy_la
 
 def test_files_past_retention_are_deleted_and_fresh_files_kept(daily, healthy_lab):
     from configuration import load
-    from fixtures.files import expired_files
+    from probes.files import expired_files
 
     healthy_lab.inject("files-past-retention")
     rules = load(healthy_lab.config_path).retention

@@ -23,9 +23,9 @@ import pytest
 from configuration import ConfigError, load
 from conftest import config_with, run_cadence
 from core.vocabulary import ActionStatus, ExitStatus, Mode
-from fixtures.database import Database, TableStats, bloat_percent, estimated_index_pages, pretty_size
-from fixtures.host import box_of
 from lab import Lab
+from probes.database import Database, TableStats, bloat_percent, estimated_index_pages, pretty_size
+from probes.host import box_of
 from remediations import load_all
 from remediations.runner import ActionContext
 
@@ -153,7 +153,7 @@ def test_fault_is_found_planned_and_mended(healthy, tmp_path, fault):
 def only_one_backup_taken_at(lab, taken: datetime) -> None:
     """The lab's newest full set alone in its directory, named as if started at `taken`: a set's time is its
     name's (what a copy or a touch of its files cannot change)."""
-    from fixtures.backups import parse, stamp_of
+    from probes.backups import parse, stamp_of
 
     directory = lab.paths.backup_dir
     sets = parse(directory, {p.name: [p.stat().st_size, 0] for p in directory.iterdir() if p.is_file()})

@@ -29,8 +29,8 @@ from configuration.schema import Database as DatabaseSection
 from conftest import ROOT, run_cadence
 from core.unread import CouldNotRead
 from core.vocabulary import ExitStatus, Unread
-from fixtures.database import Database, login_refused
-from fixtures.host import box_of
+from probes.database import Database, login_refused
+from probes.host import box_of
 
 VARIABLE = "TEST_TRADING_DB_PASSWORD"
 CANARY = "canary-5e1d-db-password"

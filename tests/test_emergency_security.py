@@ -25,9 +25,9 @@ import tomli_w
 
 from configuration import ConfigError, load
 from conftest import ROOT, run_cadence
-from fixtures import securityscan
-from fixtures.host import Box, box_of
-from fixtures.security import SecurityProbe
+from probes.host import Box, box_of
+from probes.remote import securityscan
+from probes.security import SecurityProbe
 
 # Made once with ssh-keygen, for a machine without it; their fingerprints as `ssh-keygen -lf` printed them.
 FIXED_KEYS = [
@@ -297,7 +297,7 @@ def test_a_file_this_user_cannot_read_is_named_with_the_fix(tmp_path):
     keys.chmod(0o600)
     config = write_config(tmp_path, authorized_keys=[str(keys)])
     code = ("import os, sys; from pathlib import Path\n"
-            "from configuration import load; from fixtures.host import box_of; from fixtures.security import SecurityProbe\n"
+            "from configuration import load; from probes.host import box_of; from probes.security import SecurityProbe\n"
             "settings = load(Path(sys.argv[1])); probe = SecurityProbe(box_of(settings), settings)\n"
             "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
             "try:\n    probe.keys(sys.argv[2])\n"

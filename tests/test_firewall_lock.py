@@ -68,7 +68,7 @@ SCRIPT = textwrap.dedent("""
 LOCK = textwrap.dedent("""
     import sys
     import testinfra
-    from fixtures.host import Box
+    from probes.host import Box
     from remediations import firewall
     box = Box("inside", testinfra.get_host("local://"), "python3", sudo=False, timeout=30)
     done = box.run(firewall.lock_argv(), privileged=True, input=firewall.ruleset(["10.9.0.2/32"], {ssh}))

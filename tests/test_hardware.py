@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cadence
-from fixtures import hardwarescan
-from fixtures.hardware import NotApplicable, parse_smart
 from lab import hardware as recorded
+from probes.hardware import NotApplicable, parse_smart
+from probes.remote import hardwarescan
 
 SMARTCTL = [sys.executable, str(ROOT / "lab" / "smartctl.py")]
 

@@ -1,4 +1,4 @@
-"""`Box.run` (fixtures/host.py): output that is not UTF-8 is text with U+FFFD, never an exception that turns an
+"""`Box.run` (probes/host.py): output that is not UTF-8 is text with U+FFFD, never an exception that turns an
 action that did its work into `failed: UnicodeDecodeError`; `input=` reaches the command's standard input, here
 and over SSH (through the run's master connection), so that root loads what the suite gives it and no file.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import testinfra
 
-from fixtures.host import Box
+from probes.host import Box
 
 
 def local_box(timeout: float = 30) -> Box:

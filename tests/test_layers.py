@@ -8,6 +8,8 @@ functions included: a lazy import upward is still an upward dependency.
 from __future__ import annotations
 
 import ast
+import functools
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from conftest import ROOT
 
 # Bottom to top. A module may import from its own layer or any layer before it.
-LAYERS = ["core", "configuration", "fixtures", "checks", "decision", "remediations", "alerts", "reports",
+LAYERS = ["core", "configuration", "probes", "checks", "decision", "remediations", "alerts", "reports",
           "plugin", "commands"]
 # The stand-in host and the suite's own tooling sit beside the suite, not in it.
 OUTSIDE = {"lab": set(), "tests": set(LAYERS) | {"lab"}, "bench": set(LAYERS) | {"lab"}}
@@ -48,6 +50,7 @@ def imported(path: Path, name: str) -> set[str]:
     return names
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
     known = modules()
     return {name: {other for other in imported(path, name) if other in known and other != name}
@@ -92,8 +95,53 @@ def test_the_bottom_layer_imports_no_stage():
     assert not reached, "\n".join(reached)
 
 
+def third_party(path: Path) -> set[str]:
+    """The top-level names of what a file imports that is neither the project's nor the standard library's."""
+    ours = set(LAYERS) | set(OUTSIDE)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return {name for name in found if name not in ours and name not in sys.stdlib_module_names}
+
+
+def test_the_readers_that_travel_to_the_box_need_the_standard_library_only():
+    """probes/remote runs on the box's python3 -I -S: no package of the monitoring host's venv is there, and of the
+    suite only the core modules that travel with them (REMOTE_NEEDS), themselves of the standard library only."""
+    known = modules()
+    remote = [name for name in known if name.startswith("probes.remote.")]
+    assert len(remote) >= 10, remote
+    for name in remote:
+        assert not third_party(known[name]), f"{name} imports {sorted(third_party(known[name]))}"
+        outside = sorted(other for other in graph()[name] if not other.startswith(("core.", "probes.remote")))
+        assert not outside, f"{name} imports the suite's {outside}: only core modules travel with it"
+    travelling = {other for name in remote for other in graph()[name] if other.startswith("core.")}
+    for name in sorted(travelling):
+        assert not third_party(known[name]), f"{name} travels to the box but imports {sorted(third_party(known[name]))}"
+
+
+def test_probes_are_a_library_that_needs_no_pytest():
+    """Commands, remediations and a long-running watch use the probes; only plugin/fixtures.py hands them to
+    checks. A probe that imports pytest, or a non-plugin module that takes the fixtures, breaks that."""
+    known = modules()
+    with_pytest = sorted(name for name in known if name.startswith("probes") and "pytest" in third_party(known[name]))
+    assert not with_pytest, f"probes that import pytest: {with_pytest}"
+    takers = sorted(name for name, others in graph().items() if "plugin.fixtures" in others
+                    and layer_of(name) not in ("plugin", "tests", "bench"))
+    assert not takers, f"modules outside the plugin that import its fixtures: {takers}"
+
+
 def test_an_upward_import_is_caught(tmp_path):
     """The contract can fail: a probe importing the glue is reported."""
     probe = tmp_path / "probe.py"
     probe.write_text("from plugin import flow\n")
-    assert "plugin" in {layer_of(m) for m in imported(probe, "fixtures.probe")}
+    assert "plugin" in {layer_of(m) for m in imported(probe, "probes.probe")}
+
+
+def test_a_reader_that_needs_a_package_is_caught(tmp_path):
+    """The box-side contract can fail: a reader importing a package of the venv (or pytest) is named."""
+    reader = tmp_path / "reader.py"
+    reader.write_text("import json\nimport psycopg\nfrom pytest import fixture\nfrom core import safepath\n")
+    assert third_party(reader) == {"psycopg", "pytest"}

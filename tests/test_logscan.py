@@ -1,4 +1,4 @@
-"""fixtures/logscan.py gives what the guide's grep/awk pipelines give, byte for byte.
+"""probes/remote/logscan.py gives what the guide's grep/awk pipelines give, byte for byte.
 
 Every comparison runs the real commands (grep, awk, sort, uniq, comm) on the same generated file,
 and the scanner with chunk sizes small enough that chunk boundaries fall inside lines, inside the
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import fixtures.logscan as logscan
-from fixtures.logscan import (
+import probes.remote.logscan as logscan
+from probes.remote.logscan import (
     CHUNK_SIZE,
     ErrorCounts,
     awk_number,

@@ -19,7 +19,7 @@ import tomli_w
 
 from configuration import load
 from conftest import ROOT, config_with, run_cadence
-from fixtures.tasks import TaskProbe, attestations_path
+from probes.tasks import TaskProbe, attestations_path
 
 
 def write_config(tmp_path: Path, **tables) -> Path:

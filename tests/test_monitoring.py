@@ -12,8 +12,8 @@ import pytest
 
 from configuration import load
 from conftest import config_with, run_cadence
-from fixtures.monitoring import differences, parse_thresholds
 from lab import hardware as recorded
+from probes.monitoring import differences, parse_thresholds
 
 
 def test_the_guides_file_is_read_and_agrees_with_the_suites_defaults(tmp_path):

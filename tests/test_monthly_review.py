@@ -24,15 +24,10 @@ import pytest
 
 from configuration import Settings
 from conftest import ROOT, config_with, run_cadence
-from fixtures import reviewscan
-from fixtures.host import box_of
-from fixtures.review import (
-    ErrorAnalysis,
-    month_before,
-    parse_journal,
-    parse_supervisor_failed,
-    parse_systemctl_failed,
-)
+from probes.errors import ErrorAnalysis, month_before
+from probes.host import box_of
+from probes.remote import reviewscan
+from probes.system import parse_journal, parse_supervisor_failed, parse_systemctl_failed
 
 TODAY = datetime.date(2026, 11, 26)
 

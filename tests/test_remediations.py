@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from configuration import load
-from fixtures.host import box_of
-from fixtures.services import service_manager
+from probes.host import box_of
+from probes.services import service_manager
 from remediations import load_all
 from remediations.runner import ActionContext
 

@@ -26,8 +26,8 @@ from commands import boxhelpers
 from commands.sudoers import privileged_commands
 from configuration import load
 from core.vocabulary import ActionStatus, Mode
-from fixtures import expiry
-from fixtures.host import box_of
+from probes.host import box_of
+from probes.remote import expiry
 from remediations import load_all
 from remediations.runner import ActionContext
 

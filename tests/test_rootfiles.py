@@ -26,8 +26,8 @@ from core.atomic import write_atomically
 from core.vocabulary import LedgerKind
 from decision import audit
 from decision.state import StateStore
-from fixtures import backupscan, readers
-from fixtures.host import remote_program
+from probes.host import remote_program
+from probes.remote import backupscan, readers
 from remediations.backups import private
 from reports import index, ledger
 

@@ -1,7 +1,7 @@
 """The weekly security audit (AUD-001..009): its readers and parsers on real things of this machine,
 then its checks as cron runs them, on the session's shared lab (tests/conftest.py).
 
-Fail2Ban is the one stand-in: the lab's `fail2ban-client` (lab/audit.py) answers `status` and
+Fail2Ban is the one stand-in: the lab's `fail2ban-client` (lab/securityaudit.py) answers `status` and
 `status JAIL` in fail2ban-client's own output from a state file, because real Fail2Ban is not installed
 here and installing it would start a server that reads this machine's logs and bans addresses. sshd is
 the real /usr/sbin/sshd (`sshd -T` on the lab's sshd_config copy, nothing listens), keys are made by the
@@ -23,13 +23,13 @@ import tomli_w
 from pydantic import ValidationError
 
 from configuration import load
-from configuration.audit import Audit
+from configuration.securityaudit import Audit
 from conftest import TEST_PORT_BASE, run_cadence
-from fixtures import auditscan, securityscan
-from fixtures.audit import AuditProbe, parse_fail2ban_status, parse_fingerprint, parse_jail_status
-from fixtures.host import box_of
-from lab import audit as lab_audit
+from lab import securityaudit as lab_audit
 from lab.paths import LabPaths
+from probes.host import box_of
+from probes.remote import securityauditscan, securityscan
+from probes.securityaudit import AuditProbe, parse_fail2ban_status, parse_fingerprint, parse_jail_status
 
 PORT_BASE = TEST_PORT_BASE  # the shared lab's
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -183,7 +183,7 @@ def test_modes_and_owners_are_read_without_following_links(tmp_path):
     secret.write_text("KEY=1\n")
     secret.chmod(0o640)
     (tmp_path / "link").symlink_to(secret)
-    found = auditscan.file_modes([str(secret), str(tmp_path / "link"), str(tmp_path / "gone")])
+    found = securityauditscan.file_modes([str(secret), str(tmp_path / "link"), str(tmp_path / "gone")])
     assert found[str(secret)]["mode"] == 0o640 and not found[str(secret)]["link"]
     assert found[str(secret)]["owner"] == __import__("pwd").getpwuid(os.getuid()).pw_name
     assert found[str(tmp_path / "link")]["link"]
@@ -200,10 +200,10 @@ def test_world_writable_files_are_counted_and_links_ignored(tmp_path):
     (app / "public").chmod(0o777)
     (app / "fine").write_text("x")
     (app / "tmp-link").symlink_to("/tmp")  # a link's mode is 777: not a finding, and not followed
-    found = auditscan.world_writable(str(app), listed=3)
+    found = securityauditscan.world_writable(str(app), listed=3)
     assert found["count"] == 13 and len(found["first"]) == 3 and found["unreadable"] == []
     with pytest.raises(FileNotFoundError):
-        auditscan.world_writable(str(tmp_path / "nowhere"))
+        securityauditscan.world_writable(str(tmp_path / "nowhere"))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every directory")
@@ -211,7 +211,7 @@ def test_a_directory_that_cannot_be_read_is_reported(tmp_path):
     (tmp_path / "closed").mkdir(mode=0o700)
     (tmp_path / "closed").chmod(0o000)
     try:
-        assert auditscan.world_writable(str(tmp_path))["unreadable"] == [str(tmp_path / "closed")]
+        assert securityauditscan.world_writable(str(tmp_path))["unreadable"] == [str(tmp_path / "closed")]
     finally:
         (tmp_path / "closed").chmod(0o700)
 

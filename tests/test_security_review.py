@@ -26,11 +26,11 @@ from cryptography import x509
 
 from configuration import ConfigError, load
 from conftest import ROOT
-from fixtures import pentestscan
-from fixtures.certificates import CertificateProbe, targets
-from fixtures.host import Box, box_of
-from fixtures.pentest import CLOSED, OPEN, port_states
-from fixtures.rotation import RotationProbe, attestations_path
+from probes.certificates import CertificateProbe, targets
+from probes.host import Box, box_of
+from probes.pentest import CLOSED, OPEN, port_states
+from probes.remote import pentestscan
+from probes.rotation import RotationProbe, attestations_path
 
 UTC = datetime.UTC
 

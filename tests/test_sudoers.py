@@ -13,7 +13,7 @@ from commands import sudoers
 from commands.sudoers import privileged_commands, rule_line
 from configuration import load
 from conftest import ROOT
-from fixtures.backupscan import PROGRAM
+from probes.remote.backupscan import PROGRAM
 
 
 def config(tmp_path, text: str):
@@ -176,7 +176,7 @@ def test_a_file_root_would_read_as_an_argument_is_judged_like_a_program(tmp_path
 
 @AS_ROOT
 def test_a_retention_directory_in_the_agents_tree_is_named_in_the_rule_not_refused(tmp_path):
-    """The walker (fixtures/expiry.py) judges its own way into the rule's directory, which is usually the
+    """The walker (probes/remote/expiry.py) judges its own way into the rule's directory, which is usually the
     agent's (/opt/trading-agent/logs): leaving its rule out would leave the deletion without sudo."""
     logs = tmp_path / "agent" / "logs"
     logs.mkdir(parents=True)

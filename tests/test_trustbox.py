@@ -24,7 +24,7 @@ import tomli_w
 from commands import trustbox
 from configuration import ConfigError, load
 from conftest import ROOT
-from fixtures.host import ssh_options
+from probes.host import ssh_options
 
 ADDRESS = "[127.0.0.1]:2222"  # the box's name in known_hosts: a port other than 22 is part of it
 

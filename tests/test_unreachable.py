@@ -1,5 +1,5 @@
 """Issue 18, part A: the host layer classifies once what never ran, and a box that stops answering is
-unreachable for the rest of the run (fixtures/host.py, plugin/flow.py, alerts/dispatch.py, reports/summary.py).
+unreachable for the rest of the run (probes/host.py, plugin/flow.py, alerts/dispatch.py, reports/summary.py).
 
 The words are ssh's and sudo's own (OpenSSH 9, sudo 1.9). The runs use a stand-in for `ssh` on PATH (FAKE_SSH):
 a box that is this machine, with a master connection that survives its sshd the way OpenSSH's does, an sshd that
@@ -25,8 +25,8 @@ from core.unread import CouldNotRead
 from core.vocabulary import ActionStatus, AlertKind, Mode, Prop, Recheck, Unread, Verdict
 from decision.policy import Budget
 from decision.state import StateStore
-from fixtures import host
-from fixtures.host import Box, Unreadable, alive_options, ssh_cause, sudo_refusal
+from probes import host
+from probes.host import Box, Unreadable, alive_options, ssh_cause, sudo_refusal
 from remediations import REGISTRY, Outcome, Remediation
 from remediations.runner import ActionContext, remediate_and_recheck
 from reports.summary import summarize
@@ -401,7 +401,7 @@ def test_a_box_marked_in_one_process_is_unreachable_in_another_of_the_same_run_o
     box = local_box(state_dir=tmp_path)
     monkeypatch.setattr(Box, "local", property(lambda self: False))
     box._mark(CouldNotRead(Unread.TIMEOUT, "true", "Connection timed out during banner exchange", "", "here"))
-    code = ("import sys; from pathlib import Path; from fixtures import host; from fixtures.host import Box\n"
+    code = ("import sys; from pathlib import Path; from probes import host; from probes.host import Box\n"
             "Box.local = property(lambda self: False)\n"
             "host.join_run(sys.argv[2], owner=False)\n"
             "found = Box('here', None, 'python3', False, 30, Path(sys.argv[1])).unreachable()\n"

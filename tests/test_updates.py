@@ -22,8 +22,8 @@ import pytest
 from configuration import ConfigError, load
 from configuration.updates import Window
 from conftest import ROOT, TEST_PORT_BASE, config_with, run_cadence
-from fixtures import updatescan
-from fixtures.updates import (
+from probes.remote import updatescan
+from probes.updates import (
     classify,
     node_major,
     origin_matches,
@@ -217,8 +217,8 @@ def test_too_many_pending_updates_and_an_old_node(healthy, tmp_path):
 
 
 def _context(config: Path, mode):
-    from fixtures.host import box_of
-    from fixtures.services import service_manager
+    from probes.host import box_of
+    from probes.services import service_manager
     from remediations.runner import ActionContext
 
     settings = load(config)

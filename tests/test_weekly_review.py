@@ -20,10 +20,12 @@ from pydantic import ValidationError
 
 from configuration.weekly_review import WeeklyReview
 from conftest import config_with, run_cadence
-from fixtures import logscan, weeklyscan
-from fixtures.host import Box, box_of
-from fixtures.weekly import SystemReadings, TradingWindow, WeekLogs, iostat_x, parse_strategies
 from lab import files as lab_files
+from probes.host import Box, box_of
+from probes.logs import TradingWindow, WeekLogs
+from probes.remote import logscan, weeklyscan
+from probes.strategies import parse_strategies
+from probes.system import SystemReadings, iostat_x
 
 TODAY = "2026-11-26"
 CHECKS = "weekly_performance or weekly_strategy or weekly_optimization or weekly_error_handling"
