@@ -10,7 +10,7 @@ are the operator's: no remediation.
 
 import pytest
 
-from probes.hardware import NotApplicable
+from probes.host import NotApplicable
 
 pytestmark = pytest.mark.quarterly
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from configuration import Settings
-from probes.host import Box
+from probes.host import Box, NotApplicable
 from probes.remote import hardwarescan
 
 NOT_FOUND = (126, 127)  # `timeout`'s exit status for a command it cannot run
@@ -22,10 +22,6 @@ DEVICE_OPEN_FAILED = 2  # smartctl's exit status bit 1
 BAD_SECTOR_IDS = {5: "reallocated", 197: "pending", 198: "offline_uncorrectable"}
 WEAR_IDS = (177, 231, 233)
 WEAR_NAME = re.compile(r"wear|life", re.IGNORECASE)
-
-
-class NotApplicable(Exception):
-    """The box has nothing of this to read (a VM, a container): the check is skipped with the reason."""
 
 
 @dataclass(frozen=True)
