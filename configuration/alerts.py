@@ -19,7 +19,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from configuration import secretsfile
-from configuration.section import SecretUrl, Section
+from configuration.section import COMMENTED, SecretUrl, Section
 from core.redact import url_secrets
 from core.vocabulary import Severity
 
@@ -74,8 +74,9 @@ def _one_source(env: str | None, file: Path | None, key: str, required: bool) ->
 class ChannelSettings(Section):
     """What every network channel has: the severities it carries and a timeout for each call."""
 
-    severities: list[Severity]
-    timeout_seconds: float = Field(default=10, gt=0, le=120)
+    severities: list[Severity] = Field(description="The severities this channel carries (critical, warning, info); "
+                                                   "emergencies go to every configured channel whatever these say.")
+    timeout_seconds: float = Field(default=10, gt=0, le=120, description="How long one delivery may take.")
 
     def wants(self, severity: str) -> bool:
         return severity in self.severities
@@ -85,11 +86,20 @@ class ChannelSettings(Section):
 
 
 class TelegramSettings(ChannelSettings):
-    api_base: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
-    bot_token_env: str | None = None
-    bot_token_file: ExistingFile = None
-    chat_id: str = Field(min_length=1)
-    severities: list[Severity] = ["critical", "warning", "info"]
+    """The guide's Telegram alerts (its templates \"🚨 CRITICAL: {message}\", \"⚠️ WARNING: ...\", \"ℹ️ INFO: ...\").
+    The bot's token comes from @BotFather; the chat's id from https://api.telegram.org/bot<token>/getUpdates once
+    the bot is in the chat (a group's id is negative)."""
+
+    api_base: str = Field(default="https://api.telegram.org", pattern=r"^https?://",
+                          description="Telegram's Bot API (another address only for a test server).")
+    bot_token_env: str | None = Field(default=None, examples=["TELEGRAM_BOT_TOKEN"],
+                                      description="The name of the variable that holds the bot's token, looked up in "
+                                                  "[schedule] secrets_file, then the environment; or bot_token_file.")
+    bot_token_file: ExistingFile = Field(default=None, examples=["/etc/trading-maintenance/telegram-token"],
+                                         description="Instead of bot_token_env: a file holding only the token.")
+    chat_id: str = Field(min_length=1, examples=["-1001234567890"], description="The chat the alerts go to.")
+    severities: list[Severity] = Field(default=["critical", "warning", "info"],
+                                       description="The severities this channel carries.")
 
     @field_validator("chat_id", mode="before")
     @classmethod
@@ -110,16 +120,27 @@ class TelegramSettings(ChannelSettings):
 
 
 class EmailSettings(ChannelSettings):
-    host: str = Field(min_length=1)
-    port: int = Field(default=587, ge=1, le=65535)
-    starttls: bool = True
-    ca_file: ExistingFile = None  # trust this CA instead of the system's (a private relay, the tests)
-    user: str | None = None
-    password_env: str | None = None
-    password_file: ExistingFile = None
-    sender: str = Field(pattern=ADDRESS)
-    recipients: list[Annotated[str, Field(pattern=ADDRESS)]] = Field(min_length=1)
-    severities: list[Severity] = ["critical", "warning"]
+    """The guide's email alerts: SMTP with STARTTLS and a login. With [alerts] fallback = [\"email\", \"file\"], an
+    alert another channel refuses for good is mailed."""
+
+    host: str = Field(min_length=1, examples=["smtp.yourdomain.com"], description="The SMTP server.")
+    port: int = Field(default=587, ge=1, le=65535, description="Its submission port.")
+    starttls: bool = Field(default=True, description="Upgrade the connection to TLS before anything is sent; a login "
+                                                     "requires it.")
+    ca_file: ExistingFile = Field(default=None, examples=["/etc/trading-maintenance/smtp-ca.pem"],
+                                  description="Trust this CA instead of the system's (a private relay).")
+    user: str | None = Field(default=None, examples=["alerts@yourdomain.com"],
+                             description="The login; not set: no login.")
+    password_env: str | None = Field(default=None, examples=["EMAIL_PASS"],
+                                     description="The name of the variable that holds the login's password; or "
+                                                 "password_file.")
+    password_file: ExistingFile = Field(default=None, examples=["/etc/trading-maintenance/smtp-password"],
+                                        description="Instead of password_env: a file holding only the password.")
+    sender: str = Field(pattern=ADDRESS, examples=["trading-box@yourdomain.com"], description="The From address.")
+    recipients: list[Annotated[str, Field(pattern=ADDRESS)]] = Field(min_length=1, examples=[["admin@yourdomain.com"]],
+                                                                      description="Who receives the alerts.")
+    severities: list[Severity] = Field(default=["critical", "warning"],
+                                       description="The severities this channel carries.")
 
     @model_validator(mode="after")
     def _login_is_safe(self) -> EmailSettings:
@@ -138,11 +159,21 @@ class EmailSettings(ChannelSettings):
 
 
 class WebhookSettings(ChannelSettings):
-    url: SecretUrl  # a hook's URL carries its token: in its path (Slack, Discord), query or user-info
-    severities: list[Severity] = ["critical", "warning", "info"]
-    header_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
-    header_value_env: str | None = None
-    header_value_file: ExistingFile = None
+    """A generic webhook receiving each alert as JSON."""
+
+    url: SecretUrl = Field(examples=["https://hooks.yourdomain.com/trading"],
+                           description="Where the alert is posted; a secret as a whole but its scheme and host (a "
+                                       "hook's URL carries its token: in its path for Slack and Discord, its query "
+                                       "or its user-info).")
+    severities: list[Severity] = Field(default=["critical", "warning", "info"],
+                                       description="The severities this channel carries.")
+    header_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$", examples=["Authorization"],
+                                    description="A header sent with each alert, whose value is a secret.")
+    header_value_env: str | None = Field(default=None, examples=["WEBHOOK_TOKEN"],
+                                         description="The name of the variable that holds the header's value; or "
+                                                     "header_value_file.")
+    header_value_file: ExistingFile = Field(default=None, examples=["/etc/trading-maintenance/webhook-token"],
+                                            description="Instead of header_value_env: a file holding only the value.")
 
     @model_validator(mode="after")
     def _header_complete(self) -> WebhookSettings:
@@ -161,19 +192,52 @@ class WebhookSettings(ChannelSettings):
 
 
 class AlertSettings(Section):
-    """The file channel is always on; the network channels are on when their table is present."""
+    """Telling a human. The file channel is always on; a network channel is on when its table is present.
 
-    file: Path = Path("/var/log/trading-maintenance/alerts.jsonl")  # root's: never the agent's log directory
-    spool_dir: Path = Path("/var/lib/trading-maintenance/spool")
-    fallback: list[Annotated[str, AfterValidator(_known_channel)]] = ["email", FILE_CHANNEL]
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    max_retry_seconds: float = Field(default=30, ge=0, le=600)
-    # Routine maintenance that did its job (a log rotated, yesterday's temp files removed) is in the
-    # report; it is sent to nobody unless this is true.
-    tell_routine_fixes: bool = False
-    telegram: TelegramSettings | None = None
-    email: EmailSettings | None = None
-    webhook: WebhookSettings | None = None
+    A channel that reaches a person: Telegram or email (or both). To enable one:
+      1. uncomment its table below and fill in the chat or the addresses;
+      2. put its secret in [schedule] secrets_file (mode 600), one KEY=VALUE line under the name its `*_env`
+         key gives, e.g. TELEGRAM_BOT_TOKEN=123456:ABC... (never in this file; or point `*_file` at a file
+         that holds only the secret);
+      3. the next run that alerts says at the end of its summary what each message reached (\"NOT DELIVERED:
+         telegram ...: why\" when a channel did not take it; the message then waits in spool_dir).
+    Emergencies go to every configured channel whatever its severities."""
+
+    file: Path = Field(default=Path("/var/log/trading-maintenance/alerts.jsonl"),
+                       description="Every alert is appended to this file (one JSON object per line), whatever else "
+                                   "happens. Its directory must be one only root can write (never the agent's log "
+                                   "directory, which its user could fill with links). The file is on the machine "
+                                   "that runs the suite: a record that tells nobody. Watching the box from another "
+                                   "machine, a box that dies is only ever in this file unless a channel below "
+                                   "reaches a person: set one up (each run's summary says so while none is).")
+    spool_dir: Path = Field(default=Path("/var/lib/trading-maintenance/spool"),
+                            description="Alerts that could not be delivered wait here and are delivered by the next "
+                                        "run, once.")
+    fallback: list[Annotated[str, AfterValidator(_known_channel)]] = Field(
+        default=["email", FILE_CHANNEL], examples=[[FILE_CHANNEL]],
+        description="Where an alert goes when its channel refuses it for good (403, a bad address): configured "
+                    "channels only, e.g. [\"email\", \"file\"] once [alerts.email] is set up.")
+    max_attempts: int = Field(default=3, ge=1, le=10,
+                              description="Tries of one alert on one channel (5xx answers, timeouts) ...")
+    max_retry_seconds: float = Field(default=30, ge=0, le=600, description="... within this time.")
+    tell_routine_fixes: bool = Field(default=False,
+                                     description="A finding its remediation fixed is in the digest as done, never as "
+                                                 "a problem. Routine maintenance that did its job (logs rotated, "
+                                                 "expired files removed) is in the report only; true also sends "
+                                                 "those.")
+    telegram: TelegramSettings | None = Field(
+        default=None, json_schema_extra=COMMENTED,
+        examples=[{"bot_token_env": "TELEGRAM_BOT_TOKEN", "chat_id": "-1001234567890",
+                   "severities": ["critical", "warning", "info"], "timeout_seconds": 10}])
+    email: EmailSettings | None = Field(
+        default=None, json_schema_extra=COMMENTED,
+        examples=[{"host": "smtp.yourdomain.com", "port": 587, "user": "alerts@yourdomain.com",
+                   "password_env": "EMAIL_PASS", "sender": "trading-box@yourdomain.com",
+                   "recipients": ["admin@yourdomain.com"], "severities": ["critical", "warning"]}])
+    webhook: WebhookSettings | None = Field(
+        default=None, json_schema_extra=COMMENTED,
+        examples=[{"url": "https://hooks.yourdomain.com/trading", "header_name": "Authorization",
+                   "header_value_env": "WEBHOOK_TOKEN", "severities": ["critical"]}])
 
     @classmethod
     def network_channels(cls) -> tuple[str, ...]:

@@ -20,32 +20,50 @@ GIT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"  # a remote or a branch: no option, 
 
 
 class Application(Section):
-    dir: Path = Path("/opt/trading-agent")
-    remote: str = Field(default="origin", pattern=GIT_NAME)
-    branch: str = Field(default="main", pattern=GIT_NAME)
-    git: list[str] = Field(default_factory=lambda: ["git"], min_length=1)
-    # Put before every git and npm command (empty: as the suite's user): the checkout's owner should run
-    # them, so that node_modules and the build are not root's, e.g. ["runuser", "-u", "trading", "--"].
-    run_as: list[str] = Field(default_factory=list)
-    install: list[str] = Field(default_factory=lambda: ["npm", "install"], min_length=1)
-    test: list[str] = Field(default_factory=lambda: ["npm", "test"], min_length=1)
-    build: list[str] = Field(default_factory=lambda: ["npm", "run", "build"], min_length=1)
-    # The guide's ./scripts/migrate-database.sh and ./scripts/migrate-config.sh, for a major update only.
-    # A database migration that ran is undone by a rollback by restoring the full backup's dump.
-    migrate_database: list[list[str]] = Field(default_factory=list)
-    migrate_config: list[list[str]] = Field(default_factory=list)
-    # Each step's bound, in seconds.
-    git_timeout_seconds: float = Field(default=120, gt=0, le=3600)
-    install_timeout_seconds: float = Field(default=900, gt=0, le=7200)
-    test_timeout_seconds: float = Field(default=900, gt=0, le=7200)
-    build_timeout_seconds: float = Field(default=900, gt=0, le=7200)
-    migrate_timeout_seconds: float = Field(default=1800, gt=0, le=86400)
-    # The verification: the daily checks of this configuration, as a pytest run; the update passes only if
-    # every one passes. Extra pytest arguments (a `-k` selection) go in verify_args.
-    verify_args: list[str] = Field(default_factory=list)
-    verify_timeout_seconds: float = Field(default=900, gt=0, le=7200)
-    # How many lines of a failed step's output are said (and kept in the audit file).
-    output_tail_lines: int = Field(default=20, ge=1, le=500)
+    """The guide's Update Procedures 1-2: `make update-minor CONFIG=...` and `make update-major REF=v2.0.0
+    CONFIG=...` (plan by default; APPLY=1 updates). The agent's git checkout: a minor update fast-forwards it to
+    remote/branch, a major one checks out a tag or commit. A backup first (minor: .env and config/; major: a full
+    backup with every service stopped), then fetch, check out, install, test, build, migrate (major), restart, and
+    the daily checks of this file; a failed step or check rolls back to the commit and backup of before."""
+
+    per_box = True
+
+    dir: Path = Field(default=Path("/opt/trading-agent"), description="The agent's git checkout on the box.")
+    remote: str = Field(default="origin", pattern=GIT_NAME, description="The git remote updates come from.")
+    branch: str = Field(default="main", pattern=GIT_NAME, description="The branch a minor update fast-forwards to.")
+    git: list[str] = Field(default_factory=lambda: ["git"], min_length=1, description="How git is run.")
+    run_as: list[str] = Field(
+        default_factory=list, examples=[["runuser", "-u", "trading", "--"]],
+        description="Put before every git and npm command, so that the checkout's owner runs them and node_modules "
+                    "and the build are not root's; empty: as the suite's user.")
+    install: list[str] = Field(default_factory=lambda: ["npm", "install"], min_length=1,
+                               description="Run in dir (argument lists, as every step). `npm ci` installs exactly "
+                                           "package-lock.json; the guide says `npm install`.")
+    test: list[str] = Field(default_factory=lambda: ["npm", "test"], min_length=1, description="The tests, run in dir.")
+    build: list[str] = Field(default_factory=lambda: ["npm", "run", "build"], min_length=1,
+                             description="The build, run in dir.")
+    migrate_database: list[list[str]] = Field(
+        default_factory=list, examples=[[["./scripts/migrate-database.sh"]]],
+        description="The guide's database migration scripts, major updates only: each a command, run in dir. A "
+                    "migration that ran is undone on rollback by restoring the full backup's dump (the migrated "
+                    "database is kept, renamed).")
+    migrate_config: list[list[str]] = Field(
+        default_factory=list, examples=[[["./scripts/migrate-config.sh"]]],
+        description="The guide's configuration migration scripts, major updates only; each a command, run in dir.")
+    git_timeout_seconds: float = Field(default=120, gt=0, le=3600,
+                                       description="Each step's bound, in seconds: a step that runs out of it fails, "
+                                                   "and the update rolls back.")
+    install_timeout_seconds: float = Field(default=900, gt=0, le=7200, description="See git_timeout_seconds.")
+    test_timeout_seconds: float = Field(default=900, gt=0, le=7200, description="See git_timeout_seconds.")
+    build_timeout_seconds: float = Field(default=900, gt=0, le=7200, description="See git_timeout_seconds.")
+    migrate_timeout_seconds: float = Field(default=1800, gt=0, le=86400, description="See git_timeout_seconds.")
+    verify_args: list[str] = Field(default_factory=list,
+                                   description="The verification is the daily checks of this file (pytest -m daily); "
+                                               "the update passes only if every one passes. Extra pytest arguments "
+                                               "(a `-k` selection) go here.")
+    verify_timeout_seconds: float = Field(default=900, gt=0, le=7200, description="See git_timeout_seconds.")
+    output_tail_lines: int = Field(default=20, ge=1, le=500,
+                                   description="How many lines of a failed step's output are said, and recorded.")
 
     @field_validator("dir")
     @classmethod

@@ -24,12 +24,15 @@ SERVICE_ROLES = ("agent", "dashboard", "tunnel", "database")
 class BackupKind(Section):
     """One kind of backup: how often it is due, how long it is kept, what is stopped while it is taken."""
 
-    enabled: bool = True
-    every_days: float = Field(gt=0, le=366)
-    keep_days: float = Field(gt=0, le=3660)
-    # The service roles of [services] stopped while it is taken and started again afterwards, whatever
-    # happened; the guide stops only for the weekly full backup (trading-agent, trading-dashboard).
-    stop_services: list[str] = Field(default_factory=list)
+    enabled: bool = Field(default=True, description="false: this kind is never taken nor required.")
+    every_days: float = Field(gt=0, le=366, examples=[7], description="A backup of this kind is due this often.")
+    keep_days: float = Field(gt=0, le=3660, examples=[30],
+                             description="Backups of this kind are kept this long (the newest good one always); at "
+                                         "least every_days.")
+    stop_services: list[str] = Field(default_factory=list,
+                                     description="The [services] roles (agent, dashboard, tunnel, database) stopped "
+                                                 "while it is taken and started again afterwards, whatever happened; "
+                                                 "the guide stops them for the weekly full backup only.")
 
     @field_validator("stop_services")
     @classmethod
@@ -49,9 +52,17 @@ class BackupKind(Section):
 
 
 class Kinds(Section):
-    full: BackupKind = BackupKind(every_days=7, keep_days=30, stop_services=["agent", "dashboard"])
-    incremental: BackupKind = BackupKind(every_days=1, keep_days=7)
-    archive: BackupKind = BackupKind(every_days=28, keep_days=365)
+    """The guide's Backup Strategy 1: a weekly full backup (Sunday 03:00), daily incrementals and monthly archives.
+    The guide keeps backups 30 days; an incremental (the files changed since the newest full, and a whole dump) is
+    worth keeping until the next fulls supersede it, an archive a year."""
+
+    full: BackupKind = Field(default=BackupKind(every_days=7, keep_days=30, stop_services=["agent", "dashboard"]),
+                             description="The full backup: the whole application directory and a dump.")
+    incremental: BackupKind = Field(default=BackupKind(every_days=1, keep_days=7),
+                                    description="The incremental backup: the files changed since the newest full "
+                                                "one, and a whole dump.")
+    archive: BackupKind = Field(default=BackupKind(every_days=28, keep_days=365),
+                                description="The archive: a full backup kept long.")
 
     def enabled(self) -> list[str]:
         return [kind for kind in KINDS if getattr(self, kind).enabled]
@@ -64,26 +75,43 @@ def _absolute(value: Path) -> Path:
 
 
 class Backups(Section):
-    dir: Path = Path("/opt/trading-agent/backups")
-    app_dir: Path = Path("/opt/trading-agent")
-    # tar's --exclude patterns for the application directory (archived as `.`): a name without a slash
-    # at any depth, `./name` only at its top.
-    excludes: list[str] = Field(default_factory=lambda: ["node_modules", "./logs", "./backups"])
-    # Relative to app_dir; a trailing / is a directory that must hold at least one file.
-    files_that_matter: list[str] = Field(default_factory=lambda: [".env", "config/", "keys/oracle_key"])
-    # A backup is due when the newest of its kind is older than every_days less this slack, so that a
-    # weekly run finds last week's backup due even when that one was taken a few minutes later in its run.
-    due_slack_hours: float = Field(default=6, ge=0, le=72)
-    # Everything in dir together may take at most this share of its filesystem.
-    max_share_of_disk_percent: float = Field(default=40, gt=0, le=100)
-    # How pg_dump and pg_restore run on the box, before the suite's own arguments (--format=custom
-    # --file=... DBNAME; --list, --file=/dev/null or --dbname=... FILE). The guide's: as postgres over the
-    # local socket, which must then be able to write dir.
-    pg_dump: list[str] = Field(default_factory=lambda: ["sudo", "-u", "postgres", "pg_dump"], min_length=1)
-    pg_restore: list[str] = Field(default_factory=lambda: ["sudo", "-u", "postgres", "pg_restore"], min_length=1)
-    take_timeout_seconds: float = Field(default=1800, gt=0, le=86400)  # each of tar and pg_dump
-    verify_timeout_seconds: float = Field(default=600, gt=0, le=86400)  # reading a dump to its end
-    drill_timeout_seconds: float = Field(default=3600, gt=0, le=86400)  # restoring it into a scratch database
+    """The guide's Weekly 1 and Backup Strategy 1. Each backup is `KIND-YYYYmmdd-HHMMSS.tar.gz` (app_dir, without
+    excludes) and `KIND-YYYYmmdd-HHMMSS.dump` (pg_dump's custom format of [database] dbname), each with a `.sha256`
+    beside it, written under a partial name and renamed once verified; one that does not verify is set aside as
+    `*.failed` and never counts as the newest. Restore with make restore or make restore-config."""
+
+    per_box = True
+
+    dir: Path = Field(default=Path("/opt/trading-agent/backups"), description="Where the backups are kept.")
+    app_dir: Path = Field(default=Path("/opt/trading-agent"), description="The application directory backed up.")
+    excludes: list[str] = Field(default_factory=lambda: ["node_modules", "./logs", "./backups"],
+                                description="tar's --exclude patterns (app_dir is archived as `.`): a bare name at "
+                                            "any depth, ./name at the top only.")
+    files_that_matter: list[str] = Field(default_factory=lambda: [".env", "config/", "keys/oracle_key"],
+                                         description="Relative to app_dir: the newest tarball of each kind must hold "
+                                                     "them (a trailing / is a directory with at least one file).")
+    due_slack_hours: float = Field(default=6, ge=0, le=72,
+                                   description="A kind is due when its newest backup is older than every_days less "
+                                               "this slack, so that a weekly run finds last week's backup due even "
+                                               "when it was taken a few minutes into that run.")
+    max_share_of_disk_percent: float = Field(default=40, gt=0, le=100,
+                                             description="BAK-008: everything in dir together may take at most this "
+                                                         "share of its filesystem.")
+    pg_dump: list[str] = Field(default_factory=lambda: ["sudo", "-u", "postgres", "pg_dump"], min_length=1,
+                               description="How pg_dump runs on the box; the suite adds its own arguments "
+                                           "(--format=custom --file=... DBNAME). The guide's: as postgres over the "
+                                           "local socket, so postgres must be able to write dir (chgrp postgres, "
+                                           "g+w). Over TCP instead, keep the password in a passfile: [\"env\", "
+                                           "\"PGPASSFILE=/etc/trading-maintenance/pgpass\", \"pg_dump\", \"-h\", "
+                                           "\"127.0.0.1\", \"-U\", \"postgres\"].")
+    pg_restore: list[str] = Field(default_factory=lambda: ["sudo", "-u", "postgres", "pg_restore"], min_length=1,
+                                  description="How pg_restore runs on the box; the suite adds --list, "
+                                              "--file=/dev/null or --dbname=... FILE.")
+    take_timeout_seconds: float = Field(default=1800, gt=0, le=86400, description="Each of tar and pg_dump.")
+    verify_timeout_seconds: float = Field(default=600, gt=0, le=86400, description="Reading a dump to its end.")
+    drill_timeout_seconds: float = Field(default=3600, gt=0, le=86400,
+                                         description="The monthly restore drill: restoring a dump into a scratch "
+                                                     "database.")
     kinds: Kinds = Kinds()
 
     @field_validator("dir", "app_dir")

@@ -16,17 +16,23 @@ from configuration.section import Section
 
 
 class Endpoints(Section):
-    """The agent's emergency API (the guide's paths), relative to [api] base_url."""
+    """The agent's emergency API, paths of [api] base_url: the guide's, and where the agent says what it holds
+    (status) and how `make resume` lets it trade again (resume)."""
 
-    pause_trading: str = "/api/trading/pause-non-critical"
-    emergency_mode: str = "/api/errors/emergency-mode/enable"
-    increase_verbosity: str = "/api/logging/increase-verbosity"
-    close_positions: str = "/api/v1/emergency/close-all-positions"
-    shutdown: str = "/api/emergency/shutdown"
-    # Not in the guide: where the agent says whether it trades and what it holds, and how an operator
-    # lets it trade again (`make resume`).
-    status: str = "/api/trading/status"
-    resume: str = "/api/trading/resume"
+    pause_trading: str = Field(default="/api/trading/pause-non-critical",
+                               description="Stops new entries: the first response to every emergency.")
+    emergency_mode: str = Field(default="/api/errors/emergency-mode/enable",
+                                description="The agent's own emergency mode, on an error storm.")
+    increase_verbosity: str = Field(default="/api/logging/increase-verbosity",
+                                    description="The agent logs more, on an error storm.")
+    close_positions: str = Field(default="/api/v1/emergency/close-all-positions",
+                                 description="Closes all positions ([emergency.responses] close_positions).")
+    shutdown: str = Field(default="/api/emergency/shutdown",
+                          description="The agent's emergency shutdown ([emergency.responses] shutdown).")
+    status: str = Field(default="/api/trading/status",
+                        description="Not in the guide: where the agent says whether it trades and what it holds.")
+    resume: str = Field(default="/api/trading/resume",
+                        description="Not in the guide: how an operator lets it trade again (`make resume`).")
 
     @field_validator("*")
     @classmethod
@@ -37,15 +43,22 @@ class Endpoints(Section):
 
 
 class Responses(Section):
-    """The later steps of the ladder, each off unless turned on."""
+    """Every emergency first stops new entries (always). These later steps are off until you turn them on; each
+    then needs a confirmed emergency (confirm_runs), is made at most once per incident, and a call that fails is
+    followed by reading the agent's state, never by calling again. Nothing resumes by itself: make resume."""
 
-    close_positions: bool = False
-    shutdown: bool = False  # the agent's emergency shutdown, then its service stopped
-    stop_tunnel: bool = False  # on a network failure: the guide's offline mode
-    firewall_lock: bool = False  # on a breach: everything closed but the ways below
-    # Kept open by a firewall lock: the operator's way in.
-    management_addresses: list[str] = Field(default_factory=lambda: ["192.168.1.0/24"])
-    ssh_port: int = Field(default=22, ge=1, le=65535)
+    close_positions: bool = Field(default=False, description="Close all positions through the agent, while it "
+                                                             "still runs.")
+    shutdown: bool = Field(default=False, description="The agent's emergency shutdown, then its service (and, on a "
+                                                      "breach, the dashboard) stopped.")
+    stop_tunnel: bool = Field(default=False, description="On a network failure: the tunnel stopped, the guide's "
+                                                         "offline mode.")
+    firewall_lock: bool = Field(default=False, description="On a breach: every new inbound connection dropped, "
+                                                           "except from management_addresses to ssh_port.")
+    management_addresses: list[str] = Field(default_factory=lambda: ["192.168.1.0/24"],
+                                            description="Kept open by a firewall lock, your way in: addresses or "
+                                                        "networks.")
+    ssh_port: int = Field(default=22, ge=1, le=65535, description="The SSH port kept open to them.")
 
     @field_validator("management_addresses")
     @classmethod
@@ -59,26 +72,42 @@ class Responses(Section):
 
 
 class Emergency(Section):
-    error_storm_per_hour: float = Field(default=50, gt=0, le=1_000_000)  # the guide's error storm: more than this
-    cascade_breakers: int = Field(default=3, ge=0, le=10_000)  # the guide's cascade: more than this many open
-    health_critical_below: float = Field(default=50, ge=0, le=100)
-    # Money or the whole host is touched only on an emergency seen this many runs in a row (or by two
-    # independent signals in one run).
-    confirm_runs: int = Field(default=2, ge=2, le=100)
-    # TCP endpoints whose loss means the network is down (the guide pings 8.8.8.8: name your own).
-    probe_targets: list[str] = Field(default_factory=list)
-    probe_timeout_seconds: float = Field(default=3, gt=0, le=60)
-    # The guide's /usr/local/bin/trading-system-recovery, run on a circuit breaker cascade.
-    recovery_command: list[str] = Field(default_factory=lambda: ["/usr/local/bin/trading-system-recovery"])
-    # The guide's emergency-backup.sh (the database and the agent's state, as your backups take them), run
-    # once per incident before anything is stopped; not installed: said, and the other steps go on.
-    backup_command: list[str] = Field(default_factory=lambda: ["/opt/trading-agent/scripts/emergency-backup.sh"])
-    # The diagnostics bundle (logs, readings, service states, recent errors, the last reports; secrets
-    # masked, never the .env) is one archive here: the guide's backups area.
-    bundle_dir: Path = Path("/opt/trading-agent/backups")
+    """The emergency cadence (every 5 minutes; the guide's Emergency Procedures and Error Handling Emergency
+    Procedures): what it calls an emergency, and how far its responses may go."""
+
+    error_storm_per_hour: float = Field(default=50, gt=0, le=1_000_000,
+                                        description="EMG-001, an error storm: more errors an hour than this.")
+    cascade_breakers: int = Field(default=3, ge=0, le=10_000,
+                                  description="EMG-002, a circuit breaker cascade: more breakers open than this.")
+    health_critical_below: float = Field(default=50, ge=0, le=100,
+                                         description="EMG-007, critical health: the agent's overall health below "
+                                                     "this (read again after the recovery of a cascade too).")
+    confirm_runs: int = Field(default=2, ge=2, le=100,
+                              description="The later, money- or host-touching steps ([emergency.responses]) run only "
+                                          "on an emergency seen this many runs in a row, or by two different checks "
+                                          "in one run: one noisy reading never closes positions.")
+    probe_targets: list[str] = Field(default_factory=list,
+                                     description="EMG-003, network failure: HOST:PORT endpoints reached over TCP. The "
+                                                 "guide pings 8.8.8.8; name the ones your box needs, e.g. your router "
+                                                 "and the cloud VM's SSH port. None listed: EMG-003 is skipped, "
+                                                 "saying so.")
+    probe_timeout_seconds: float = Field(default=3, gt=0, le=60, description="How long one connection may take.")
+    recovery_command: list[str] = Field(default_factory=lambda: ["/usr/local/bin/trading-system-recovery"],
+                                        description="The guide's recovery, run on a circuit breaker cascade; then "
+                                                    "the health is read again.")
+    backup_command: list[str] = Field(default_factory=lambda: ["/opt/trading-agent/scripts/emergency-backup.sh"],
+                                      description="The guide's emergency backup, run once per incident (critical "
+                                                  "health, a breach) before anything is stopped. Not installed: the "
+                                                  "response says so and goes on.")
+    bundle_dir: Path = Field(default=Path("/opt/trading-agent/backups"),
+                             description="The diagnostics bundle of an incident, one archive here (the guide's "
+                                         "backups area): the tail of each log in bundle_log_dirs, the agent's "
+                                         "readings, the service states and the suite's last reports; secrets "
+                                         "masked, never the .env.")
     bundle_log_dirs: list[Path] = Field(default_factory=lambda: [Path("/var/log/trading-agent"),
-                                                                 Path("/opt/trading-agent/logs")])
-    bundle_log_lines: int = Field(default=500, ge=10, le=100_000)  # the tail of each log it takes
+                                                                 Path("/opt/trading-agent/logs")],
+                                        description="The log directories whose logs the bundle takes.")
+    bundle_log_lines: int = Field(default=500, ge=10, le=100_000, description="The tail of each log it takes.")
     endpoints: Endpoints = Endpoints()
     responses: Responses = Responses()
 

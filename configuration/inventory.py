@@ -14,6 +14,23 @@ import json
 import shlex
 from pathlib import Path
 
+from pydantic import Field
+
+from configuration.section import COMMENTED, RelativePath, Section
+
+
+class Inventory(Section):
+    """Boxes from an Ansible inventory, added to the [[boxes]] entries: one per host of `group`, reached over SSH as
+    its ansible_user at its ansible_host and ansible_port, with its ansible_ssh_private_key_file and
+    ansible_python_interpreter."""
+
+    ansible: RelativePath | None = Field(
+        default=None, examples=["/etc/ansible/hosts"], json_schema_extra=COMMENTED,
+        description="The inventory: the INI format, or the JSON that `ansible-inventory -i FILE --list` prints "
+                    "(for YAML or dynamic inventories). A relative path is relative to this file.")
+    group: str = Field(default="all", examples=["trading"], json_schema_extra=COMMENTED,
+                       description="The group whose hosts are the boxes; its children groups' hosts too.")
+
 
 class InventoryError(Exception):
     pass

@@ -9,6 +9,11 @@ hold for every key of every section are kept here, once, so that a section added
   so (`RelativePath`) and is still normalised;
 - every number is finite (TOML has `inf` and `nan`), and a duration named by its unit (`*_days`,
   `*_hours`, `*_minutes`, `*_seconds`) is at most a century: past that, date arithmetic overflows.
+
+The schema is also the configuration's one documentation: every field carries its `description` (a table's is
+its section class's docstring unless the field gives one) and, where its default is not what the shipped
+example shows, its `examples`; configuration/reference.py writes the shipped example and the reference page
+from them. `per_box` says whether a [[boxes]] entry may set the section for its box.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import math
 import posixpath
 import unicodedata
 from pathlib import Path, PurePath
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -44,9 +49,16 @@ class _Marker:
 
 FREE_TEXT = _Marker("free text")  # shown to humans only: newlines and tabs allowed
 RELATIVE = _Marker("relative path")  # a path that may be relative (to what: said where the field is declared)
+OCTAL = _Marker("octal")  # a file mode: the example writes it as TOML's 0o640
+PATH_TEXT = _Marker("path text")  # a path kept as text (a disk, a device): the reference calls it a path
 
 FreeText = Annotated[str, FREE_TEXT]
 RelativePath = Annotated[Path, RELATIVE]
+FileMode = Annotated[int, OCTAL]
+
+# How the shipped example shows a key (json_schema_extra, both may be given), when not as `key = value`:
+COMMENTED = {"commented": True}  # commented out, with its example: the default holds until the operator writes it
+TABLES = {"tables": True}  # a list of tables written as [[key]] tables, one per entry
 
 CENTURY_DAYS = 36_525
 DURATION_LIMITS = {"_days": CENTURY_DAYS, "_hours": CENTURY_DAYS * 24, "_minutes": CENTURY_DAYS * 1440,
@@ -85,6 +97,13 @@ def _markers(field) -> set[_Marker]:
             found |= {item for item in annotation.__metadata__ if isinstance(item, _Marker)}
         stack.extend(get_args(annotation))
     return found
+
+
+def section_of(annotation) -> type[Section] | None:
+    """The section class a field holds, alone, optional, in a list or as a table's values; None for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, Section):
+        return annotation
+    return next((found for arg in get_args(annotation) if (found := section_of(arg)) is not None), None)
 
 
 def _holds_paths(annotation) -> bool:
@@ -131,7 +150,11 @@ def _path_error(field_name: str, index: int | None, raw: str, problem: str) -> I
 
 
 class Section(BaseModel):
+    """A table of the configuration file."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Whether a [[boxes]] entry may set this table for its box; the rest (alerts, reports, policy...) is the run's.
+    per_box: ClassVar[bool] = False
 
     @field_validator("*", mode="before")
     @classmethod
@@ -203,7 +226,7 @@ def _absolute_path_text(value: str) -> str:
 
 
 # A path kept as text (a disk, a device): the same rules as a Path field.
-PathText = Annotated[str, AfterValidator(_absolute_path_text)]
+PathText = Annotated[str, AfterValidator(_absolute_path_text), PATH_TEXT]
 
 # A systemd unit or supervisor program name: what `systemctl`, sudoers and unit files accept as one word.
 UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9:_.@-]*$", max_length=255)]

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from configuration.section import Section
+from configuration.section import COMMENTED, Section
 
 FINGERPRINT = r"^SHA256:[A-Za-z0-9+/]{43}$"  # as `ssh-keygen -lf FILE` prints it: base64, no padding
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -40,25 +40,45 @@ BoxPath = Annotated[Path, AfterValidator(_box_path)]
 
 
 class Security(Section):
-    """The guide's Security Breach Response, detection part; the defaults are the guide's box."""
+    """The emergency cadence's breach indicators (every 5 minutes; the guide's Security Breach Response). They
+    detect and alert; nothing is changed on the box. Every path is the box's own."""
 
-    # SEC-001: every TCP port listening on the box within port_range must be in allowed_ports. The
-    # defaults: sshd, the dashboard, the agent's API, PostgreSQL and the tunnel's local end.
-    allowed_ports: list[Port] = [22, 3000, 3001, 5432, 8443]
-    port_range: tuple[Port, Port] = (1, 65535)
-    # SEC-002: every key in these files must be one of allowed_keys (fingerprints, `ssh-keygen -lf`).
-    authorized_keys: list[BoxPath] = [Path("/root/.ssh/authorized_keys"), Path("/home/trading/.ssh/authorized_keys")]
-    allowed_keys: list[Annotated[str, AfterValidator(_fingerprint)]] = Field(default_factory=list)
-    # SEC-003: these files must match their sha256 in checksums_file (`make record-checksums`).
-    critical_files: list[BoxPath] = [Path("/opt/trading-agent/.env"), Path("/etc/ssh/sshd_config"),
-                                     Path("/etc/sudoers")]
-    checksums_file: BoxPath = Path("/var/lib/trading-maintenance/critical-files.sha256")
-    # SEC-004: lines of auth_log holding one of failed_login_patterns, within the window.
-    auth_log: BoxPath = Path("/var/log/auth.log")
-    failed_logins_max: int = Field(default=10, ge=0, le=1_000_000)
-    failed_logins_window_minutes: float = Field(default=60, gt=0, le=7 * 24 * 60)
+    per_box = True
+
+    allowed_ports: list[Port] = Field(default=[22, 3000, 3001, 5432, 8443],
+                                      description="SEC-001: every TCP port listening on the box (IPv4 and IPv6, read "
+                                                  "from /proc/net/tcp*) within port_range must be one of these: sshd, "
+                                                  "the dashboard, the agent's API, PostgreSQL, the tunnel's local end.")
+    port_range: tuple[Port, Port] = Field(default=(1, 65535),
+                                          description="The ports watched, [low, high]: narrow it when the box shares "
+                                                      "its network with other services.")
+    authorized_keys: list[BoxPath] = Field(
+        default=[Path("/root/.ssh/authorized_keys"), Path("/home/trading/.ssh/authorized_keys")],
+        description="SEC-002: every key in these files must be one of allowed_keys. A file that does not exist makes "
+                    "the check UNKNOWN: list only the files that exist.")
+    allowed_keys: list[Annotated[str, AfterValidator(_fingerprint)]] = Field(
+        default_factory=list, examples=[["SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"]],
+        json_schema_extra=COMMENTED,
+        description="SEC-002: the keys allowed, by the fingerprint `ssh-keygen -lf FILE` prints (SHA256:...); the "
+                    "check's message lists the fingerprints it found.")
+    critical_files: list[BoxPath] = Field(
+        default=[Path("/opt/trading-agent/.env"), Path("/etc/ssh/sshd_config"), Path("/etc/sudoers")],
+        description="SEC-003: these files must match their sha256 in checksums_file. Record the baseline once the "
+                    "files are known good, and again after every intended change:\n"
+                    "  make record-checksums CONFIG=/etc/trading-maintenance/maintenance.toml\n"
+                    "Until it is recorded the check is UNKNOWN. Reading /etc/sudoers needs root.")
+    checksums_file: BoxPath = Field(default=Path("/var/lib/trading-maintenance/critical-files.sha256"),
+                                    description="SEC-003: the baseline, on the box.")
+    auth_log: BoxPath = Field(default=Path("/var/log/auth.log"),
+                              description="SEC-004: the log whose failed logins are counted.")
+    failed_logins_max: int = Field(default=10, ge=0, le=1_000_000,
+                                   description="SEC-004: more lines of auth_log holding one of failed_login_patterns "
+                                               "within the window than this is a finding.")
+    failed_logins_window_minutes: float = Field(default=60, gt=0, le=7 * 24 * 60,
+                                                description="SEC-004: the window, the last this many minutes.")
     failed_login_patterns: list[Annotated[str, Field(min_length=1)]] = Field(
-        default=["Failed password", "Invalid user", "authentication failure"], min_length=1)
+        default=["Failed password", "Invalid user", "authentication failure"], min_length=1,
+        description="What a failed login line holds: sshd's and PAM's words.")
 
     @model_validator(mode="after")
     def _range_in_order(self) -> Security:

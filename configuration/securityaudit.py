@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from configuration.section import Section
+from configuration.section import COMMENTED, Section
 from configuration.security import BoxPath, _fingerprint
 
 # sshd -T prints each keyword in lower case; a value is compared in lower case too.
@@ -57,40 +57,71 @@ def _connection(value: str | None) -> str | None:
     return value
 
 
-class Audit(Section):
-    """The guide's Manual Weekly 2, Security Audit; the defaults are the guide's box."""
+def _optional_fingerprint(value: str | None) -> str | None:
+    return value if value is None else _fingerprint(value)
 
-    # AUD-001: lines of [security] auth_log (and of its rotations, auth.log.1, auth.log.2.gz, ..., that the
-    # window reaches) holding one of [security] failed_login_patterns within the last window_days.
-    failed_logins_window_days: float = Field(default=7, gt=0, le=92)
-    failed_logins_max: int = Field(default=100, ge=0, le=1_000_000)
-    # AUD-002, AUD-003: Fail2Ban's server answers and these jails are active (the guide's sshd and ssh-tunnel).
-    # false: the box has no Fail2Ban on purpose, the checks skip. The client needs root: over SSH as a
-    # maintenance user, ["sudo", "-n", "fail2ban-client"] with the matching sudoers rule.
-    fail2ban: bool = True
-    fail2ban_client: list[Annotated[str, Field(min_length=1)]] = Field(default=["fail2ban-client"], min_length=1)
-    fail2ban_jails: list[Annotated[str, Field(pattern=JAIL)]] = Field(default=["sshd", "ssh-tunnel"])
-    # AUD-004, AUD-005: sshd's EFFECTIVE settings, as `sshd -T -f sshd_config` prints them (Include files,
-    # defaults and all). Reading the host keys needs root: ["sudo", "-n", "sshd"] for a maintenance user.
-    sshd: list[Annotated[str, Field(min_length=1)]] = Field(default=["sshd"], min_length=1)
-    sshd_config: BoxPath = Path("/etc/ssh/sshd_config")
-    sshd_host_keys: list[BoxPath] = Field(default_factory=list)  # -h each; empty: sshd_config's own HostKey
-    # -C: the connection whose Match blocks apply (user=trading,host=nuc,addr=192.0.2.10); none: the globals.
-    sshd_connection: Annotated[str | None, AfterValidator(_connection)] = None
-    sshd_settings: dict[Keyword, str] = Field(default_factory=lambda: dict(BASELINE_SETTINGS))
+
+class Audit(Section):
+    """The weekly security audit (the guide's Manual Weekly 2, Security Audit): findings for the operator, alerted,
+    never acted on; the defaults are the guide's box. The listening ports are SEC-001's ([security] allowed_ports,
+    every 5 minutes)."""
+
+    per_box = True
+
+    failed_logins_window_days: float = Field(
+        default=7, gt=0, le=92,
+        description="AUD-001: the failed-login lines of [security] auth_log and of its rotations (auth.log.1, "
+                    "auth.log.2.gz, ...) within the last this many days, by [security] failed_login_patterns.")
+    failed_logins_max: int = Field(default=100, ge=0, le=1_000_000, description="AUD-001: more than this fails.")
+    fail2ban: bool = Field(default=True,
+                           description="AUD-002, AUD-003: Fail2Ban's server answers, and fail2ban_jails are active "
+                                       "(their banned counts are recorded). false on a box without Fail2Ban on "
+                                       "purpose: the checks skip.")
+    fail2ban_client: list[Annotated[str, Field(min_length=1)]] = Field(
+        default=["fail2ban-client"], min_length=1,
+        description="How the client runs; it needs root: over SSH as a maintenance user, [\"sudo\", \"-n\", "
+                    "\"fail2ban-client\"] and a sudoers rule for it.")
+    fail2ban_jails: list[Annotated[str, Field(pattern=JAIL)]] = Field(default=["sshd", "ssh-tunnel"],
+                                                                       description="The jails that must be active.")
+    sshd: list[Annotated[str, Field(min_length=1)]] = Field(
+        default=["sshd"], min_length=1,
+        description="AUD-004, AUD-005: sshd's EFFECTIVE settings, as `sshd -T -f sshd_config` prints them (Include "
+                    "files and defaults applied). sshd -T reads the host keys: root, or [\"sudo\", \"-n\", \"sshd\"] "
+                    "for a maintenance user.")
+    sshd_config: BoxPath = Field(default=Path("/etc/ssh/sshd_config"), description="The file sshd -T reads (-f).")
+    sshd_host_keys: list[BoxPath] = Field(default_factory=list,
+                                          description="Host keys given with -h, each; empty: sshd_config's own "
+                                                      "HostKey.")
+    sshd_connection: Annotated[str | None, AfterValidator(_connection)] = Field(
+        default=None, examples=["user=trading,host=trading-box,addr=192.0.2.10"], json_schema_extra=COMMENTED,
+        description="-C: the connection whose Match blocks apply, key=value pairs joined by commas; not set: the "
+                    "global settings.")
+    sshd_settings: dict[Keyword, str] = Field(
+        default_factory=lambda: dict(BASELINE_SETTINGS), json_schema_extra=COMMENTED,
+        description="AUD-004: the expected settings, dev-sec ssh-baseline's by default (keywords in lower case, as "
+                    "sshd -T prints them); each is one check instance.")
     sshd_at_most: dict[Keyword, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
-        default_factory=lambda: dict(BASELINE_AT_MOST))
+        default_factory=lambda: dict(BASELINE_AT_MOST), json_schema_extra=COMMENTED,
+        description="AUD-004: settings that must be a number at most this.")
     sshd_algorithms: dict[Keyword, list[str]] = Field(
-        default_factory=lambda: {kind: list(names) for kind, names in BASELINE_ALGORITHMS.items()})
-    # AUD-006, AUD-007: these files hold secrets: mode 600 or closer, owned by [services] user. The
-    # defaults: the agent's .env and the key of the tunnel to the cloud VM (the guide's Recovery 2 chmods both).
-    secret_files: list[BoxPath] = [Path("/opt/trading-agent/.env"), Path("/opt/trading-agent/keys/oracle_key")]
-    # AUD-008: no world-writable file or directory under app_dir (symbolic links are not followed).
-    app_dir: BoxPath = Path("/opt/trading-agent")
-    # AUD-009: the tunnel's key is still the one it was (`ssh-keygen -lf tunnel_key`); not set: UNKNOWN.
-    tunnel_key: BoxPath = Path("/opt/trading-agent/keys/oracle_key")
-    tunnel_key_fingerprint: Annotated[str | None, AfterValidator(lambda v: v if v is None else _fingerprint(v))] = None
-    ssh_keygen: list[Annotated[str, Field(min_length=1)]] = Field(default=["ssh-keygen"], min_length=1)
+        default_factory=lambda: {kind: list(names) for kind, names in BASELINE_ALGORITHMS.items()},
+        json_schema_extra=COMMENTED,
+        description="AUD-005: every algorithm sshd offers must be listed here (default: the baseline's).")
+    secret_files: list[BoxPath] = Field(
+        default=[Path("/opt/trading-agent/.env"), Path("/opt/trading-agent/keys/oracle_key")],
+        description="AUD-006, AUD-007: files holding secrets, mode 600 or closer and owned by [services] user: the "
+                    "agent's .env and the key of the tunnel to the cloud VM (the guide's Recovery 2 chmods both).")
+    app_dir: BoxPath = Field(default=Path("/opt/trading-agent"),
+                             description="AUD-008: no world-writable file or directory under it (links are not "
+                                         "followed; the check lists the first few).")
+    tunnel_key: BoxPath = Field(default=Path("/opt/trading-agent/keys/oracle_key"),
+                                description="AUD-009: the tunnel's key, still the known one.")
+    tunnel_key_fingerprint: Annotated[str | None, AfterValidator(_optional_fingerprint)] = Field(
+        default=None, examples=["SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"], json_schema_extra=COMMENTED,
+        description="AUD-009: what `ssh-keygen -lf` prints for tunnel_key (SHA256:...). Not set: the check is "
+                    "UNKNOWN.")
+    ssh_keygen: list[Annotated[str, Field(min_length=1)]] = Field(default=["ssh-keygen"], min_length=1,
+                                                                  description="How ssh-keygen runs on the box.")
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Audit:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from configuration.section import Section
+from configuration.section import COMMENTED, Section
 from core.vocabulary import Cadence
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
@@ -23,9 +23,11 @@ CADENCE_DAYS = {Cadence.WEEKLY: 7, Cadence.MONTHLY: 31, Cadence.QUARTERLY: 92}
 
 
 class Task(Section):
-    name: Name
-    cadence: TaskCadence
-    guide: str = ""  # where the guide asks for it
+    """A manual task of the guide, attested by the operator who did it."""
+
+    name: Name = Field(examples=["strategy-review"], description="The task's name, as make attest TASK=... gives it.")
+    cadence: TaskCadence = Field(examples=["weekly"], description="weekly, monthly or quarterly.")
+    guide: str = Field(default="", examples=["Manual Weekly 1"], description="Where the guide asks for it.")
 
     def allowed_days(self, grace_days: float) -> float:
         return CADENCE_DAYS[self.cadence] + grace_days
@@ -43,10 +45,20 @@ def _guide_tasks() -> list[Task]:
 
 
 class Tasks(Section):
-    grace_days: float = Field(default=3, ge=0, le=92)
-    # Where the latest attestation of each task is kept; not set: tasks.json in [policy] state_dir.
-    file: Path | None = None
-    tasks: list[Task] = Field(default_factory=_guide_tasks)
+    """The guide's manual tasks, audited (TASK-001 weekly, TASK-002 monthly, TASK-003 quarterly). After doing one:
+      make attest TASK=strategy-optimization NOTE="what was done" CONFIG=... [WHO=name]
+    A task whose last attestation is older than its cadence (7, 31, 92 days) plus grace_days fails, saying when it
+    was last done and by whom. Key rotation is KEY-001's: make attest-rotation."""
+
+    per_box = True
+
+    grace_days: float = Field(default=3, ge=0, le=92, description="Days allowed past a task's cadence.")
+    file: Path | None = Field(default=None, examples=["/var/lib/trading-maintenance/tasks.json"],
+                              json_schema_extra=COMMENTED,
+                              description="Where the latest attestation of each task is kept; not set: tasks.json in "
+                                          "[policy] state_dir.")
+    tasks: list[Task] = Field(default_factory=_guide_tasks, json_schema_extra=COMMENTED,
+                              description="The tasks; default: the guide's seven.")
 
     @model_validator(mode="after")
     def _names(self) -> Tasks:

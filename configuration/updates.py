@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from configuration.section import Section
+from configuration.section import COMMENTED, Section
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ORIGIN_KEYS = {"o": "o", "origin": "o", "a": "a", "archive": "a", "suite": "a", "n": "n", "codename": "n",
@@ -40,12 +40,13 @@ def _origin_pattern(value: str) -> str:
 
 
 class Window(Section):
-    """When installing may happen, in the box's local time: the days, and from `start` to `end` (HH:MM;
-    an `end` before `start` runs past midnight, into the next day)."""
+    """When installing may happen, in the box's local time: the days, and from `start` to `end` (HH:MM; an `end`
+    before `start` runs past midnight, into the next day). The default holds the weekly run (Sunday 03:00)."""
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default=["sun"], min_length=1)
-    start: str = "02:00"
-    end: str = "05:00"
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default=["sun"], min_length=1, description="The days it opens (mon ... sun).")
+    start: str = Field(default="02:00", description="When it opens, HH:MM in the box's local time.")
+    end: str = Field(default="05:00", description="When it closes; before start: the next day.")
 
     @field_validator("start", "end")
     @classmethod
@@ -83,41 +84,63 @@ class Window(Section):
 
 
 class Updates(Section):
-    # apt: APT_CONFIG for every apt-get and apt-cache the suite runs (empty: the box's own configuration).
-    apt_config: Path | None = None
-    apt_get: str = "apt-get"
-    apt_cache: str = "apt-cache"
-    # Run `apt-get update` (as root) before reading what is pending. Off: apt's own daily timer
-    # (apt-daily.timer) keeps the package lists fresh, and this changes them.
-    refresh_lists: bool = False
-    security_origins: list[str] = Field(default_factory=lambda: ["n=*-security", "a=*-security",
-                                                                 "l=Debian-Security"], min_length=1)
-    # UPD-002: more pending updates than this (security or not) is a box falling behind.
-    max_pending: int = Field(default=20, ge=0, le=100_000)
-    # Never installed by the suite (the guide's `--exclude=linux-*`: the kernel waits for a planned reboot).
-    hold: list[str] = Field(default_factory=lambda: ["linux-*"])
-    reboot_required_file: Path = Path("/var/run/reboot-required")  # its packages: the same path + .pkgs
-    # npm audit of the application (UPD-004), where app_dir has a package.json.
-    app_dir: Path = Path("/opt/trading-agent")
-    npm: str = "npm"
-    npm_audit_level: Literal["info", "low", "moderate", "high", "critical"] = "moderate"
-    npm_timeout_seconds: float = Field(default=120, gt=0, le=1800)
-    # UPD-006: the installed Node.js (`node --version`) at least this major version (an LTS line).
-    node: str = "node"
-    node_min_major: int = Field(default=20, ge=1, le=1000)
-    # Installing (remediation install_updates, make update-os): off unless enabled, only inside the window.
-    install: bool = False
+    """The guide's Weekly 3 (Security Updates), Quarterly 1 (Software Updates) and System Updates 1-2. What is
+    pending is apt's own answer (`apt-get -s dist-upgrade`, `apt-cache policy`); a candidate is a security update
+    when a release file it comes from matches one of security_origins."""
+
+    per_box = True
+
+    apt_config: Path | None = Field(default=None, examples=["/etc/trading-maintenance/apt.conf"],
+                                    json_schema_extra=COMMENTED,
+                                    description="APT_CONFIG for every apt command the suite runs (a path on the box); "
+                                                "not set or empty: the box's own configuration.")
+    apt_get: str = Field(default="apt-get", description="How apt-get runs.")
+    apt_cache: str = Field(default="apt-cache", description="How apt-cache runs.")
+    refresh_lists: bool = Field(default=False,
+                                description="true: `apt-get update` (as root) before reading what is pending; false: "
+                                            "apt-daily.timer keeps the package lists fresh.")
+    security_origins: list[str] = Field(default_factory=lambda: ["n=*-security", "a=*-security", "l=Debian-Security"],
+                                        min_length=1,
+                                        description="Written as unattended-upgrades' Origins-Pattern: comma-separated "
+                                                    "key=glob terms that must all match, keys o (origin), a (archive, "
+                                                    "suite), n (codename), l (label), c (component).")
+    max_pending: int = Field(default=20, ge=0, le=100_000,
+                             description="UPD-002: more pending updates than this (security or not) is a box falling "
+                                         "behind.")
+    hold: list[str] = Field(default_factory=lambda: ["linux-*"],
+                            description="Never installed by the suite (the guide's --exclude=linux-*: the kernel waits "
+                                        "for a planned reboot).")
+    reboot_required_file: Path = Field(default=Path("/var/run/reboot-required"),
+                                       description="UPD-003: the file that says a reboot is required; its packages are "
+                                                   "in the same path + .pkgs.")
+    app_dir: Path = Field(default=Path("/opt/trading-agent"),
+                          description="UPD-004: `npm audit --json` runs here when it has a package.json.")
+    npm: str = Field(default="npm", description="How npm runs.")
+    npm_audit_level: Literal["info", "low", "moderate", "high", "critical"] = Field(
+        default="moderate", description="UPD-004 counts this severity and above.")
+    npm_timeout_seconds: float = Field(default=120, gt=0, le=1800, description="How long npm audit may take.")
+    node: str = Field(default="node", description="How node runs.")
+    node_min_major: int = Field(default=20, ge=1, le=1000,
+                                description="UPD-006: the installed Node.js (`node --version`) at least this major "
+                                            "version (an LTS line).")
+    install: bool = Field(default=False,
+                          description="Installing (the remediation install_updates: security updates from UPD-001, "
+                                      "everything but `hold` from UPD-005; and make update-os): off unless true, and "
+                                      "then only inside the window, after a backup of backup_kind.")
     window: Window = Window()
-    backup_kind: Literal["full", "incremental", "archive"] = "full"
-    install_timeout_seconds: float = Field(default=1800, gt=0, le=86400)
-    # After installing, the daily checks of the same configuration run (python -m pytest -m daily).
-    daily_checks_after: bool = True
-    daily_checks_timeout_seconds: float = Field(default=900, gt=0, le=7200)
-    # make update-os: a reboot the updates asked for is scheduled (never done at once) with this command, at
-    # the window's next start; {calendar} is that start as a systemd OnCalendar= ("Sun *-*-* 02:00:00").
-    schedule_reboot: list[str] = Field(default_factory=lambda: [
-        "systemd-run", "--unit=trading-maintenance-reboot", "--on-calendar={calendar}", "systemctl", "reboot"],
-        min_length=1)
+    backup_kind: Literal["full", "incremental", "archive"] = Field(default="full",
+                                                                   description="The backup taken before installing.")
+    install_timeout_seconds: float = Field(default=1800, gt=0, le=86400, description="How long installing may take.")
+    daily_checks_after: bool = Field(default=True,
+                                     description="After installing, the daily checks of the same configuration run "
+                                                 "(remediation off).")
+    daily_checks_timeout_seconds: float = Field(default=900, gt=0, le=7200, description="How long they may take.")
+    schedule_reboot: list[str] = Field(
+        default_factory=lambda: ["systemd-run", "--unit=trading-maintenance-reboot", "--on-calendar={calendar}",
+                                 "systemctl", "reboot"], min_length=1,
+        description="make update-os schedules a reboot the updates asked for (never at once) with this command, at "
+                    "the window's next start: {calendar} is that start as a systemd OnCalendar= expression "
+                    "(\"Sun *-*-* 02:00:00\").")
 
     @field_validator("security_origins")
     @classmethod

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from configuration.weekly_review import WeeklyReview
+from configuration.performance import WeeklyReview
 from conftest import config_with, run_cadence
 from lab import files as lab_files
 from probes.host import Box, box_of
