@@ -4,7 +4,7 @@ An incident opens with the first emergency response on a box and remembers what 
 (trading paused, positions closed, the agent shut down, the tunnel stopped, the firewall locked) and
 which money- or host-touching calls were made, so that none is made twice, nothing the suite stopped
 is started again by a later run, and `make resume` knows what to undo. Only `resolve` (an operator,
-with who and why, written to the audit file) ends it: nothing resumes by itself.
+with who and why, which commands/resume.py writes to the ledger) ends it: nothing resumes by itself.
 
 One JSON file beside the suite's state, changed under a file lock and replaced atomically (mode 0600,
 core/rootfiles.py).
@@ -21,7 +21,6 @@ from filelock import FileLock
 
 from core import clock, rootfiles
 from core.atomic import write_atomically
-from decision import audit
 
 KEEP_STEPS = 200  # per incident: every step of every response, held back ones too
 
@@ -70,12 +69,16 @@ class Incident:
             done.append("emergency shutdown called")
         return ", ".join(done) or "nothing held"
 
+    def trail(self) -> dict:
+        """What the ledger keeps of an incident an operator ended (its resume line)."""
+        return {"opened_at": self.opened_at, "opened_by": self.opened_by, "held": self.summary(),
+                "steps": len(self.steps)}
+
 
 class IncidentStore:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self.path = self.directory / "incidents.json"
-        self.audit = audit.audit_path(self.directory)
         self.lock = FileLock(str(self.directory / "incidents.lock"), timeout=30)
 
     def load(self) -> dict[str, Incident]:
@@ -102,8 +105,9 @@ class IncidentStore:
                 del incidents[box]
             self._save(incidents)
 
-    def resolve(self, box: str, who: str, why: str, undone: list[str]) -> Incident | None:
-        """The operator's word: the incident ends, with who, why and what was undone in the audit file."""
+    def resolve(self, box: str) -> Incident | None:
+        """The operator's word: the incident ends; the one that ended (None when there was none), for the
+        resume's line in the ledger (who, why, what was undone and `Incident.trail`)."""
         rootfiles.ensure_directory(self.directory)  # checked before the lock is made in it
         with self.lock:
             incidents = self.load()
@@ -111,9 +115,6 @@ class IncidentStore:
             if incident is None:
                 return None
             self._save(incidents)
-            audit.append(self.directory, {"event": "resume", "box": box, "who": who, "why": why, "undone": undone,
-                                          "incident": {"opened_at": incident.opened_at, "opened_by": incident.opened_by,
-                                                       "held": incident.summary(), "steps": len(incident.steps)}})
         return incident
 
     def due_reminders(self, boxes: list[str], now: float, interval: float) -> list[Incident]:

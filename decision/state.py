@@ -21,6 +21,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from configuration import Settings
 from core import rootfiles
 from core.atomic import write_atomically
 
@@ -29,6 +30,13 @@ KEEP_REMEDIATIONS = 50  # per target: more than any budget counts
 STATE_FILE = "state.json"
 CORRUPT_INFIX = ".corrupt-"  # state.json.corrupt-<UTC time>: an unreadable state file, kept for a human
 DIRECTORY_MODE = 0o700
+SUITE = Path(__file__).resolve().parent.parent  # a relative state_dir is the suite's directory's
+
+
+def state_directory(settings: Settings) -> Path:
+    """[policy] state_dir, a relative one taken from the suite's directory (as the runs take it)."""
+    directory = settings.policy.state_dir
+    return directory if directory.is_absolute() else SUITE / directory
 
 
 class UnreadableState(ValueError):
@@ -51,6 +59,10 @@ class CheckRecord:
 
     def recent(self, count: int) -> list[str]:
         return [verdict for _, verdict in self.verdicts[-count:]]
+
+    def settle(self, run: str, result: str) -> None:
+        """How the check ended in this run (its verdict, "fixed" included), for the checks that depend on it."""
+        self.run, self.run_result = run, result
 
 
 @dataclass
@@ -150,6 +162,11 @@ class StateStore:
         """Read-modify-write one check's record under the lock."""
         with self._changing() as (checks, _):
             yield checks.setdefault(key, CheckRecord())
+
+    def settle(self, key: str, run: str, result: str) -> None:
+        """How one check ended in this run, when nothing else of its record changes (waived, skipped)."""
+        with self.record(key) as record:
+            record.settle(run, result)
 
     @contextmanager
     def target(self, key: str):

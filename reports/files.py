@@ -17,6 +17,7 @@ import pytest
 
 from core import rootfiles
 from core.atomic import remove_stale_temporaries
+from core.ledger import file_sha256
 from core.vocabulary import Cadence
 from reports import junit
 
@@ -46,6 +47,16 @@ def reports_directory(config: pytest.Config, directory: Path | str) -> Path:
     """--reports-dir or [reports] dir, a relative one taken from pytest's rootdir (the suite's directory)."""
     directory = Path(directory)
     return directory if directory.is_absolute() else config.rootpath / directory
+
+
+def report_entry(directory: Path, path: Path) -> dict:
+    """{"name", "sha256"} of a report, as its run's line in the ledger names it: its name relative to the reports
+    directory (absolute if elsewhere)."""
+    try:
+        name = str(Path(path).resolve().relative_to(Path(directory).resolve()))
+    except ValueError:
+        name = str(Path(path).resolve())
+    return {"name": name, "sha256": file_sha256(path)}
 
 
 def choose_report_paths(config: pytest.Config, directory: Path | str, cadence: str, mode: int = rootfiles.PRIVATE,

@@ -4,7 +4,7 @@ they go together and the runs log names few reports that are gone.
 
 Only names this suite writes are touched (`<cadence>-YYYYmmdd-HHMMSS-mmm.<suffix>`, reports/files.py's
 `report_stem`); anything else in a directory is never deleted. Reports are pruned by `prune_reports`, which
-names them in a prune line of the ledger (reports/ledger.py) before deleting them; ledger lines are never
+names them in a prune line of the ledger (core/ledger.py) before deleting them; ledger lines are never
 removed.
 """
 
@@ -14,8 +14,8 @@ import datetime
 from collections.abc import Iterable
 from pathlib import Path
 
+from core import ledger
 from core.vocabulary import LedgerKind
-from reports import ledger
 from reports.files import REPORT_SUFFIXES, stamp_of
 
 __all__ = ["REPORT_SUFFIXES", "expired", "expired_files", "prune_directory", "prune_reports", "stamp_of"]
@@ -60,7 +60,7 @@ def prune_directory(directory: Path, suffixes: tuple[str, ...], keep_days: int, 
 
 def prune_reports(directory: Path, keep_days: int, keep_count: int,
                   now: datetime.datetime | None = None) -> list[Path]:
-    """Delete the reports the rule expires, named first in a "prune" line of the ledger (reports/ledger.py),
+    """Delete the reports the rule expires, named first in a "prune" line of the ledger (core/ledger.py),
     so that `make verify-trail` tells them apart from reports removed by hand; their run lines stay.
     When the line cannot be written (ledger.LedgerError, OSError, filelock.Timeout, raised) nothing is
     deleted: a report gone with no line naming it would read as tampering."""

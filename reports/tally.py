@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from core.vocabulary import ExitStatus, Prop, Verdict
+from decision.finding import finding_from
 
 # What is still wrong first, what was done about last.
 FINDING_ORDER = (Verdict.FAILED, Verdict.UNKNOWN, Verdict.FIXED, Verdict.WAIVED)
@@ -20,7 +21,7 @@ def figures_of(properties: dict) -> dict:
 class Tally:
     def __init__(self):
         self.counts: Counter[Verdict] = Counter()
-        self._findings: list[tuple[str, dict]] = []  # (nodeid, properties) of every check not passed
+        self._findings: list[tuple[str, Verdict, dict]] = []  # (nodeid, verdict, properties) of every check not passed
         self.figures: list[tuple[str, str, dict]] = []  # (nodeid, check id, figures) of the other checks that have some
 
     @property
@@ -29,15 +30,18 @@ class Tally:
         return sum(self.counts.values())
 
     def observe(self, nodeid: str, properties: dict) -> None:
-        verdict = Verdict(properties[Prop.VERDICT])
-        self.counts[verdict] += 1
-        if verdict in FINDING_ORDER:
-            self._findings.append((nodeid, properties))  # a finding's figures are said with it, once
+        """One check's report properties: its finding, read back once (decision/finding.py), counted by verdict."""
+        finding = finding_from(properties)
+        if finding is None:  # no verdict: nothing to count
+            return
+        self.counts[finding.verdict] += 1
+        if finding.verdict in FINDING_ORDER:
+            self._findings.append((nodeid, finding.verdict, properties))  # a finding's figures are said with it, once
         elif figures_of(properties):
-            self.figures.append((nodeid, properties.get(Prop.CHECK_ID, ""), figures_of(properties)))
+            self.figures.append((nodeid, finding.reading.check, figures_of(properties)))
 
     def findings(self, verdict: Verdict) -> list[tuple[str, dict]]:
-        return [(nodeid, found) for nodeid, found in self._findings if found[Prop.VERDICT] == verdict]
+        return [(nodeid, found) for nodeid, was, found in self._findings if was == verdict]
 
     def overview(self) -> str:
         """`25 checks: 18 passed, 3 fixed, 2 failed, 1 unknown, 1 waived`."""

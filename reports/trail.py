@@ -1,5 +1,5 @@
-"""The audit trail as records: the ledger's lines (one JSON object a line, written by the run; format in
-reports/README.md) and each run's JUnit XML, read into what the index, the history pages, the trends and
+"""The audit trail as records: the ledger's lines (one JSON object a line; format in
+core/ledger.py) and each run's JUnit XML, read into what the index, the history pages, the trends and
 the Prometheus textfile show.
 
 What was read is kept in a cache beside the ledger (`.trail-cache.json`): where in the ledger reading
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.atomic import write_atomically
+from core.ledger import LEDGER, file_sha256, parse_line
 from core.vocabulary import Prop, Verdict
 from decision.verdict import instance_key
-from reports.ledger import LEDGER, file_sha256, parse_line
 from reports.tally import SUITE_PROPERTIES
 
 CACHE = ".trail-cache.json"

@@ -1,6 +1,6 @@
-"""The ledger and `make verify-trail` (reports/ledger.py, commands/trail.py): each way of tampering with the
-trail is found and named, pruning is told apart from tampering, a run killed mid-way and two writers at
-once leave a valid chain. Ledgers are made by the suite's own append over real files; the runs are real
+"""The ledger and `make verify-trail` (core/ledger.py, reports/verification.py, commands/trail.py): each way of
+tampering with the trail is found and named, pruning is told apart from tampering, a run killed mid-way and two
+writers at once leave a valid chain. Ledgers are made by the suite's own append over real files; the runs are real
 pytest runs of small pytester projects (no lab)."""
 
 from __future__ import annotations
@@ -20,10 +20,14 @@ import tomli_w
 from test_plugin import CONFTEST, INI
 
 from commands import trail
+from commands.__main__ import main as commands_main
+from configuration import Settings
 from conftest import ROOT
+from core import ledger
 from core.vocabulary import LedgerKind, TrailFinding, Verdict
-from reports import ledger
+from reports.files import report_entry
 from reports.retention import prune_reports
+from reports.verification import verify
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -47,7 +51,7 @@ def make_runs(reports: Path, count: int, first_day: int = 1) -> list[dict]:
             path = reports / f"{stem}{suffix}"
             reports.mkdir(parents=True, exist_ok=True)
             path.write_text(f"<report of {stem}{suffix}>")
-            written[kind] = ledger.report_entry(reports, path)
+            written[kind] = report_entry(reports, path)
         lines.append(ledger.append(reports, LedgerKind.RUN, {
             "run_id": f"run-{day}", "cadence": "daily", "boxes": ["trading-box"], "exit_status": 0,
             "exit_words": "all passed", "counts": {str(verdict): 0 for verdict in Verdict}, "reports": written},
@@ -64,12 +68,12 @@ def rewrite(reports: Path, lines: list[str]) -> None:
 
 
 def damage(reports: Path) -> list[tuple[TrailFinding, str]]:
-    return [(finding.kind, finding.text) for finding in ledger.verify(reports).damage]
+    return [(finding.kind, finding.text) for finding in verify(reports).damage]
 
 
 def verify_trail(config: Path) -> subprocess.CompletedProcess:
     """What `make verify-trail CONFIG=...` runs."""
-    return subprocess.run([sys.executable, "-m", "commands.trail", "--config", str(config)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "commands", "trail", "--config", str(config)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -112,7 +116,7 @@ def test_a_report_deleted_is_removed_but_one_pruned_is_pruned(tmp_path, trail_of
     prune_line = json.loads(ledger_lines(trail_of_five)[-1])
     assert prune_line["kind"] == LedgerKind.PRUNE and sorted(prune_line["files"]) == sorted(p.name for p in pruned)
     assert len(ledger_lines(trail_of_five)) == 6, "pruning keeps the runs' lines"
-    result = ledger.verify(trail_of_five)
+    result = verify(trail_of_five)
     assert result.intact, result.findings
     [note] = result.notes
     assert note.kind == TrailFinding.PRUNED and "as prune line seq 6 says" in note.text
@@ -187,9 +191,9 @@ def test_a_tail_rewritten_whole_is_caught_against_a_head_kept_elsewhere(tmp_path
     for path in trail_of_five.glob("daily-2026110[345]-*"):  # the forger tidies the reports up too
         path.unlink()
     make_runs(trail_of_five, 2, first_day=3)  # two forged runs, chained as the suite chains them
-    assert ledger.verify(trail_of_five).intact
+    assert verify(trail_of_five).intact
     config = write_config(tmp_path)
-    assert trail.main(["--config", str(config), "--head", f"5:{kept['hash']}"]) == trail.NOT_INTACT
+    assert commands_main(["trail", "--config", str(config), "--head", f"5:{kept['hash']}"]) == trail.NOT_INTACT
     said = capsys.readouterr().out
     assert f"edited: the head kept elsewhere, seq 5 hash {kept['hash'][:16]}..., is no longer in the ledger" in said
 
@@ -201,7 +205,7 @@ def test_two_writers_at_once_keep_one_chain(tmp_path):
         import sys, time
         from pathlib import Path
         from core.vocabulary import LedgerKind
-        from reports import ledger
+        from core import ledger
         go = Path(sys.argv[2])
         while not go.exists():
             time.sleep(0.01)
@@ -217,7 +221,7 @@ def test_two_writers_at_once_keep_one_chain(tmp_path):
     assert [entry["seq"] for entry in entries] == list(range(1, 301))
     for writer in ("daily", "emergency"):
         assert [entry["number"] for entry in entries if entry["writer"] == writer] == list(range(150))
-    result = ledger.verify(reports)
+    result = verify(reports)
     assert result.intact and not result.findings, result.findings
 
 
@@ -225,7 +229,7 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from core.vocabulary import LedgerKind
-    from reports import ledger
+    from core import ledger
     real_write = os.write
     def die(*args):
         os.kill(os.getpid(), signal.SIGKILL)
@@ -249,7 +253,7 @@ def test_a_writer_killed_between_its_write_and_fsync_leaves_a_valid_ledger(trail
     assert kill_while_appending(trail_of_five, "before-fsync") == -signal.SIGKILL
     entries = list(ledger.entries(trail_of_five))
     assert [entry["seq"] for entry in entries] == [1, 2, 3, 4, 5, 6] and entries[-1]["who"] == "killed"
-    assert ledger.verify(trail_of_five).findings == []
+    assert verify(trail_of_five).findings == []
 
 
 def test_a_torn_last_line_is_found_and_the_next_append_sets_it_aside_and_records_it(trail_of_five):
@@ -271,7 +275,7 @@ def test_a_torn_last_line_is_found_and_the_next_append_sets_it_aside_and_records
     aside = trail_of_five / entries[-2]["torn"]["name"]
     assert aside.name.startswith("ledger.jsonl.torn-") and aside.read_bytes() == torn
     assert ledger.ledger_path(trail_of_five).read_bytes().startswith(before), "no whole line was touched"
-    result = ledger.verify(trail_of_five)
+    result = verify(trail_of_five)
     assert result.intact, result.findings
     [note] = result.notes
     assert note.kind == TrailFinding.REPAIRED and f"{len(torn)} byte(s) was set aside in {aside.name}" in note.text
@@ -285,7 +289,7 @@ def test_an_append_reads_only_the_end_and_a_long_line_chains_like_a_short_one(tm
     long = ledger.append(reports, LedgerKind.ATTEST, {"note": "x" * 50_000})  # beyond the first read from the end
     after = ledger.append(reports, LedgerKind.ATTEST, {"note": "short"})
     assert (after["seq"], after["prev"]) == (2, long["hash"])
-    assert ledger.verify(reports).findings == []
+    assert verify(reports).findings == []
 
 
 def test_an_append_never_chains_onto_a_whole_line_that_is_not_a_ledger_line(tmp_path, trail_of_five):
@@ -299,9 +303,15 @@ def test_an_append_never_chains_onto_a_whole_line_that_is_not_a_ledger_line(tmp_
     assert kind == TrailFinding.EDITED and text.startswith("line 6 is not a ledger line")
 
 
+def test_the_ledger_and_the_reports_default_to_beside_the_state_not_into_the_code_package():
+    default = Settings()
+    assert default.reports.dir == default.policy.state_dir / "reports"
+    assert default.reports.dir.is_absolute() and ROOT not in default.reports.dir.parents
+
+
 def test_attestations_go_into_the_ledger(tmp_path):
     config = write_config(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "commands.attest", "--config", str(config), "--task",
+    done = subprocess.run([sys.executable, "-m", "commands", "attest", "--config", str(config), "--task",
                            "configuration-review", "--note", "tightened risk.json", "--who", "alice"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -367,7 +377,7 @@ def test_a_run_appends_its_line_once_both_reports_are_published(project):
         report = project.reports / entry["reports"][kind]["name"]
         assert report.suffix == suffix and report.exists()
         assert entry["reports"][kind]["sha256"] == ledger.file_sha256(report), "the published file, as it stays"
-    assert ledger.verify(project.reports).findings == []
+    assert verify(project.reports).findings == []
     listing = project.runpytest_subprocess("-m", "daily", f"--maintenance-config={project.config_path}",
                                            "--collect-only")
     assert listing.ret == 0 and len(list(ledger.entries(project.reports))) == 1, "a listing records nothing"
@@ -386,7 +396,7 @@ def test_a_run_killed_mid_way_leaves_the_ledger_valid_and_the_next_run_chains_on
     run.send_signal(signal.SIGKILL)
     assert run.wait(timeout=30) == -signal.SIGKILL
     assert [entry["seq"] for entry in ledger.entries(project.reports)] == [1]
-    assert ledger.verify(project.reports).findings == [], "a killed run leaves no report and no line behind"
+    assert verify(project.reports).findings == [], "a killed run leaves no report and no line behind"
     last = subprocess.run(pytest_argv(project), cwd=project.path, capture_output=True, timeout=120)
     assert last.returncode == 11, last.stdout
     entries = list(ledger.entries(project.reports))

@@ -1,4 +1,4 @@
-"""A tiny writer of test ledgers and JUnit XML in the run's format (reports/README.md: the ledger), for the
+"""A tiny writer of test ledgers and JUnit XML in the run's format (core/ledger.py: the ledger), for the
 audit trail's tests. Not the suite's appender (the run writes the real ledger): just enough lines and reports."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from core import ledger
 from core.vocabulary import LedgerKind
-from reports import ledger
 
 START = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=datetime.UTC)
 
@@ -20,7 +20,7 @@ def dumps(obj: dict) -> str:
 
 
 class LedgerWriter:
-    """Lines appended by the run's own appender (reports/ledger.py), at the times the test gives."""
+    """Lines appended by the run's own appender (core/ledger.py), at the times the test gives."""
 
     def __init__(self, directory: Path):
         self.dir = directory
@@ -35,6 +35,19 @@ class LedgerWriter:
 
     def close(self):
         pass
+
+
+def head_seq(directory: Path) -> int:
+    """The seq of the ledger's last line in `directory`; 0 when there is none yet."""
+    return max((line["seq"] for line in ledger.entries(directory)), default=0)
+
+
+def acts(directory: Path, kind: LedgerKind, after: int = 0) -> list[dict]:
+    """The operator's acts of one kind in the ledger of `directory` (those after seq `after`), each as the act
+    recorded it: its own fields and `at`, without the chain's seq, kind, prev and hash."""
+    chain = {"seq", "kind", "prev", "hash"}
+    return [{key: value for key, value in line.items() if key not in chain} for line in ledger.entries(directory)
+            if line["kind"] == kind and line["seq"] > after]
 
 
 def junit_xml(cadence: str, cases: list[dict]) -> str:
