@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime
 
+from core.vocabulary import Verdict
+from decision.finding import Finding
+
 
 def _deadline(value: datetime.date | datetime.datetime) -> float:
     """A date means the end of that day, local time; a naive datetime is local time."""
@@ -23,3 +26,25 @@ def expiry(entry) -> datetime.date | datetime.datetime:
 
 def is_active(entry, now: float) -> bool:
     return entry is not None and now <= _deadline(expiry(entry))
+
+
+def waive(finding: Finding, waivers, now: float) -> bool:
+    """The stage of waivers: a bad verdict the operator accepted is WAIVED, saying until when and why, and nothing
+    more is decided about it (True). One whose waiver expired counts as a failure again, and says so."""
+    waiver = find(waivers, finding.reading.check, finding.reading.instance) if finding.verdict.is_bad else None
+    if waiver is None:
+        return False
+    if is_active(waiver, now):
+        finding.verdict = Verdict.WAIVED
+        finding.note(f"waived until {expiry(waiver)}: {waiver.reason}")
+        return True
+    finding.note(f"waiver expired on {expiry(waiver)}: counts as a failure again")
+    return False
+
+
+def silence(finding: Finding, silences, now: float) -> None:
+    """The stage of silences: the alert the finding owes is held back while a silence lasts, saying so."""
+    entry = find(silences, finding.reading.check, finding.reading.instance) if finding.alert else None
+    if is_active(entry, now):
+        finding.note(f"alert silenced until {expiry(entry)}: {entry.reason}")
+        finding.alert = None

@@ -5,6 +5,7 @@ and hard states, flapping, and alert deduplication with a repeat interval; and o
 the remediation budget: one per thing touched (a service, a directory), shared by every check and
 cadence that acts on it, its window counted in runs of the acting check's cadence.
 Nothing here reads a file or a clock: the caller passes `now`, so every rule is tested in microseconds.
+`weigh` and `owe_alert` are the stages a finding (decision/finding.py) goes through, over the check's record.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from configuration import Settings
 from core.vocabulary import AlertKind, Cadence, Verdict
+from decision.finding import Finding
 from decision.state import CheckRecord, TargetRecord
 
 DAY = 86400.0
@@ -178,3 +180,25 @@ def notification(record: CheckRecord, verdict: Verdict, fixed: bool, judgement: 
         record.notified_kind, record.notified_at = kind, now
         return kind
     return None
+
+
+ROUTINE_FIX = "routine maintenance done: no alert ([alerts] tell_routine_fixes = true to be told)"
+
+
+def weigh(finding: Finding, record: CheckRecord, now: float, rules: Rules) -> Judgement:
+    """The stage of the policy: this run's verdict goes into the check's record; the judgement says whether it
+    may be acted on (the target's budget has the last word), and its note goes with the finding."""
+    judgement = judge(record, finding.verdict, now, rules)
+    if judgement.note:
+        finding.note(judgement.note)
+    return judgement
+
+
+def owe_alert(finding: Finding, record: CheckRecord, judgement: Judgement, now: float, rules: Rules,
+              tell_fixed: bool = True) -> None:
+    """The stage of alerts: the alert this run owes for the finding, after whatever was done about it (a fixed
+    finding is FIXED by then). Routine maintenance that did its job tells nobody, and says so."""
+    fixed = finding.verdict == Verdict.FIXED
+    finding.alert = notification(record, finding.verdict, fixed, judgement, now, rules, tell_fixed=tell_fixed)
+    if fixed and finding.alert is None:
+        finding.note(ROUTINE_FIX)

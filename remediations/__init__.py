@@ -60,7 +60,8 @@ class Remediation:
     guard: Callable[..., str | None] = field(default=lambda ctx, **params: None)
     # Every command it may run as root on the box, for this configuration: `make sudoers` prints them.
     privileged: Callable[[Settings], list[list[str]]] = field(default=lambda settings: [])
-    # What it acts on, the same for every check that asks for the same thing (a service by name).
+    # What it acts on, the same for every check that asks for the same thing (a service by name): called as
+    # `target(ctx, **params)` with a `Named` context, the box's settings only (see `target_of` below).
     target: Callable[..., str] = field(default=lambda ctx, **params: "")
 
     def __call__(self, ctx: Context, **params) -> Outcome:
@@ -83,7 +84,8 @@ REGISTRY: dict[str, Remediation] = {}
 def remediation(name: str, *, touches: str, plan: Callable[..., str], guard=None, privileged=None, target=None):
     """Register an action under the name that checks use in @pytest.mark.remediate(name).
     `privileged(settings)`: the commands it runs through `ctx.run(argv, privileged=True)`.
-    `target(ctx, **params)`: what it acts on; by default the action and its parameters."""
+    `target(ctx, **params)`: what it acts on, from `ctx.settings` and the parameters only; by default the action
+    and its parameters."""
 
     def register(act: Callable[..., Outcome]) -> Callable[..., Outcome]:
         REGISTRY[name] = Remediation(name, touches, act, plan, guard or (lambda ctx, **params: None),
@@ -95,6 +97,21 @@ def remediation(name: str, *, touches: str, plan: Callable[..., str], guard=None
 
 def _default_target(name: str) -> Callable[..., str]:
     return lambda ctx, **params: name + "".join(f" {key}={value}" for key, value in sorted(params.items()))
+
+
+@dataclass(frozen=True)
+class Named:
+    """What naming a target may use: the box's settings, nothing built. A target is asked before anything acts
+    (a dependent's root cause, the budget's key), so it never reaches the box, its services or its database."""
+
+    settings: Settings
+
+
+def target_of(name: str, params: dict, settings: Settings) -> str:
+    """What the action `name` acts on with these parameters, on which box: the key of its budget, the same for
+    the root cause, the budget and the runner ("nuc-1 service trading-dashboard"). `params`: the action's
+    (its marker's and the check's own). Raises what the action's `target` raises for parameters it does not take."""
+    return f"{settings.host.name} {load_all()[name].target(Named(settings), **params)}".strip()
 
 
 def command_as_run(box, argv: list[str], *, privileged: bool = True) -> str:

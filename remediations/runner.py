@@ -24,11 +24,12 @@ from configuration import Settings
 from core import clock
 from core.atomic import write_atomically
 from core.unread import CouldNotRead
-from core.vocabulary import ActionStatus, Mode, Recheck
+from core.vocabulary import ActionStatus, Mode, Recheck, Verdict
+from decision.finding import Action, Finding
 from decision.policy import Budget, count_remediation, spend_budget
 from decision.state import StateStore
 from probes.host import Box
-from remediations import Outcome, could_not_act, load_all
+from remediations import Outcome, could_not_act, load_all, target_of
 
 
 @dataclass
@@ -59,6 +60,19 @@ class Remedy:
     budget_spent: str = ""  # the target's budget stopped the action: why, and what the operator does
     human_needed: bool = False  # the budget ran out with this check: the one "human needed" for the target
 
+    def fill(self, finding: Finding) -> None:
+        """The stage of the action on the finding: what ran (or was planned) and the re-check, FIXED when the
+        re-check passed; or, where the target's budget stopped it, the policy's note (and the one "human
+        needed")."""
+        if self.budget_spent:  # nothing ran
+            finding.note(self.budget_spent)
+            if self.human_needed:
+                finding.human_needed = self.budget_spent
+            return
+        finding.action = Action(self.outcome.summary(), self.recheck, self.recheck_problem, self.outcome.at_risk)
+        if self.recheck == Recheck.FIXED:
+            finding.verdict = Verdict.FIXED
+
     def text(self) -> str:
         """The remediation's record as a block of text, for the report's row."""
         lines = [self.outcome.summary(), f"re-check: {self.recheck}"]
@@ -67,12 +81,6 @@ class Remedy:
         if self.outcome.output:
             lines += ["output:", self.outcome.output]
         return "\n".join(lines)
-
-
-def target_of(name: str, params: dict, context: ActionContext) -> str:
-    """What the action acts on, on which box: the key of its budget ("nuc-1 service trading-dashboard")."""
-    action = load_all()[name]
-    return f"{context.settings.host.name} {action.target(context, **params)}".strip()
 
 
 def remediate_and_recheck(name: str, params: dict, context: ActionContext, recheck: Callable[[], str | None],
@@ -87,7 +95,7 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
     if action is None:
         return Remedy(Outcome(name, ActionStatus.FAILED, "no such remediation"), Recheck.NOT_RECHECKED)
     try:
-        target = target_of(name, params, context)
+        target = target_of(name, params, context.settings)
     except Exception as error:  # an action that cannot name what it touches does not act
         return Remedy(Outcome(name, ActionStatus.FAILED, f"what it would act on could not be named: "
                                                          f"{type(error).__name__}: {error}"), Recheck.NOT_RECHECKED)
@@ -95,17 +103,9 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
     # two checks of one service must not restart it twice.
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / "remediation.lock")):
-        if context.mode == Mode.APPLY:
-            try:
-                passes_now = recheck() is None
-            except CouldNotRead as error:
-                return Remedy(could_not_act(name, error, "the last look before acting could not be made: "),
-                              Recheck.NOT_RECHECKED)
-            if passes_now:
-                earlier = ActionLog(lock_dir).earlier_in_this_run(target, run)
-                credit = (f"passes now: mended by {earlier['action']} for {earlier['check']} earlier in this run"
-                          if earlier else "passes now: it recovered by itself, nothing acted on it")
-                return Remedy(Outcome(name, ActionStatus.SKIPPED, credit), Recheck.FIXED)
+        looked = last_look(name, recheck, ActionLog(lock_dir), target, run) if context.mode == Mode.APPLY else None
+        if looked is not None:
+            return looked
         store, now = StateStore(lock_dir), clock.now()
         if budget is not None:
             with store.target(target) as record:
@@ -128,6 +128,22 @@ def remediate_and_recheck(name: str, params: dict, context: ActionContext, reche
         except CouldNotRead as error:
             return Remedy(outcome, Recheck.NOT_RECHECKED, f"could not look again: {error}")
     return Remedy(outcome, Recheck.FIXED) if problem is None else Remedy(outcome, Recheck.STILL_FAILING, problem)
+
+
+def last_look(name: str, recheck: Callable[[], str | None], log: ActionLog, target: str, run: str) -> Remedy | None:
+    """Before acting: a check that passes now is credited to the action of this run that mended its target, or to
+    the target itself; one that could not be looked at is not acted on. None: act."""
+    try:
+        passes_now = recheck() is None
+    except CouldNotRead as error:
+        return Remedy(could_not_act(name, error, "the last look before acting could not be made: "),
+                      Recheck.NOT_RECHECKED)
+    if not passes_now:
+        return None
+    earlier = log.earlier_in_this_run(target, run)
+    credit = (f"passes now: mended by {earlier['action']} for {earlier['check']} earlier in this run"
+              if earlier else "passes now: it recovered by itself, nothing acted on it")
+    return Remedy(Outcome(name, ActionStatus.SKIPPED, credit), Recheck.FIXED)
 
 
 KEEP_ACTIONS = 500
