@@ -127,6 +127,13 @@ demo-lab: lab-up
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
+# The shipped example configuration and the configuration reference, written from the schema's descriptions
+# (configuration/reference.py); run after changing a section, and commit both (a test compares them).
+.PHONY: example-config
+example-config: $(VENV)/.installed
+	$(PY) -m configuration.reference example config/maintenance.example.toml
+	$(PY) -m configuration.reference markdown docs/configuration.md
+
 # Everything: the lint, then the suite's own tests: those without a lab on $(WORKERS) workers, then the lab's on
 # two, a whole module on one worker (--dist loadfile: a module's own lab or box has fixed ports) and a session
 # lab per worker on its own ports (tests/conftest.py). Both parts run; either failing fails the target.
@@ -143,7 +150,7 @@ test-fast: $(VENV)/.installed
 	$(PY) -m pytest -c tests/pytest.ini -m "not lab" -n $(call arg,WORKERS) $(PYTEST_ARGS) tests
 
 # GNU make exits 2 for any failed recipe, whatever its status: the run's own status (README: exit
-# statuses) is printed last, in words. `python -m commands.run CADENCE --config PATH` (what the schedule
+# statuses) is printed last, in words. `python -m commands run CADENCE --config PATH` (what the schedule
 # runs) and pytest itself exit with it.
 daily weekly monthly quarterly emergency: setup
 	@$(PY) -m pytest -m $@ $(call opt,--maintenance-config,CONFIG) $(PYTEST_ARGS); status=$$?; \
@@ -153,7 +160,7 @@ daily weekly monthly quarterly emergency: setup
 # The guide's schedule, as root: SCHEDULER=cron writes /etc/cron.d/trading-maintenance (CRON_FILE=...),
 # SCHEDULER=systemd a .service and .timer per cadence in /etc/systemd/system (UNIT_DIR=...), enabled.
 # RUN_USER: who the runs run as (root); refused when it could not read the SSH key, the host keys, the secrets
-# file or write the state directory. Each run is `python -m commands.run CADENCE` (README: Running unattended).
+# file or write the state directory. Each run is `python -m commands run CADENCE` (README: Running unattended).
 # TIMES="emergency=*:*:0/30" moves a cadence (an OnCalendar= for systemd, a cron time for cron; space-separated):
 # the guide's 5 minutes is the emergency default, a systemd timer can look every 30 s. MAIL_TO=ops@example.org:
 # cron's MAILTO, who is mailed when a run could not check a box or deliver an alert.
@@ -167,17 +174,17 @@ SCHEDULE_ARGS = --config=$(call arg,CONFIG) --scheduler=$(call arg,SCHEDULER) --
   $(foreach time,$(value TIMES),--time=$(call quote,$(time)))
 install-schedule: setup
 	@test -n $(call arg,CONFIG) || { echo "make install-schedule CONFIG=/path/to/maintenance.toml [SCHEDULER=systemd]"; exit 2; }
-	$(PY) -m commands.schedule install $(SCHEDULE_ARGS)
+	$(PY) -m commands schedule install $(SCHEDULE_ARGS)
 
 # Its standard output is the schedule alone (the venv's setup goes to stderr, as for make sudoers).
 .PHONY: show-schedule
 show-schedule:
 	@test -n $(call arg,CONFIG) || { echo "make show-schedule CONFIG=/path/to/maintenance.toml [SCHEDULER=systemd]" >&2; exit 2; }
 	@$(MAKE) --no-print-directory -s $(VENV)/.installed >&2
-	@$(PY) -m commands.schedule show $(SCHEDULE_ARGS)
+	@$(PY) -m commands schedule show $(SCHEDULE_ARGS)
 
 uninstall-schedule: setup
-	$(PY) -m commands.schedule uninstall --cron-file=$(call arg,CRON_FILE) --unit-dir=$(call arg,UNIT_DIR)
+	$(PY) -m commands schedule uninstall --cron-file=$(call arg,CRON_FILE) --unit-dir=$(call arg,UNIT_DIR)
 
 # The sudo rules the maintenance user needs on the box: make sudoers CONFIG=... [SUDO_USER_NAME=trading-maint]
 # > FILE. Its standard output is the rules alone: the venv's setup and every message go to stderr. It needs
@@ -185,7 +192,7 @@ uninstall-schedule: setup
 sudoers:
 	@test -n $(call arg,CONFIG) || { echo "make sudoers CONFIG=/path/to/maintenance.toml [SUDO_USER_NAME=user]" >&2; exit 2; }
 	@$(MAKE) --no-print-directory -s $(VENV)/.installed >&2
-	@$(PY) -m commands.sudoers --config=$(call arg,CONFIG) $(call opt,--user,SUDO_USER_NAME)
+	@$(PY) -m commands sudoers --config=$(call arg,CONFIG) $(call opt,--user,SUDO_USER_NAME)
 
 # The box's host keys, trusted once you have compared them (README: From another machine, over SSH), before the
 # first run over SSH: make trust-box CONFIG=... [BOX=name] [FINGERPRINT=SHA256:...]. It prints each key's
@@ -194,20 +201,20 @@ sudoers:
 .PHONY: trust-box
 trust-box: $(VENV)/.installed
 	@test -n $(call arg,CONFIG) || { echo "make trust-box CONFIG=/path/to/maintenance.toml [BOX=name] [FINGERPRINT=SHA256:...]" >&2; exit 2; }
-	@$(PY) -m commands.trustbox --config=$(call arg,CONFIG) $(call opt,--box,BOX) $(call opt,--fingerprint,FINGERPRINT)
+	@$(PY) -m commands trustbox --config=$(call arg,CONFIG) $(call opt,--box,BOX) $(call opt,--fingerprint,FINGERPRINT)
 
 # The programs those rules name, root's, where only root can write (the retention walker, the backup program): as
 # root, on the box.
-# Again after every update of the suite. `python -m commands.boxhelpers show` says whether the box has this one.
+# Again after every update of the suite. `python -m commands boxhelpers show` says whether the box has this one.
 .PHONY: install-box-helpers
 install-box-helpers: $(VENV)/.installed
-	$(PY) -m commands.boxhelpers install
+	$(PY) -m commands boxhelpers install
 
 # The baseline of the critical files (SEC-003), written on the box: make record-checksums CONFIG=... [BOX=name]
 # once the files are known good and after every intended change; make show-checksums compares them.
 record-checksums show-checksums: setup
 	@test -n $(call arg,CONFIG) || { echo "make $@ CONFIG=/path/to/maintenance.toml [BOX=name]"; exit 2; }
-	$(PY) -m commands.checksums $(@:%-checksums=%) --config=$(call arg,CONFIG) $(call opt,--box,BOX)
+	$(PY) -m commands checksums $(@:%-checksums=%) --config=$(call arg,CONFIG) $(call opt,--box,BOX)
 
 # After a human has looked: make clear-budget TARGET="nuc-1 service trading-dashboard" CONFIG=...
 # (TARGET: a part of the target's name; CHECK=SVC-001: the targets that check acted on; neither: all)
@@ -215,7 +222,7 @@ record-checksums show-checksums: setup
 # found and done" [BOX=name]. Nothing resumes by itself; this undoes what the responses did and records it.
 resume: setup
 	@test -n $(call arg,CONFIG) -a -n $(call arg,WHO) -a -n $(call arg,WHY) || { echo 'make resume CONFIG=/path/to/maintenance.toml WHO=name WHY="..." [BOX=name]'; exit 2; }
-	$(PY) -m commands.resume --config=$(call arg,CONFIG) --who=$(call arg,WHO) --why=$(call arg,WHY) $(call opt,--box,BOX)
+	$(PY) -m commands resume --config=$(call arg,CONFIG) --who=$(call arg,WHO) --why=$(call arg,WHY) $(call opt,--box,BOX)
 
 # The guide's Recovery Procedures, made safe (README: Backups and recovery): the backup is read back first and
 # refused (status 4) if it does not verify; PLAN=1 prints each step and changes nothing.
@@ -223,7 +230,7 @@ resume: setup
 # make restore BACKUP=full-20261122-030000 CONFIG=... [PLAN=1] (files and database; the old database kept, renamed)
 restore restore-config: setup
 	@test -n $(call arg,CONFIG) -a -n $(call arg,BACKUP) || { echo "make $@ BACKUP=full-YYYYmmdd-HHMMSS CONFIG=/path/to/maintenance.toml [PLAN=1] [BOX=name]"; exit 2; }
-	$(PY) -m commands.restore $(if $(filter restore-config,$@),config,full) --config=$(call arg,CONFIG) \
+	$(PY) -m commands restore $(if $(filter restore-config,$@),config,full) --config=$(call arg,CONFIG) \
 	  --backup=$(call arg,BACKUP) $(if $(value PLAN),--plan) $(call opt,--box,BOX)
 
 # The guide's Update Procedures 1-2, rolled back when they fail (README: Updating the application). Without APPLY=1
@@ -236,7 +243,7 @@ APPLYING = $(if $(filter 1,$(value PLAN)),,$(filter 1,$(value APPLY)))
 update-minor update-major update-rollback: setup
 	@test -n $(call arg,CONFIG) || { echo "make $@ CONFIG=/path/to/maintenance.toml $(if $(filter update-major,$@),REF=TAG_OR_COMMIT )[APPLY=1] [BOX=name]"; exit 2; }
 	@test "$@" != update-major -o -n $(call arg,REF) || { echo "make update-major REF=TAG_OR_COMMIT CONFIG=... [APPLY=1]"; exit 2; }
-	$(PY) -m commands.update $(@:update-%=%) --config=$(call arg,CONFIG) $(call opt,--ref,REF) \
+	$(PY) -m commands update $(@:update-%=%) --config=$(call arg,CONFIG) $(call opt,--ref,REF) \
 	  $(if $(APPLYING),--apply) $(call opt,--box,BOX)
 
 # The guide's System Updates 1, made safe (README: Package updates): the plan by default; APPLY=1 takes a backup,
@@ -244,44 +251,44 @@ update-minor update-major update-rollback: setup
 # make update-os CONFIG=... [APPLY=1] [BOX=name]
 update-os: setup
 	@test -n $(call arg,CONFIG) || { echo "make update-os CONFIG=/path/to/maintenance.toml [APPLY=1] [BOX=name]"; exit 2; }
-	$(PY) -m commands.osupdate --config=$(call arg,CONFIG) $(if $(APPLYING),--apply) $(call opt,--box,BOX)
+	$(PY) -m commands osupdate --config=$(call arg,CONFIG) $(if $(APPLYING),--apply) $(call opt,--box,BOX)
 
 # After rotating a secret of [rotation] (KEY-001, quarterly): make attest-rotation WHAT=exchange-api-key WHO=name
-# [WHEN=YYYY-MM-DD] CONFIG=... [BOX=name]; recorded beside the suite's state and in its audit file.
+# [WHEN=YYYY-MM-DD] CONFIG=... [BOX=name]; recorded beside the suite's state and in the ledger.
 attest-rotation: setup
 	@test -n $(call arg,CONFIG) -a -n $(call arg,WHAT) -a -n $(call arg,WHO) || { echo 'make attest-rotation WHAT=secret WHO=name [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
-	$(PY) -m commands.attest --config=$(call arg,CONFIG) --what=$(call arg,WHAT) --who=$(call arg,WHO) $(call opt,--when,WHEN) \
+	$(PY) -m commands attest --config=$(call arg,CONFIG) --what=$(call arg,WHAT) --who=$(call arg,WHO) $(call opt,--when,WHEN) \
 	  $(call opt,--box,BOX)
 
 # The benchmarks' baselines (BENCH-001..003, EHM-004; the first monthly run records them by itself), measured now
-# and recorded on purpose, each in the audit file: make baseline CONFIG=... [WHAT=api,database,disk,error-handling]
+# and recorded on purpose, each a line of the ledger: make baseline CONFIG=... [WHAT=api,database,disk,error-handling]
 # [BOX=name] [WHO=name] [WHY="new SSD"]
 baseline: setup
 	@test -n $(call arg,CONFIG) || { echo 'make baseline CONFIG=/path/to/maintenance.toml [WHAT=api,database,disk,error-handling] [BOX=name] [WHO=name] [WHY="..."]'; exit 2; }
-	$(PY) -m commands.baseline --config=$(call arg,CONFIG) $(call opt,--what,WHAT) $(call opt,--box,BOX) \
+	$(PY) -m commands baseline --config=$(call arg,CONFIG) $(call opt,--what,WHAT) $(call opt,--box,BOX) \
 	  $(call opt,--who,WHO) $(call opt,--why,WHY)
 
 # After doing a manual task of [tasks] (TASK-001..003): make attest TASK=strategy-optimization NOTE="what was done"
 # [WHO=name] [WHEN=YYYY-MM-DD] CONFIG=... [BOX=name]; WHO defaults to $SUDO_USER, else $USER.
 attest: setup
 	@test -n $(call arg,CONFIG) -a -n $(call arg,TASK) || { echo 'make attest TASK=task NOTE="what was done" [WHO=name] [WHEN=YYYY-MM-DD] CONFIG=/path/to/maintenance.toml [BOX=name]'; exit 2; }
-	$(PY) -m commands.attest --config=$(call arg,CONFIG) --task=$(call arg,TASK) --note=$(call arg,NOTE) \
+	$(PY) -m commands attest --config=$(call arg,CONFIG) --task=$(call arg,TASK) --note=$(call arg,NOTE) \
 	  $(call opt,--who,WHO) $(call opt,--when,WHEN) $(call opt,--box,BOX)
 
 # The audit trail's pages (index.html, history/, trends.html) and the Prometheus textfile, made again from the
 # ledger and the reports alone (README: The audit trail): make reindex CONFIG=... [REPORTS_DIR=dir]
 reindex: setup
 	@test -n $(call arg,CONFIG) || { echo "make reindex CONFIG=/path/to/maintenance.toml [REPORTS_DIR=dir]"; exit 2; }
-	$(PY) -m commands.reindex --config=$(call arg,CONFIG) $(call opt,--reports-dir,REPORTS_DIR)
+	$(PY) -m commands reindex --config=$(call arg,CONFIG) $(call opt,--reports-dir,REPORTS_DIR)
 
 # The audit trail (README: The audit trail): the ledger's chain and every report it names, checked; exit 0 when
 # intact, 1 with each finding listed. make verify-trail CONFIG=... [REPORTS_DIR=dir] [HEAD=seq:hash kept elsewhere]
 verify-trail: setup
 	@test -n $(call arg,CONFIG) || { echo 'make verify-trail CONFIG=/path/to/maintenance.toml [REPORTS_DIR=dir] [HEAD=seq:hash]'; exit 2; }
-	$(PY) -m commands.trail --config=$(call arg,CONFIG) $(call opt,--reports-dir,REPORTS_DIR) $(call opt,--head,HEAD)
+	$(PY) -m commands trail --config=$(call arg,CONFIG) $(call opt,--reports-dir,REPORTS_DIR) $(call opt,--head,HEAD)
 
 clear-budget: setup
-	$(PY) -m commands.budget clear $(call given,CHECK) $(call opt,--target,TARGET) --config=$(call arg,CONFIG)
+	$(PY) -m commands budget clear $(call given,CHECK) $(call opt,--target,TARGET) --config=$(call arg,CONFIG)
 
 bench: lab-up
 	$(PY) bench/bench_logscan.py

@@ -1,7 +1,7 @@
 """What the audit trail's pages cost: rebuilding them from 1,000 and from 10,000 runs (`make reindex`), and
 keeping them up to date after one more run (what every run pays), side by side.
 
-Each ledger is made here in the run's format (reports/README.md): the newest 300 runs with a JUnit XML of
+Each ledger is made here in the run's format (core/ledger.py): the newest 300 runs with a JUnit XML of
 40 checks each (figures included), the older ones ledger lines only, as after the retention rule pruned
 their reports. The aim: the cost of one more run does not grow with the number of runs on record.
 Why here and not in a timed test: wall time depends on the machine and its disk.

@@ -1,1 +1,2 @@
-"""The operator's commands (`make install-schedule`, `make clear-budget`, ...), each `python -m commands.NAME`."""
+"""The operator's commands (`make install-schedule`, `make clear-budget`, ...): `python -m commands VERB`, each
+verb a module of this package (commands/__main__.py)."""

@@ -7,8 +7,8 @@ must live where no other user can change it: `install` writes them through core/
 its path root's and writable by root alone, made if missing; the file replaced whole, root's, mode 0755) and
 refuses anything else, naming the directory and its owner.
 
-    sudo .venv/bin/python -m commands.boxhelpers install     # on the box, from the suite's checkout
-    .venv/bin/python -m commands.boxhelpers show             # where each is, its sha256, whether it is this suite's
+    sudo .venv/bin/python -m commands boxhelpers install     # on the box, from the suite's checkout
+    .venv/bin/python -m commands boxhelpers show             # where each is, its sha256, whether it is this suite's
 
 Install them again after updating the suite: the suite refuses to run a copy that is not this one's.
 `--root DIR` installs under DIR instead of `/` (the lab's boxes install into their own root this way).
@@ -22,6 +22,7 @@ import os
 import stat
 import sys
 
+from commands import cli
 from core import rootfiles, safepath
 from probes import backups
 from probes.files import program_sha256, program_text
@@ -73,11 +74,13 @@ def _shown(path: str, expected: str) -> str:
             f"mode {stat.S_IMODE(info.st_mode):04o}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.boxhelpers", description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("install", "show"))
     parser.add_argument("--root", default="/", help="install under this directory instead of / (the lab's boxes)")
-    args = parser.parse_args(argv)
+
+
+def run(call: cli.Call) -> int:
+    args = call.args
     if args.action == "show":
         print(show(args.root))
         return 0
@@ -89,5 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+VERB = cli.Verb(
+    "boxhelpers", "install, or show, the programs root runs on the box for the suite (make install-box-helpers)",
+    __doc__, arguments, run, config=cli.Config.NONE)

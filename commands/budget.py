@@ -1,4 +1,4 @@
-"""`python -m commands.budget clear [CHECK] [--target T] --config PATH`: a human has looked, remediation may resume.
+"""`python -m commands budget clear [CHECK] [--target T] --config PATH`: a human has looked, remediation may resume.
 
 A remediation budget belongs to a target, the thing remediations touch ("nuc-1 service
 trading-dashboard"), whichever check acted on it. `clear` lifts the spent budgets whose target
@@ -11,27 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
-from pathlib import Path
 
 from commands import cli
-from core.vocabulary import ExitStatus
-from decision.audit import state_directory
-from decision.state import StateStore
+from decision.state import StateStore, state_directory
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.budget", description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("clear", "show"))
     parser.add_argument("check", nargs="?", default="", help="a check id, or id[param]; empty = all")
     parser.add_argument("--target", default="", help='a part of the target\'s name ("service trading-dashboard")')
-    parser.add_argument("--config", type=Path, required=True)
-    args = parser.parse_args(argv)
-    settings = cli.configuration(args.config)
-    if settings is None:
-        return ExitStatus.BAD_CONFIGURATION
-    store = StateStore(state_directory(settings))  # a relative one as the runs take it
+
+
+def run(call: cli.Call) -> int:
+    args = call.args
+    store = StateStore(state_directory(call.settings()))  # a relative one as the runs take it
     if args.action == "show":
         for key, record in store.load().items():
             if key.startswith(args.check) and not args.target:
@@ -46,5 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+VERB = cli.Verb(
+    "budget", "show, or clear once a human has looked, the remediation budgets (make clear-budget)",
+    __doc__, arguments, run)

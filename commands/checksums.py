@@ -1,7 +1,7 @@
 """`make record-checksums CONFIG=PATH`: the baseline the critical-file check (SEC-003) compares with.
 
-    python -m commands.checksums record --config PATH [--box NAME]
-    python -m commands.checksums show --config PATH [--box NAME]
+    python -m commands checksums record --config PATH [--box NAME]
+    python -m commands checksums show --config PATH [--box NAME]
 
 `record` reads the sha256 of every [security] critical_files entry on the box the configuration
 names (this machine for `local://`, its python3 over SSH otherwise) and writes them to [security]
@@ -15,24 +15,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from commands import cli
 from configuration import Settings
 from core.unread import CouldNotRead
-from core.vocabulary import ExitStatus
-from probes.host import ReaderFailed, box_of
+from probes.host import ReaderFailed
 from probes.remote import securityscan
 
 NOT_DONE = 1
 
 
-def record(settings: Settings) -> tuple[int, str]:
+def record(call: cli.Call, settings: Settings) -> tuple[int, str]:
     """Writes the baseline on the box: (status, what to tell the operator)."""
     name, config = settings.host.name, settings.security
     if not config.critical_files:
         return NOT_DONE, f"{name}: nothing recorded: [security] critical_files is empty"
-    box = box_of(settings)
+    box = call.box(settings)
     problem = box.reachable()
     if problem:
         return NOT_DONE, f"{name}: nothing recorded: {problem}"
@@ -52,10 +50,10 @@ def record(settings: Settings) -> tuple[int, str]:
     return 0, "\n".join(lines)
 
 
-def show(settings: Settings) -> tuple[int, str]:
+def show(call: cli.Call, settings: Settings) -> tuple[int, str]:
     """Each critical file against the baseline: unchanged, CHANGED, or why it could not be compared."""
     name, config = settings.host.name, settings.security
-    box = box_of(settings)
+    box = call.box(settings)
     problem = box.reachable()
     if problem:
         return NOT_DONE, f"{name}: {problem}"
@@ -82,25 +80,21 @@ def show(settings: Settings) -> tuple[int, str]:
     return status, "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.checksums", description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("record", "show"))
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--box", help="one box of a fleet, by name (default: every box)")
-    args = parser.parse_args(argv)
-    settings = cli.configuration(args.config)
-    if settings is None:
-        return ExitStatus.BAD_CONFIGURATION
-    boxes = cli.some_boxes(settings, args.box)
-    if not boxes:
-        return ExitStatus.BAD_CONFIGURATION
-    worst = 0
-    for box in boxes:
-        status, said = (record if args.action == "record" else show)(box)
-        print(said, file=sys.stdout if status == 0 or args.action == "show" else sys.stderr)
-        worst = max(worst, status)
-    return worst
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def run(call: cli.Call) -> int:
+    action = call.args.action
+
+    def on(box: Settings) -> int:
+        status, said = (record if action == "record" else show)(call, box)
+        print(said, file=sys.stdout if status == 0 or action == "show" else sys.stderr)
+        return status
+
+    return call.each_box(on)
+
+
+VERB = cli.Verb(
+    "checksums", "record, or compare with, the critical files' baseline (make record-checksums, show-checksums)",
+    __doc__, arguments, run, boxes=cli.Boxes.EACH)

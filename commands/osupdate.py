@@ -1,7 +1,7 @@
 """`make update-os CONFIG=... [APPLY=1] [BOX=name]`: the guide's System Updates 1 (Operating System Updates),
 made safe.
 
-    python -m commands.osupdate --config PATH [--apply] [--box NAME]
+    python -m commands osupdate --config PATH [--apply] [--box NAME]
 
 Without --apply (the default) it only prints what it would do: the updates it would install, those held
 back ([updates] hold, the kernel: the guide's `apt upgrade --exclude=linux-*`, an option apt-get does not
@@ -11,7 +11,7 @@ every pending update but the held ones (simulated first: nothing installed if ap
 package in), then the daily checks (remediation off); then, if the box says a reboot is required
 ([updates] reboot_required_file), the reboot is SCHEDULED at the maintenance window's next start with
 [updates] schedule_reboot (by default a systemd timer), never done at once (the guide's
-`./scripts/schedule-reboot.sh`). Every step is a line in the audit file beside the suite's state.
+`./scripts/schedule-reboot.sh`). Every step is a line of the ledger (core/ledger.py).
 
 Node.js (System Updates 2) is the `nodejs` package and is updated by this same path; the guide's
 `curl -fsSL https://deb.nodesource.com/setup_lts.x | sudo -E bash -` is not run (add NodeSource's apt
@@ -30,10 +30,8 @@ from pathlib import Path
 
 from commands import cli
 from configuration import Settings
-from core.vocabulary import ActionStatus, ExitStatus, Mode
-from decision import audit
-from probes.host import box_of
-from probes.services import service_manager
+from core.vocabulary import ActionStatus, LedgerKind, Mode
+from decision.state import state_directory
 from probes.updates import UpdatesProbe
 from remediations import command_as_run
 from remediations.runner import ActionContext
@@ -52,13 +50,13 @@ def _say(settings: Settings, text: str, err: bool = False) -> None:
 
 
 def _record(settings: Settings, step: str, status: str, detail: str) -> None:
-    audit.append(audit.state_directory(settings), {"event": "update-os", "box": settings.host.name,
-                                                   "who": getpass.getuser(), "step": step, "status": status,
-                                                   "detail": detail})
+    cli.record_in_ledger(settings, LedgerKind.OS_UPDATE, {"event": "update-os", "box": settings.host.name,
+                                                          "who": getpass.getuser(), "step": step, "status": status,
+                                                          "detail": detail})
 
 
-def plan(settings: Settings) -> int:
-    box = box_of(settings)
+def plan(call: cli.Call, settings: Settings) -> int:
+    box = call.box(settings)
     probe = UpdatesProbe(box, settings)
     todo, held = chosen(probe, "all")
     config = settings.updates
@@ -82,9 +80,9 @@ def plan(settings: Settings) -> int:
     return DONE
 
 
-def apply(settings: Settings, state_dir: Path) -> int:
-    box = box_of(settings)
-    context = ActionContext(settings=settings, box=box, services=service_manager(settings), mode=Mode.APPLY,
+def apply(call: cli.Call, settings: Settings, state_dir: Path) -> int:
+    box = call.box(settings)
+    context = ActionContext(settings=settings, box=box, services=call.services(settings), mode=Mode.APPLY,
                             state_dir=state_dir, check="make update-os")
     outcome = Install(context, "all", event="update-os").run()
     _say(settings, f"install: {outcome.status}: {outcome.detail}",
@@ -113,24 +111,21 @@ def apply(settings: Settings, state_dir: Path) -> int:
     return DONE if outcome.status == ActionStatus.DONE else STEP_FAILED
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.osupdate", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--apply", action="store_true", help="do it (default: print the plan, change nothing)")
-    parser.add_argument("--box", help="the box, when the configuration names several")
-    args = parser.parse_args(argv)
-    settings = cli.configuration(args.config)
-    if settings is None:
-        return ExitStatus.BAD_CONFIGURATION
-    box = cli.one_box(parser, settings, args.box)
+
+
+def run(call: cli.Call) -> int:
+    box = call.one_box()
     try:
-        if not args.apply:
-            return plan(box)
-        return apply(box, audit.state_directory(box))
+        if not call.args.apply:
+            return plan(call, box)
+        return apply(call, box, state_directory(box))
     except (OSError, RuntimeError, LookupError) as error:
         _say(box, f"could not read the updates: {error}", err=True)
         return STEP_FAILED
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+VERB = cli.Verb(
+    "osupdate", "the system's package updates, planned or applied (make update-os)",
+    __doc__, arguments, run, boxes=cli.Boxes.ONE)

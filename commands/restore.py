@@ -1,7 +1,7 @@
 """`make restore-config BACKUP=... CONFIG=...` and `make restore BACKUP=... CONFIG=... [PLAN=1]`: the guide's
 Recovery Procedures 1 and 2, made safe.
 
-    python -m commands.restore config|full --config PATH --backup NAME_OR_PATH [--plan] [--box NAME]
+    python -m commands restore config|full --config PATH --backup NAME_OR_PATH [--plan] [--box NAME]
 
 BACKUP is a set of [backups] dir by name (`full-20261122-030000`) or any of its files. Nothing is
 touched before the set has read back whole: its tarball to the end of its gzip stream, its dump by
@@ -15,12 +15,12 @@ files back, and swaps the databases by renaming: the live one is kept as `DBNAME
 the daily checks pass (the last line says how to drop it). The services it stopped are started again
 whatever failed. The guide instead runs `dropdb trading_agent` before anything has shown the dump
 can be restored. `--plan` prints each step and changes nothing (the backup is still read back).
-Every step, done or failed, is a line in the audit file beside the suite's state. The backup is read and
+Every step, done or failed, is a line of the ledger (core/ledger.py). The backup is read and
 loaded by the backup program as root on the box (probes/remote/backupscan.py, its sudo rules over SSH), and the
 suite's own statements reach the database as a run's do: over SSH through the SSH connection's forward to a
 socket in the state directory (probes/restoredb.py `reach`), never [database] host:port from here.
 
-Status: 0 restored, 1 a step failed (what was done is said, and in the audit file), 4 refused (the
+Status: 0 restored, 1 a step failed (what was done is said, and in the ledger), 4 refused (the
 backup does not verify or restore, could not be read or its database reached, or the configuration does not
 load).
 """
@@ -37,17 +37,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from commands import cli
+from commands.updatesteps import StepFailed, check_running
 from configuration import Settings
+from core import ledger
 from core.unread import CouldNotRead
-from core.vocabulary import ExitStatus
-from decision import audit
+from core.vocabulary import ExitStatus, LedgerKind
 from decision.incidents import IncidentStore
+from decision.state import state_directory
 from probes import restoredb
 from probes.backups import DUMP, TARBALL, BackupProbe, BackupSet, parse
 from probes.database import DatabaseUnavailable, SocketPathTooLong
-from probes.host import box_of
+from probes.host import Box
 from probes.remote import backupscan, readers
-from probes.services import service_manager
+from probes.services import ServiceManager
 
 RESTORED, STEP_FAILED, REFUSED = 0, 1, ExitStatus.BAD_CONFIGURATION
 GUIDE_STOPS = ("agent", "dashboard", "tunnel")  # Recovery 2: systemctl stop trading-agent trading-dashboard ssh-tunnel
@@ -67,18 +69,14 @@ class Refused(Exception):
     """The backup cannot be restored: nothing was changed."""
 
 
-class StepFailed(Exception):
-    """A step that changes the box failed."""
-
-
 class Restore:
-    def __init__(self, settings: Settings, kind: str, backup: BackupSet, plan: bool):
+    def __init__(self, settings: Settings, kind: str, backup: BackupSet, plan: bool, box: Box,
+                 services: ServiceManager):
         self.settings, self.kind, self.backup, self.plan = settings, kind, backup, plan
-        self.box = box_of(settings)
+        self.box, self.services = box, services
         self.probe = BackupProbe(self.box, settings)
-        self.services = service_manager(settings)
         self.time = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
-        self.state_dir = audit.state_directory(settings)
+        self.state_dir = state_directory(settings)
         self.number = 0
         self.held: dict[str, set[str]] = {}  # by layer: what verify found it holds
         self.server: restoredb.Server | None = None  # where the database is reached (restore_full opens it)
@@ -90,9 +88,9 @@ class Restore:
 
     def record(self, step: str, status: str, detail: str) -> None:
         if not self.plan:
-            audit.append(self.state_dir, {"event": f"restore-{self.kind}", "box": self.settings.host.name,
-                                          "backup": self.backup.name, "who": getpass.getuser(), "step": step,
-                                          "status": status, "detail": detail})
+            cli.record_in_ledger(self.settings, LedgerKind.RESTORE, {
+                "event": f"restore-{self.kind}", "box": self.settings.host.name, "backup": self.backup.name,
+                "who": getpass.getuser(), "step": step, "status": status, "detail": detail})
 
     def step(self, what: str, act: Callable[[], str | None], changes: bool = True, how: str = "") -> str | None:
         """One numbered step: printed, done (unless planned and it changes the box), and recorded. `how`:
@@ -208,19 +206,11 @@ class Restore:
         names = [name for name in self.names(roles) if name not in held]
         for name in names:
             self.run(self.services.argv("restart", name))
-        return self.check_running(names) + (f"; held by the emergency response, not started: {', '.join(held)}"
-                                            if held & set(self.names(roles)) else "")
+        return self.running(names) + (f"; held by the emergency response, not started: {', '.join(held)}"
+                                      if held & set(self.names(roles)) else "")
 
-    def check_running(self, names: list[str]) -> str:
-        deadline = time.monotonic() + self.settings.remediation.timeout_seconds
-        while True:
-            self.services.forget()
-            down = [f"{name} is {self.services.state(name)}" for name in names if not self.services.is_running(name)]
-            if not down:
-                return f"{', '.join(names)} running" if names else "nothing to start"
-            if time.monotonic() > deadline:
-                raise StepFailed("; ".join(down))
-            time.sleep(0.5)
+    def running(self, names: list[str]) -> str:
+        return check_running(self.services, names, self.settings.remediation.timeout_seconds)
 
     def stop(self, names: list[str], stopped: list[str]) -> str:
         """Stop the running ones; each goes into `stopped` as soon as it is, for the `finally` that starts it."""
@@ -292,7 +282,7 @@ def _restore_full(job: Restore, live: str, restored: str, before: str) -> None:
 def _start(job: Restore, stopped: list[str]) -> str:
     for name in reversed(stopped):
         job.run(job.services.argv("start", name))
-    return job.check_running(stopped)
+    return job.running(stopped)
 
 
 def _restore_and_check(job: Restore, dbname: str) -> str:
@@ -340,7 +330,7 @@ def _swap(settings: Settings, live: str, restored: str, before: str, server: res
                                                   f" (there was no {live})")
 
 
-def find_backup(settings: Settings, given: str) -> BackupSet:
+def find_backup(box: Box, settings: Settings, given: str) -> BackupSet:
     """A set by name, or by any of its files, in [backups] dir (where the backup program reads sets, and only there)."""
     path = Path(given)
     directory = settings.backups.dir
@@ -352,7 +342,6 @@ def find_backup(settings: Settings, given: str) -> BackupSet:
         name = name.removesuffix(suffix)
     if name.endswith((".failed", ".partial")):
         raise Refused(f"{given} is not a good backup (named {name.rsplit('.', 1)[1]}): it never verified")
-    box = box_of(settings)
     listing = box.call(backupscan.backup_files, str(directory))["files"]
     found = [s for s in parse(directory, listing) if s.name == name and not s.failed and not s.partial]
     if not found:
@@ -360,38 +349,36 @@ def find_backup(settings: Settings, given: str) -> BackupSet:
     return found[0]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.restore", description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=("config", "full"), help="config: .env and config/ (Recovery 1); "
                         "full: the application files and the database (Recovery 2)")
-    parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--backup", required=True,
                         help="a backup set's name (full-YYYYmmdd-HHMMSS) or one of its files")
     parser.add_argument("--plan", action="store_true", help="print each step; change nothing")
-    parser.add_argument("--box", help="the box, when the configuration names several")
-    args = parser.parse_args(argv)
-    settings = cli.configuration(args.config)
-    if settings is None:
-        return ExitStatus.BAD_CONFIGURATION
-    box = cli.one_box(parser, settings, args.box)
+
+
+def run(call: cli.Call) -> int:
+    args, box = call.args, call.one_box()
     try:
-        job = Restore(box, args.what, find_backup(box, args.backup), args.plan)
+        found = find_backup(call.box(box), box, args.backup)
+        job = Restore(box, args.what, found, args.plan, call.box(box), call.services(box))
         (restore_config if args.what == "config" else restore_full)(job)
     except Refused as error:
         print(f"{box.host.name}: NOT restored, the backup was refused: {error}", file=sys.stderr)
         return REFUSED
     except StepFailed as error:
         print(f"{box.host.name}: the restore stopped at a failed step: {error}. What was done is above and in "
-              f"{audit.audit_path(audit.state_directory(box))}.", file=sys.stderr)
+              f"{ledger.ledger_path(box.reports.dir)}.", file=sys.stderr)
         return STEP_FAILED
     except (CouldNotRead, DatabaseUnavailable, SocketPathTooLong) as error:
         print(f"{box.host.name}: NOT restored, {error}", file=sys.stderr)
         return REFUSED
     if not args.plan:
         print(f"{box.host.name}: restored from {job.backup.name}; every step is in "
-              f"{audit.audit_path(job.state_dir)}")
+              f"{ledger.ledger_path(box.reports.dir)}")
     return RESTORED
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+VERB = cli.Verb(
+    "restore", "the configuration, or everything, restored from a backup that verifies (make restore-config, restore)",
+    __doc__, arguments, run, boxes=cli.Boxes.ONE)

@@ -1,11 +1,11 @@
 """`make resume CONFIG=... WHO=... WHY=... [BOX=name]`: an operator lets a box trade again after an
-emergency response (python -m commands.resume --config PATH --who NAME --why TEXT [--box NAME]).
+emergency response (python -m commands resume --config PATH --who NAME --why TEXT [--box NAME]).
 
 Nothing resumes by itself: what the responses stopped stays stopped, and a reminder goes out every
 repeat interval, until this is run. It undoes what the incident records, in the reverse order of
 the responses: the firewall lock removed, the services the responses stopped started, then the
 agent's resume call. Only when all of it worked does the incident end, with who, why and what was
-undone in the audit file beside the suite's state and in the ledger (reports/ledger.py); otherwise it
+undone and what the incident held in the ledger (core/ledger.py); otherwise it
 says which step failed and keeps the incident (exit 1), so that running it again finishes the job.
 """
 
@@ -14,24 +14,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from commands import cli
 from configuration import Settings
-from core.vocabulary import ExitStatus, LedgerKind
-from decision.audit import state_directory
+from core.vocabulary import LedgerKind
 from decision.incidents import Incident, IncidentStore
+from decision.state import state_directory
 from probes.endpoints import http_get, http_post
-from probes.host import box_of
-from probes.services import service_manager
 from remediations import firewall
 
 
-def undo(settings: Settings, incident: Incident) -> tuple[list[str], str | None]:
+def undo(call: cli.Call, settings: Settings, incident: Incident) -> tuple[list[str], str | None]:
     """What was undone, and the first step that failed (None when all worked)."""
-    box, timeout = box_of(settings), settings.remediation.timeout_seconds
+    box, timeout = call.box(settings), settings.remediation.timeout_seconds
     commands = [firewall.unlock_argv()] if incident.firewall_locked else []
-    services = service_manager(settings)
+    services = call.services(settings)
     commands += [services.argv("start", name) for name in reversed(incident.services_stopped)]
     undone = []
     for argv in commands:
@@ -58,38 +55,36 @@ def wait_for_the_agent(box, url: str, each: float, within: float) -> None:
         time.sleep(0.5)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.resume", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--who", required=True, help="who decided it is safe to trade again")
     parser.add_argument("--why", required=True, help="why it is safe: what was found and done")
-    parser.add_argument("--box", help="the box, when the configuration names several")
-    args = parser.parse_args(argv)
+
+
+def run(call: cli.Call) -> int:
+    args = call.args
     if not args.who.strip() or not args.why.strip():
-        parser.error("--who and --why must say something: they are the audit trail of this resume")
-    settings = cli.configuration(args.config)
-    if settings is None:
-        return ExitStatus.BAD_CONFIGURATION
-    box = cli.one_box(parser, settings, args.box)
+        call.error("--who and --why must say something: they are the audit trail of this resume")
+    settings, box = call.settings(), call.one_box()
     name = box.host.name
     store = IncidentStore(state_directory(settings))
     incident = store.current(name)
     if incident is None:
         print(f"{name}: no emergency response holds anything: nothing to resume")
         return 0
-    undone, failure = undo(box, incident)
+    undone, failure = undo(call, box, incident)
     for step in undone:
         print(f"{name}: undone: {step}")
     if failure:
         print(f"{name}: NOT resumed: {failure}. The incident stays open; fix that and run make resume again.",
               file=sys.stderr)
         return 1
-    store.resolve(name, args.who.strip(), args.why.strip(), undone)
-    trail = cli.record_in_ledger(settings, LedgerKind.RESUME,
-                                 {"box": name, "who": args.who.strip(), "why": args.why.strip(), "undone": undone})
-    print(f"{name}: resumed by {args.who.strip()} ({args.why.strip()}); recorded in {store.audit} and {trail}")
+    ended = store.resolve(name) or incident
+    trail = call.record(LedgerKind.RESUME, {"box": name, "who": args.who.strip(), "why": args.why.strip(),
+                                            "undone": undone, "incident": ended.trail()})
+    print(f"{name}: resumed by {args.who.strip()} ({args.why.strip()}); recorded in {trail}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+VERB = cli.Verb(
+    "resume", "a box trades again after an emergency response (make resume)",
+    __doc__, arguments, run, boxes=cli.Boxes.ONE)

@@ -1,4 +1,4 @@
-"""`python -m commands.run daily --config PATH`: one scheduled run, as cron and the systemd timers start it.
+"""`python -m commands run daily --config PATH`: one scheduled run, as cron and the systemd timers start it.
 
 A scheduled run has no operator's shell around it, so this gives it what the shell would have:
 - [schedule] secrets_file checked before anything runs (refused unless mode 600 and the run user's own); the
@@ -9,7 +9,9 @@ A scheduled run has no operator's shell around it, so this gives it what the she
   prune line (reports/retention.py).
 
 Its exit status is the run's own (README: exit statuses); 4 when the configuration or the secrets file
-is refused, said in one line on stderr and in runs.log.
+is refused, said in one line on stderr and in runs.log (so it reads the file itself, not as commands/cli.py
+does for the other verbs). `python -m commands.run CADENCE --config PATH` does the same: it is what schedules
+installed before `python -m commands` existed run, and they keep working.
 """
 
 from __future__ import annotations
@@ -26,44 +28,46 @@ from pathlib import Path
 
 from filelock import Timeout
 
-from commands import runslog
+from commands import cli, runslog
 from configuration import ConfigError, Settings, load, secretsfile
 from configuration.schema import Reports, Schedule
 from core import rootfiles
+from core.ledger import LedgerError
 from core.vocabulary import Cadence, ExitStatus
 from reports.files import report_stem
-from reports.ledger import LedgerError
 from reports.retention import prune_directory, prune_reports
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_SUFFIX = ".log"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.run", description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cadence", choices=tuple(Cadence))
-    parser.add_argument("--config", type=Path, required=True, help="the configuration file")
-    args = parser.parse_args(argv)
+
+
+def run(call: cli.Call) -> int:
+    cadence, config = call.args.cadence, call.require_config()
     started = datetime.datetime.now().astimezone()
     try:
-        settings = load(args.config)
+        settings = load(config)
     except ConfigError as error:
-        return refuse(log_dir_of(args.config), started, args.cadence, str(error))
+        return refuse(log_dir_of(config), started, cadence, str(error))
     log_dir = settings.schedule.log_dir
     try:
         if settings.schedule.secrets_file is not None:  # refused here, in one line and in runs.log
             secretsfile.read(settings.schedule.secrets_file)
-        output, handle = open_output(log_dir, args.cadence, started)
+        output, handle = open_output(log_dir, cadence, started)
     except secretsfile.SecretsRefused as error:
-        return refuse(log_dir, started, args.cadence, str(error))
+        return refuse(log_dir, started, cadence, str(error))
     except OSError as error:
-        return refuse(log_dir, started, args.cadence, cannot_write(error))
-    before = set(reports_of(settings).glob(f"{args.cadence}-*.html"))
+        return refuse(log_dir, started, cadence, cannot_write(error))
+    reports = settings.reports.dir
+    before = set(reports.glob(f"{cadence}-*.html"))
     with handle:
-        code = run_pytest(args.cadence, args.config.resolve(), dict(os.environ), handle)
-    report = max(set(reports_of(settings).glob(f"{args.cadence}-*.html")) - before, default=None)
+        code = run_pytest(cadence, config.resolve(), dict(os.environ), handle)
+    report = max(set(reports.glob(f"{cadence}-*.html")) - before, default=None)
     seconds = (datetime.datetime.now().astimezone() - started).total_seconds()
-    record(settings, runslog.line(started, args.cadence, code, seconds, report, output))
+    record(settings, runslog.line(started, cadence, code, seconds, report, output))
     return code
 
 
@@ -76,11 +80,6 @@ def run_pytest(cadence: str, config: Path, env: dict[str, str], output) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda received, _frame: child.send_signal(received))
     return child.wait()
-
-
-def reports_of(settings: Settings) -> Path:
-    """[reports] dir as the run resolves it: relative to the suite's directory."""
-    return settings.reports.dir if settings.reports.dir.is_absolute() else ROOT / settings.reports.dir
 
 
 def open_output(log_dir: Path, cadence: str, started: datetime.datetime):
@@ -109,7 +108,7 @@ def record(settings: Settings, text: str) -> None:
     except Timeout as error:
         print(f"maintenance run: no line in the runs log: {error}", file=sys.stderr)
     try:  # named in the ledger first (a prune line), then deleted; nothing deleted when it cannot be named
-        prune_reports(reports_of(settings), keep.keep_days, keep.keep_count)
+        prune_reports(settings.reports.dir, keep.keep_days, keep.keep_count)
     except (OSError, Timeout, LedgerError) as error:
         print(f"maintenance run: old reports not pruned: {error}", file=sys.stderr)
 
@@ -139,13 +138,12 @@ def cannot_write(error: OSError) -> str:
             f"create it for the user the schedule runs as (install -d -o USER {where}), or choose another")
 
 
-def exit_as(status: int) -> None:
-    """The run's status; a run killed by a signal ends this process by the same signal, as its scheduler expects."""
-    if status < 0:
-        signal.signal(-status, signal.SIG_DFL)
-        os.kill(os.getpid(), -status)
-    sys.exit(status)
+VERB = cli.Verb(
+    "run", "one scheduled run of a cadence, as cron and the systemd timers start it (make install-schedule)",
+    __doc__, arguments, run, secrets=False)
 
 
-if __name__ == "__main__":
-    exit_as(main())
+if __name__ == "__main__":  # `python -m commands.run`: what a schedule installed before `python -m commands` runs
+    from commands.__main__ import main
+
+    cli.exit_as(main(["run", *sys.argv[1:]]))

@@ -1,14 +1,16 @@
 """Installs the guide's schedule, idempotently: install twice, get one schedule, by cron or by systemd, never both.
 
-    python -m commands.schedule install --config /etc/trading-maintenance/maintenance.toml [--scheduler systemd]
-    python -m commands.schedule uninstall          # whichever is installed
-    python -m commands.schedule show --config PATH [--scheduler systemd]
+    python -m commands schedule install --config /etc/trading-maintenance/maintenance.toml [--scheduler systemd]
+    python -m commands schedule uninstall          # whichever is installed
+    python -m commands schedule show --config PATH [--scheduler systemd]
 
 The guide's times: daily 02:00, weekly Sunday 03:00, monthly the 1st at 04:00, and the emergency
 checks every 5 minutes; a cadence is installed only when it has checks. The guide does its quarterly
 maintenance by hand; its checks are scheduled anyway, at a quiet time: 05:00 on the first of January,
-April, July and October (after the monthly run of that day). Each entry runs `python -m commands.run
-CADENCE --config PATH` in the suite's directory (commands/run.py: secrets file, runs log, pruning).
+April, July and October (after the monthly run of that day). Each entry runs `python -m commands run
+CADENCE --config PATH` in the suite's directory (commands/run.py: secrets file, runs log, pruning); a schedule
+installed before `python -m commands` existed runs `python -m commands.run`, which still works: installing
+again writes the new form.
 `--time CADENCE=SPEC` moves a cadence (a cron time, or an OnCalendar= for systemd): to a window of your
 own, or to the next minute in a test.
 
@@ -35,9 +37,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from commands import timers
+from commands import cli, timers
 from commands.timers import ScheduleError
-from configuration import ConfigError, Settings, load, secretsfile
+from configuration import Settings, secretsfile
 from core import asuser
 from core.atomic import write_atomically
 from core.vocabulary import Cadence, ExitStatus
@@ -98,7 +100,7 @@ def cadences_with_checks(config: Path, python: Path) -> list[Cadence]:
 
 
 def run_argv(python: Path, cadence: str, config: Path) -> list[str]:
-    return [str(python), "-m", "commands.run", cadence, "--config", str(config)]
+    return [str(python), "-m", "commands", "run", cadence, "--config", str(config)]
 
 
 def cron_command(python: Path, cadence: str, config: Path, log_dir: Path) -> str:
@@ -307,13 +309,13 @@ def _problems_as(entry: pwd.struct_passwd, needs: list[Need]) -> list[str]:
     return json.loads(said)
 
 
-def install(args: argparse.Namespace, settings: Settings) -> None:
+def install(args: argparse.Namespace, config: Path, settings: Settings) -> None:
     """`install` writes the schedule; `show` prints what it would write and, after it, a refusal install would make."""
     uid = user_id(args.user)
     if settings.schedule.secrets_file is not None:
         secretsfile.check_path(settings.schedule.secrets_file, uid)
     times = parse_times(args.time, args.scheduler)
-    config, python = args.config.resolve(), Path(sys.executable)
+    config, python = config.resolve(), Path(sys.executable)
     refusal = refused_user(args.user, needs_of(settings, python))
     if refusal and args.action != "show":
         raise ScheduleError(refusal)
@@ -396,10 +398,8 @@ def mail_address(text: str) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.schedule", description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("install", "uninstall", "show"))
-    parser.add_argument("--config", type=Path, help="the configuration file the scheduled runs use")
     parser.add_argument("--scheduler", choices=("cron", "systemd"), default="cron")
     parser.add_argument("--cron-file", type=Path, default=CRON_FILE)
     parser.add_argument("--unit-dir", type=Path, default=timers.UNIT_DIR,
@@ -409,7 +409,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="another time for a cadence: a cron time, or an OnCalendar= with --scheduler systemd")
     parser.add_argument("--mail-to", type=mail_address, metavar="ADDRESS",
                         help="cron's MAILTO: who gets the sentence of a run that could not check or tell")
-    args = parser.parse_args(argv)
+
+
+def run(call: cli.Call) -> int:
+    args = call.args
     verb = {"uninstall": "not removed", "install": "not installed", "show": "show-schedule"}[args.action]
     refusal = needs_root(args) if args.action != "show" else None
     if refusal:
@@ -420,10 +423,11 @@ def main(argv: list[str] | None = None) -> int:
             if not (remove_cron(args.cron_file) | remove_units(args.unit_dir)):
                 print("no schedule was installed")
             return 0
-        if args.config is None:
-            parser.error(f"{args.action} needs --config PATH (the file the scheduled runs will use)")
-        install(args, load(args.config))  # a schedule that would fail every night with a bad file is refused now
-    except (ConfigError, ScheduleError, secretsfile.SecretsRefused) as error:
+        if call.config_path is None:
+            call.error(f"{args.action} needs --config PATH (the file the scheduled runs will use)")
+        # a schedule that would fail every night with a bad file is refused now
+        install(args, call.config_path, call.settings(refused=verb))
+    except (ScheduleError, secretsfile.SecretsRefused) as error:
         print(f"{verb}: {error}", file=sys.stderr)
         return ExitStatus.BAD_CONFIGURATION
     except OSError as error:  # removing a file of the other scheduler, reading a directory
@@ -433,5 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# Not the secrets file: it is the run user's, read by each run; install checks it for that user (check_path).
+VERB = cli.Verb(
+    "schedule", "install, show or remove the schedule (make install-schedule, show-schedule, uninstall-schedule)",
+    __doc__, arguments, run, config=cli.Config.OPTIONAL, secrets=False)

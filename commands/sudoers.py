@@ -6,7 +6,7 @@ need root (`sshd -T`, `fail2ban-client status`, the backup program's read-back a
 prints them as one sudoers drop-in, every command with its exact arguments (`""` where it takes none: a
 program named bare in sudoers accepts any arguments). Install it on the box and check it there:
 
-    python -m commands.sudoers --config PATH --user trading-maint > trading-maintenance
+    python -m commands sudoers --config PATH --user trading-maint > trading-maintenance
     visudo -cf trading-maintenance && install -m 0440 trading-maintenance /etc/sudoers.d/
 
 Run it on the box: a command is left out, named on stderr and as a comment, when its program is not installed
@@ -26,12 +26,12 @@ import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from configuration import ConfigError, Settings, load
+from commands import cli
+from configuration import Settings
 from core.safepath import UnsafePath, components, open_directory, owner_name
 from core.vocabulary import ExitStatus
 from probes import backups
@@ -278,19 +278,15 @@ def backend_user(settings: Settings) -> str | None:
     return urlsplit(settings.host.backend).username
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.sudoers", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", help="the maintenance user (default: the user of an ssh:// backend)")
-    args = parser.parse_args(argv)
-    try:
-        settings = load(args.config)
-    except ConfigError as error:
-        print(f"no rules written: {error}", file=sys.stderr)
-        return ExitStatus.BAD_CONFIGURATION
-    user = args.user or backend_user(settings)
+
+
+def run(call: cli.Call) -> int:
+    settings = call.settings(refused="no rules written")
+    user = call.args.user or backend_user(settings)
     if not user:
-        print(f"no rules written: {args.config} reaches the box as the user running the suite "
+        print(f"no rules written: {call.config_path} reaches the box as the user running the suite "
               f"(backend {settings.host.backend}); name the maintenance user with --user USER", file=sys.stderr)
         return ExitStatus.BAD_CONFIGURATION
     if not USER_NAME.fullmatch(user):
@@ -304,5 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# Run as root on the box for another user's rules: the secrets file (the run user's) is not read.
+VERB = cli.Verb(
+    "sudoers", "the sudo rules the maintenance user needs on the box (make sudoers)",
+    __doc__, arguments, run, secrets=False)

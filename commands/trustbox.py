@@ -1,7 +1,7 @@
 """`make trust-box CONFIG=PATH BOX=name [FINGERPRINT=SHA256:...]`: the box's host keys, trusted once a human
 has compared them.
 
-    python -m commands.trustbox --config PATH [--box NAME] [--fingerprint SHA256:...]
+    python -m commands trustbox --config PATH [--box NAME] [--fingerprint SHA256:...]
 
 The suite reaches a box over SSH with StrictHostKeyChecking=yes against its own known_hosts ([host] known_hosts,
 by default known_hosts in [policy] state_dir) and nothing else (probes/host.py): a box whose key nobody
@@ -243,18 +243,14 @@ def trust(settings: Settings, fingerprint: str | None) -> str:
     return "\n".join(said)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.trustbox", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--box", help="the box, by name (needed when the configuration names several)")
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fingerprint", help="SHA256:... of the one key to trust, as the box prints it")
-    args = parser.parse_args(argv)
-    settings = cli.configuration(args.config)
-    if settings is None:
-        return ExitStatus.BAD_CONFIGURATION
-    box = cli.one_box(parser, settings, args.box)
+
+
+def run(call: cli.Call) -> int:
+    box = call.one_box()
     try:
-        print(trust(box, args.fingerprint))
+        print(trust(box, call.args.fingerprint))
     except NotTrusted as error:
         print(f"box {box.host.name}: {error}", file=sys.stderr)
         return error.status
@@ -264,5 +260,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+VERB = cli.Verb(
+    "trustbox", "a box's SSH host keys, trusted once compared (make trust-box)",
+    __doc__, arguments, run, boxes=cli.Boxes.ONE)

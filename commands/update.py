@@ -1,7 +1,7 @@
 """`make update-minor CONFIG=...`, `make update-major REF=v2.0.0 CONFIG=...` and `make update-rollback CONFIG=...`:
 the guide's Update Procedures 1 and 2, rolled back when they fail.
 
-    python -m commands.update minor|major|rollback --config PATH [--ref REF] [--apply] [--box NAME]
+    python -m commands update minor|major|rollback --config PATH [--ref REF] [--apply] [--box NAME]
 
 Without --apply (APPLY=1) every step is printed with its commands and nothing changes. Minor: the .env and
 config/ kept in [backups] dir (the guide's `backup.sh config`), `git fetch`, the configured branch checked out
@@ -38,17 +38,17 @@ from filelock import FileLock, Timeout
 from alerts.delivery import deliver
 from alerts.message import Alert
 from commands import cli, restore
-from commands.updatesteps import Interrupted, Progress, Refused, StepFailed, Steps, progress_path, tail
+from commands.updatesteps import Interrupted, Progress, Refused, StepFailed, Steps, check_running, progress_path, tail
 from commands.updatesteps import now as clock_now
 from commands.updatesteps import pid as own_pid
 from configuration import Settings
 from core.vocabulary import ActionStatus, AlertKind, ExitStatus, Mode, Severity
-from decision import audit
 from decision.incidents import IncidentStore
+from decision.state import state_directory
 from probes import restoredb
 from probes.backups import DUMP, TARBALL, BackupProbe
-from probes.host import box_of
-from probes.services import service_manager
+from probes.host import Box
+from probes.services import ServiceManager
 from remediations import command_as_run, load_all
 from remediations.backups import private
 from remediations.runner import ActionContext
@@ -61,11 +61,18 @@ MAJOR_STARTS = ("tunnel", "agent", "dashboard")  # Major 2: systemctl start ssh-
 CONFIG_MEMBERS = ("./.env", "./config")
 
 
+def verify_argv(settings: Settings, config_path: Path) -> list[str]:
+    """The daily checks of the box updated, and only its own: in a fleet, another box's finding must neither
+    fail this update nor roll it back."""
+    return [sys.executable, "-m", "pytest", "-m", "daily", "-q", "-p", "no:cacheprovider",
+            f"--maintenance-config={config_path.resolve()}", f"--maintenance-box={settings.host.name}",
+            f"--remediation={Mode.OFF}", *settings.application.verify_args]
+
+
 class Update:
-    def __init__(self, settings: Settings, config_path: Path, plan: bool):
+    def __init__(self, settings: Settings, config_path: Path, plan: bool, box: Box, services: ServiceManager):
         self.settings, self.config_path, self.plan = settings, config_path.resolve(), plan
-        self.box = box_of(settings)
-        self.services = service_manager(settings)
+        self.box, self.services = box, services
         self.app = settings.application
         self.path = progress_path(settings)
         self.time = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -97,24 +104,13 @@ class Update:
             self.save(what)
         return self.steps.step(what, act, how, changes, before=None if self.plan else before)
 
-    def check_running(self, names: list[str]) -> str:
-        deadline = time.monotonic() + self.settings.remediation.timeout_seconds
-        while True:
-            self.services.forget()
-            down = [f"{name} is {self.services.state(name)}" for name in names if not self.services.is_running(name)]
-            if not down:
-                return f"{', '.join(names)} running"
-            if time.monotonic() > deadline:
-                raise StepFailed("; ".join(down))
-            time.sleep(0.5)
-
     def bring_up(self, names: list[str]) -> str:
         """Each in order: restarted when running, started when not; then all checked running."""
         self.services.forget()
         for name in names:
             verb = "restart" if self.services.is_running(name) else "start"
             self.steps.run(self.services.argv(verb, name), self.settings.remediation.timeout_seconds, privileged=True)
-        return self.check_running(names)
+        return check_running(self.services, names, self.settings.remediation.timeout_seconds)
 
     def stop(self, names: list[str]) -> str:
         self.services.forget()
@@ -125,11 +121,7 @@ class Update:
         return f"stopped {', '.join(running)}" if running else "none was running"
 
     def verify_argv(self) -> list[str]:
-        """The daily checks of the box updated, and only its own: in a fleet, another box's finding must neither
-        fail this update nor roll it back."""
-        return [sys.executable, "-m", "pytest", "-m", "daily", "-q", "-p", "no:cacheprovider",
-                f"--maintenance-config={self.config_path}", f"--maintenance-box={self.settings.host.name}",
-                f"--remediation={Mode.OFF}", *self.app.verify_args]
+        return verify_argv(self.settings, self.config_path)
 
     def verify(self) -> str:
         """The daily checks of this box, as their own run; anything but every one passing fails."""
@@ -149,7 +141,7 @@ class Update:
     def preflight(self) -> None:
         """Refused before anything changes: an emergency response holding the box, a checkout that is not a
         clean git checkout."""
-        incident = IncidentStore(audit.state_directory(self.settings)).current(self.settings.host.name)
+        incident = IncidentStore(state_directory(self.settings)).current(self.settings.host.name)
         if incident is not None and incident.services_stopped:
             raise Refused(f"an emergency response holds {', '.join(incident.services_stopped)}: "
                           f"make resume first")
@@ -196,7 +188,7 @@ class Update:
     def context(self) -> ActionContext:
         """What take_backup needs: the update's box and services, acting."""
         return ActionContext(self.settings, self.box, self.services, Mode.APPLY,
-                             state_dir=audit.state_directory(self.settings))
+                             state_dir=state_directory(self.settings))
 
     def checkout_minor(self) -> str:
         app = self.app
@@ -345,7 +337,7 @@ class Update:
         `make restore` what differs from the migrated database (the tables a migration added) is said, not
         refused: a dump that does not load is."""
         settings, live = self.settings, self.settings.database.dbname
-        backup = restore.find_backup(settings, backup_name)
+        backup = restore.find_backup(self.box, settings, backup_name)
         stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
         restored, before = f"{live}_restore_{stamp}", f"{live}_before_{stamp}"
         owner = restoredb.owner_of(settings, live) or settings.database.user
@@ -354,10 +346,7 @@ class Update:
         if result.error:
             restoredb.drop(settings, restored)
             raise StepFailed(f"{result.error} ({restored} dropped; {live} is still the migrated one)")
-        try:
-            swapped = restore._swap(settings, live, restored, before)
-        except restore.StepFailed as error:
-            raise StepFailed(str(error)) from None
+        swapped = restore._swap(settings, live, restored, before)
         differences = result.comparison.problems if result.comparison else []
         return (f"{backup.part(DUMP)} restored in {result.seconds:.1f}s; {swapped}"
                 + (f"; the migrated one differed: {'; '.join(differences)}" if differences else ""))
@@ -386,12 +375,12 @@ def finish_rollback(job: Update, progress: Progress, what: str) -> int:
     if job.rollback(progress):
         if not job.plan:
             job.steps.say(f"{what} was ROLLED BACK: {progress.from_commit[:12]} is checked out again and the daily "
-                          f"checks pass; every step is in {audit.audit_path(job.steps.state_dir)}", err=True)
+                          f"checks pass; every step is in {job.steps.trail}", err=True)
             alert(settings, AlertKind.PROBLEM, Severity.WARNING, f"{what} failed and was rolled back",
-                  f"back at {progress.from_commit[:12]}; every step is in {audit.audit_path(job.steps.state_dir)}")
+                  f"back at {progress.from_commit[:12]}; every step is in {job.steps.trail}")
         return ROLLED_BACK
     message = (f"{what} failed and its ROLLBACK FAILED ({progress.step}): the box may run code or configuration "
-               f"nobody tested. Look at {audit.audit_path(job.steps.state_dir)}; make update-rollback "
+               f"nobody tested. Look at {job.steps.trail}; make update-rollback "
                f"CONFIG={settings.source} tries again")
     job.steps.say(message, err=True)
     alert(settings, AlertKind.HUMAN_NEEDED, Severity.CRITICAL, f"{what}: rollback FAILED", message)
@@ -411,7 +400,7 @@ def update(job: Update, kind: str, ref: str | None) -> int:
         job.path.unlink(missing_ok=True)
         job.steps.record("update", ActionStatus.DONE, f"at {job.progress.to_commit}")
         job.steps.say(f"updated from {job.progress.from_commit[:12]} to {job.progress.to_commit[:12]}; the daily "
-                      f"checks pass; every step is in {audit.audit_path(job.steps.state_dir)}")
+                      f"checks pass; every step is in {job.steps.trail}")
     return UPDATED
 
 
@@ -419,43 +408,29 @@ def _interrupted(_number, _frame):
     raise Interrupted()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m commands.update", description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=("minor", "major", "rollback"),
                         help="minor: the configured branch, fast-forward only (Update 1); major: --ref (Update 2); "
                              "rollback: undo an unfinished update")
-    parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--ref", help="major: the tag or commit to update to")
     parser.add_argument("--apply", action="store_true", help="update; without it each step is printed, nothing changes")
-    parser.add_argument("--box", help="the box, when the configuration names several")
-    args = parser.parse_args(argv)
+
+
+def run(call: cli.Call) -> int:
+    args = call.args
     if args.what == "major" and not args.ref:
-        parser.error("major: --ref TAG_OR_COMMIT (make update-major REF=v2.0.0)")
+        call.error("major: --ref TAG_OR_COMMIT (make update-major REF=v2.0.0)")
     if args.ref is not None and (args.ref.startswith("-") or not args.ref.strip()
                                  or any(c.isspace() for c in args.ref)):
-        parser.error(f"--ref {args.ref!r} is not a tag or commit")
-    settings = cli.configuration(args.config)
-    if settings is None:
-        return REFUSED
-    box = cli.one_box(parser, settings, args.box)
-    job = Update(box, args.config, plan=not args.apply)
-    lock_path = audit.state_directory(box) / f"update-{box.host.name}.lock"
+        call.error(f"--ref {args.ref!r} is not a tag or commit")
+    box = call.one_box()
+    job = Update(box, call.config_path, not args.apply, call.box(box), call.services(box))
+    lock_path = state_directory(box) / f"update-{box.host.name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _interrupted)
     try:
         with FileLock(str(lock_path), timeout=0):
-            left = rollback_unfinished(job)
-            if args.what == "rollback":
-                if left is None:
-                    print(f"{box.host.name}: no unfinished update to roll back")
-                return UPDATED if left in (None, ROLLED_BACK) else left
-            if left == ROLLBACK_FAILED:
-                return left
-            if left is not None and not job.plan:
-                print(f"{box.host.name}: the unfinished update is rolled back; now the {args.what} update", flush=True)
-            if job.plan:
-                print(f"{box.host.name}: the plan of the {args.what} update (APPLY=1 updates):")
-            return update(Update(box, args.config, plan=job.plan), args.what, args.ref)
+            return locked(job, args.what, args.ref)
     except Timeout:
         print(f"{box.host.name}: NOT updated: another update of this box is running ({lock_path})", file=sys.stderr)
         return REFUSED
@@ -464,5 +439,23 @@ def main(argv: list[str] | None = None) -> int:
         return REFUSED
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def locked(job: Update, what: str, ref: str | None) -> int:
+    """Under the box's update lock: an unfinished update rolled back first, then this one."""
+    name = job.settings.host.name
+    left = rollback_unfinished(job)
+    if what == "rollback":
+        if left is None:
+            print(f"{name}: no unfinished update to roll back")
+        return UPDATED if left in (None, ROLLED_BACK) else left
+    if left == ROLLBACK_FAILED:
+        return left
+    if left is not None and not job.plan:
+        print(f"{name}: the unfinished update is rolled back; now the {what} update", flush=True)
+    if job.plan:
+        print(f"{name}: the plan of the {what} update (APPLY=1 updates):")
+    return update(Update(job.settings, job.config_path, job.plan, job.box, job.services), what, ref)
+
+
+VERB = cli.Verb(
+    "update", "an application update, rolled back when it fails (make update-minor, update-major, update-rollback)",
+    __doc__, arguments, run, boxes=cli.Boxes.ONE)

@@ -1,5 +1,6 @@
 """The pieces of an application update (commands/update.py): its progress file, its numbered steps, the
-commands it runs on the box.
+commands it runs on the box; a failed step and the wait for services to run, which a restore (commands/restore.py)
+shares.
 
 Progress: before each step, `update-<box>.json` in [policy] state_dir says what the update is, the commit it
 started from, its backup and the step it is at, written atomically. An update killed at any point (SIGKILL,
@@ -18,16 +19,19 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from commands import cli
 from configuration import Settings
-from core import clock
+from core import clock, ledger
 from core.atomic import write_atomically
-from core.vocabulary import ActionStatus
-from decision import audit
+from core.vocabulary import ActionStatus, LedgerKind
+from decision.state import state_directory
 from probes.host import Box
+from probes.services import ServiceManager
 
 STATE_FILE = "update-{box}.json"
 
@@ -77,7 +81,21 @@ class Progress:
 
 
 def progress_path(settings: Settings) -> Path:
-    return audit.state_directory(settings) / STATE_FILE.format(box=settings.host.name)
+    return state_directory(settings) / STATE_FILE.format(box=settings.host.name)
+
+
+def check_running(services: ServiceManager, names: list[str], within: float) -> str:
+    """The services running after a start or restart, asked again until `within` seconds have passed (a unit may
+    take a moment to be active); StepFailed naming each that is not."""
+    deadline = time.monotonic() + within
+    while True:
+        services.forget()
+        down = [f"{name} is {services.state(name)}" for name in names if not services.is_running(name)]
+        if not down:
+            return f"{', '.join(names)} running" if names else "nothing to start"
+        if time.monotonic() > deadline:
+            raise StepFailed("; ".join(down))
+        time.sleep(0.5)
 
 
 def tail(text: str, lines: int) -> str:
@@ -86,11 +104,12 @@ def tail(text: str, lines: int) -> str:
 
 
 class Steps:
-    """Numbered steps, said on the output and recorded in the audit file; in a plan, only said."""
+    """Numbered steps, said on the output and recorded in the ledger (`trail`); in a plan, only said."""
 
     def __init__(self, settings: Settings, box: Box, event: str, plan: bool):
         self.settings, self.box, self.event, self.plan = settings, box, event, plan
-        self.state_dir = audit.state_directory(settings)
+        self.state_dir = state_directory(settings)
+        self.trail = ledger.ledger_path(settings.reports.dir)
         self.number = 0
         self.app = settings.application
 
@@ -99,9 +118,9 @@ class Steps:
 
     def record(self, step: str, status: str, detail: str, **extra) -> None:
         if not self.plan:
-            audit.append(self.state_dir, {"event": self.event, "box": self.settings.host.name,
-                                          "who": getpass.getuser(), "step": step, "status": status,
-                                          "detail": detail, **extra})
+            cli.record_in_ledger(self.settings, LedgerKind.APP_UPDATE, {
+                "event": self.event, "box": self.settings.host.name, "who": getpass.getuser(), "step": step,
+                "status": status, "detail": detail, **extra})
 
     def step(self, what: str, act: Callable[[], str | None], how: str = "", changes: bool = True,
              before: Callable[[], None] | None = None) -> str | None:

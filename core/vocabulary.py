@@ -184,13 +184,16 @@ def exit_words(code: int) -> str:
 
 
 class LedgerKind(StrEnum):
-    """What a line of the ledger (reports/ledger.py) records."""
+    """What a line of the ledger (core/ledger.py), the one operator trail, records."""
 
     RUN = "run"  # a run that wrote its reports
     PRUNE = "prune"  # report files removed by retention (their run lines stay)
     ATTEST = "attest"  # make attest, make attest-rotation
     RESUME = "resume"  # make resume ended an emergency's incident
     BASELINE = "baseline"  # make baseline recorded a benchmark's baseline
+    RESTORE = "restore"  # a step of make restore or make restore-config, done, failed or refused
+    APP_UPDATE = "app-update"  # a step of make update-minor, update-major or update-rollback
+    OS_UPDATE = "os-update"  # package updates installed (install_updates) and make update-os's steps
     REPAIR = "repair"  # an incomplete last line (a write cut short) was set aside before this append
 
 

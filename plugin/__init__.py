@@ -18,19 +18,20 @@ import configuration
 from alerts import heartbeat
 from alerts.dispatch import Alerter, state_set_aside_alert, waiting_alert
 from configuration import Settings, machine, secretsfile
-from core import clock, rootfiles
+from core import clock, ledger, rootfiles
 from core.atomic import remove_stale_temporaries
 from core.redact import Redactor
 from core.redact import install as install_redaction
 from core.text import LONG_LIMIT, LONG_TAIL, shown
 from core.vocabulary import Cadence, ExitStatus, LedgerKind, Mode, Prop, RunFact, Verdict, exit_words
+from decision.finding import finding_from
 from decision.incidents import IncidentStore
 from decision.state import StateStore
 from plugin import flow, hookspecs
 from plugin.identity import IDENTITY, IdentityError, check_unique_ids, in_dependency_order, read_identity
 from probes.host import end_run, join_run, prove_boxes
 from remediations import load_all
-from reports import files, html, index, junit, ledger
+from reports import files, html, index, junit
 from reports import summary as summary_module
 from reports.tally import Tally
 
@@ -92,12 +93,12 @@ class Run:
                                  [self.state_note] if self.state_note else [])
 
     def record(self, exit_status: int) -> dict | None:
-        """The run's line in the ledger (reports/ledger.py), once both reports are published: its times,
+        """The run's line in the ledger (core/ledger.py), once both reports are published: its times,
         exit status, verdict counts and each report's SHA-256. A run that wrote no report records nothing;
         a line that cannot be written is said on stderr, never raised: the run is over and its status stands."""
         if self.report_paths is None:
             return None
-        reports = {kind: ledger.report_entry(self.reports_dir, path)
+        reports = {kind: files.report_entry(self.reports_dir, path)
                    for kind, path in zip(("html", "xml"), self.report_paths, strict=True) if path.is_file()}
         if not reports:
             return None
@@ -348,15 +349,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     identity = item.stash.get(IDENTITY, None)
     if identity is not None and report.when != "teardown" and (report.when != "setup" or not report.passed):
-        def record(name: str, value: str) -> None:
-            """On the report for the HTML row, and on the item so that JUnit's teardown report has it too.
-            Plain strings: xdist serializes properties and knows no enum."""
-            report.user_properties.append((str(name), str(value)))
-            item.user_properties.append((str(name), str(value)))
-
-        settings = item.config.stash[SETTINGS]
-        flow.settle(item, report, call, identity, settings, box_settings(item.config, box_of_item(item)),
-                    item.config.stash[MODE], state_dir(item.config, settings), record, item.config.stash[RUN_ID])
+        settings = item.config.stash[SETTINGS]  # the finding goes on the report and the item (JUnit's teardown)
+        flow.settle(item, report, call, flow.Scope(settings, box_settings(item.config, box_of_item(item)),
+                    item.config.stash[MODE], state_dir(item.config, settings), item.config.stash[RUN_ID]))
     # Every report, teardown included: JUnit writes the captured output of all phases from the teardown one.
     redactor = item.config.stash[REDACTOR]
     finalise_report(report, redactor)
@@ -441,9 +436,9 @@ def pytest_html_results_table_row(report, cells: list[str]) -> None:
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     """The operator's verdicts (passed, fixed, failed, unknown, waived, skipped) in pytest's progress and
     its final count, instead of its own outcomes: a fixed finding is not shown as FAILED."""
-    verdict = dict(getattr(report, "user_properties", ())).get(Prop.VERDICT)  # collection reports have none
-    if verdict is not None and report.when in ("setup", "call"):
-        return verdict, VERDICT_LETTERS[verdict], verdict.upper()
+    found = finding_from(getattr(report, "user_properties", ()))  # collection reports have none
+    if found is not None and report.when in ("setup", "call"):
+        return found.verdict.value, VERDICT_LETTERS[found.verdict], found.verdict.upper()
     return None
 
 

@@ -1,6 +1,6 @@
 """An operator's word that something was done where the box cannot see it (a key rotated at the exchange, a
 strategy reviewed): the latest per box and subject, in one JSON file written whole. Every attestation is also
-a line of the audit trail (decision/audit.py), which keeps them all. Written by commands/attest.py, read by
+a line of the ledger (core/ledger.py), which keeps them all. Written by commands/attest.py, read by
 the probes of probes/rotation.py and probes/tasks.py.
 """
 

@@ -3,7 +3,7 @@ one value per figure and box, with the date it was recorded.
 
 The first run that measures a figure records it; later runs compare with it (the change in percent) and
 the check fails past `[baselines] max_regression_percent`. `make baseline` (commands/baseline.py) records
-it again on purpose, with a line in the audit file. The store is the suite's own memory, beside its state
+it again on purpose, with a line in the ledger. The store is the suite's own memory, beside its state
 ([policy] state_dir), like decision/state.py's, one JSON file written whole under a lock; it lives here,
 with the probes, because the checks read it and the first run's value is recorded as it is read.
 """

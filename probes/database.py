@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 from configuration import Settings
-from configuration.schema import TableRetention
+from configuration.database import TableRetention
 from core.unread import CouldNotRead
 from core.vocabulary import Unread
 from probes.host import Box

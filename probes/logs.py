@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from configuration.weekly_review import WeeklyReview
+from configuration.performance import WeeklyReview
 from probes.host import Box
 from probes.remote import logscan, readers
 

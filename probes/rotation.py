@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from configuration import Settings
-from configuration.review import RotatedSecret
+from configuration.rotation import RotatedSecret
 from probes import attestations
 from probes.host import Box
 from probes.remote import pentestscan

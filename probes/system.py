@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from configuration import Settings
-from configuration.weekly_review import WeeklyReview
+from configuration.performance import WeeklyReview
 from probes.endpoints import ProbeError
 from probes.host import Box, NotApplicable
 from probes.remote import reviewscan, weeklyscan

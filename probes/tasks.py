@@ -3,7 +3,7 @@ commands/attest.py).
 
 The latest attestation of each task is kept per box in one JSON file written whole ([tasks] file, by
 default tasks.json beside the suite's state, as rotations.json is); every attestation is also a line of
-the audit trail (decision/audit.py), which keeps them all.
+the ledger (core/ledger.py), which keeps them all.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ fails means nothing is installed. The install itself is `apt-get install --only-
 packages chosen, under the suite's APT_CONFIG, non-interactive, keeping changed configuration files, and
 is simulated first: if apt would pull a held package in, nothing is installed. Then the daily checks of
 the same box run (`python -m pytest -m daily --maintenance-box NAME`, remediation off: in a fleet, that box's
-alone) and the outcome says whether they passed. Every install is a line in the audit file beside the
-suite's state. Installing needs root on the box (no sudo rule is printed: the package names change with
-every run).
+alone) and the outcome says whether they passed. Every install is a line of the ledger (core/ledger.py) in
+the run's reports directory. Installing needs root on the box (no sudo rule is printed: the package names
+change with every run).
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from filelock import Timeout
+
 from configuration import Settings
-from core.vocabulary import ActionStatus, ExitStatus
-from decision import audit
+from core import ledger
+from core.vocabulary import ActionStatus, ExitStatus, LedgerKind
 from probes.updates import Pending, UpdatesProbe, parse_simulation
 from remediations import Outcome, command_as_run, load_all, remediation
 
@@ -136,10 +138,17 @@ class Install:
                                f"{(done.stderr or done.stdout).strip()[-300:]}")
         return [entry["name"] for entry in parse_simulation(done.stdout) if self.probe.held(entry["name"])]
 
-    def record(self, status: str, detail: str) -> None:
-        state = getattr(self.ctx, "state_dir", None) or audit.state_directory(self.ctx.settings)
-        audit.append(state, {"event": self.event, "box": self.ctx.settings.host.name,
-                             "check": getattr(self.ctx, "check", ""), "status": status, "detail": detail})
+    def record(self, status: str, detail: str) -> str:
+        """The install's line in the ledger of the run's reports (--reports-dir or [reports] dir); "" once
+        written, else why not, for the outcome: what was installed stands, so nothing is raised."""
+        reports = getattr(self.ctx, "reports_dir", None) or SUITE / self.ctx.settings.reports.dir
+        try:
+            ledger.append(reports, LedgerKind.OS_UPDATE, {"event": self.event, "box": self.ctx.settings.host.name,
+                                                          "check": getattr(self.ctx, "check", ""), "status": status,
+                                                          "detail": detail})
+        except (OSError, Timeout, ledger.LedgerError) as error:
+            return f" (not recorded in the ledger of {reports}: {error})"
+        return ""
 
     def run(self) -> Outcome:
         todo, held = chosen(self.probe, self.scope)
@@ -170,7 +179,7 @@ class Install:
         return self.outcome(ActionStatus.DONE if passed else ActionStatus.FAILED, f"{detail}; {said}", 0)
 
     def outcome(self, status: ActionStatus, detail: str, exit_status: int | None = None) -> Outcome:
-        self.record(str(status), detail)
+        detail += self.record(str(status), detail)
         return Outcome("install_updates", status, detail, exit_status, output="\n".join(self.said).strip())
 
 

@@ -1,4 +1,4 @@
-"""Application updates that roll back (Update Procedures 1-2): `python -m commands.update` against a real git
+"""Application updates that roll back (Update Procedures 1-2): `python -m commands update` against a real git
 repository and the lab's supervisor (port base 22000, TEST_LAB_APPUPD_PORT_BASE).
 
 The application is a real git checkout in the lab's /opt/trading-agent stand-in, of a real bare "origin" with
@@ -19,10 +19,12 @@ import sys
 import time
 
 import pytest
+from trail_helpers import acts
 
 from commands.updatesteps import Progress
-from configuration import ConfigError, load
+from configuration import ConfigError, Settings, load
 from conftest import ROOT, config_with
+from core.vocabulary import LedgerKind
 from lab import Lab
 
 PORT_BASE = int(os.environ.get("TEST_LAB_APPUPD_PORT_BASE", "22000"))
@@ -114,7 +116,7 @@ def push_main(app, tag: str) -> None:
 
 
 def update(app, *args, config=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "commands.update", *args, "--config", str(config or app.config)],
+    return subprocess.run([sys.executable, "-m", "commands", "update", *args, "--config", str(config or app.config)],
                           cwd=ROOT,
                           capture_output=True, text=True, timeout=300, **kwargs)
 
@@ -124,8 +126,8 @@ def head(app) -> str:
 
 
 def audit_lines(lab) -> list[dict]:
-    path = lab.paths.root / "maintenance" / "state" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """The update steps in the ledger of the lab's [reports] dir."""
+    return acts(lab.paths.root / "reports", LedgerKind.APP_UPDATE)
 
 
 def programs_running(lab) -> list[str]:
@@ -155,8 +157,27 @@ def test_progress_survives_a_round_trip(tmp_path):
     assert Progress.load(tmp_path / "absent.json") is None
 
 
+def test_each_step_is_a_line_of_the_ledger_none_in_a_plan_and_one_not_written_is_said(tmp_path, capsys):
+    from commands.updatesteps import Steps
+    from core.vocabulary import ActionStatus
+
+    settings = Settings.model_validate({"reports": {"dir": str(tmp_path / "reports")},
+                                        "policy": {"state_dir": str(tmp_path / "state")}})
+    Steps(settings, None, "update-minor", plan=True).record("build", ActionStatus.DONE, "")
+    assert not (tmp_path / "reports").exists(), "a plan records nothing"
+    Steps(settings, None, "update-minor", plan=False).record("build", ActionStatus.FAILED, "npm exit 1", output="x")
+    [line] = acts(tmp_path / "reports", LedgerKind.APP_UPDATE)
+    assert line | {"at": 0, "who": ""} == {"at": 0, "who": "", "event": "update-minor", "box": "trading-box",
+                                           "step": "build", "status": "failed", "detail": "npm exit 1", "output": "x"}
+    assert not (tmp_path / "state").exists(), "one operator trail: the ledger"
+    with (tmp_path / "reports" / "ledger.jsonl").open("a") as ledger_file:
+        ledger_file.write("written over by hand\n")
+    Steps(settings, None, "update-minor", plan=False).record("test", ActionStatus.DONE, "")  # said, not raised
+    assert f"not recorded in the ledger of {tmp_path / 'reports'}: " in capsys.readouterr().err
+
+
 def test_a_ref_that_looks_like_an_option_is_refused(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "commands.update", "major", "--ref", "--upload-pack=touch x",
+    done = subprocess.run([sys.executable, "-m", "commands", "update", "major", "--ref", "--upload-pack=touch x",
                            "--config", str(tmp_path / "none.toml")], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "is not a tag or commit" in done.stderr, done.stderr
@@ -226,7 +247,7 @@ def test_an_update_killed_mid_way_is_rolled_back_by_the_next_run(lab, at_v1):
     push_main(at_v1, "v2")
     (at_v1.switches / "hang-test").touch()
     progress_file = lab.paths.root / "maintenance" / "state" / f"update-{load(at_v1.config).host.name}.json"
-    child = subprocess.Popen([sys.executable, "-m", "commands.update", "minor", "--apply", "--config",
+    child = subprocess.Popen([sys.executable, "-m", "commands", "update", "minor", "--apply", "--config",
                               str(at_v1.config)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, start_new_session=True)
     try:

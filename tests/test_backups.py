@@ -8,16 +8,16 @@ aside once and the next backup is taken.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from trail_helpers import acts, head_seq
 
 from conftest import ROOT, config_with, run_cadence
+from core.vocabulary import LedgerKind
 from lab import Lab
 from probes.backups import parse
 
@@ -86,7 +86,7 @@ def databases(lab):
 
 
 def restore(config, what, backup, *args):
-    return subprocess.run([sys.executable, "-m", "commands.restore", what, "--config", str(config), "--backup", backup,
+    return subprocess.run([sys.executable, "-m", "commands", "restore", what, "--config", str(config), "--backup", backup,
                            *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -208,13 +208,14 @@ def test_a_truncated_dump_is_refused_and_the_live_database_is_untouched(healthy,
 
 def test_the_plan_prints_each_step_and_changes_nothing(healthy):
     newest = good_fulls(healthy)[-1]
+    before = head_seq(healthy.paths.root / "reports")  # the lab's [reports] dir: where its ledger is
     done = restore(healthy.config_path, "full", newest, "--plan")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 8 and lines[0].endswith("held") and all("] would " in line for line in lines[1:]), lines
     assert "ALTER DATABASE trading_agent RENAME TO trading_agent_before_" in done.stdout
     assert databases(healthy) == ["postgres", "trading_agent"]
-    assert not (healthy.paths.root / "maintenance" / "state" / "audit.jsonl").exists()
+    assert not acts(healthy.paths.root / "reports", LedgerKind.RESTORE, after=before), "a plan records nothing"
 
 
 def test_restore_brings_back_deleted_rows_and_a_deleted_config_file_keeping_the_old_database(healthy):
@@ -224,6 +225,7 @@ def test_restore_brings_back_deleted_rows_and_a_deleted_config_file_keeping_the_
         conn.execute("DELETE FROM trades WHERE id % 2 = 0")
     deleted = rows(healthy)
     healthy.paths.trading_config.unlink()
+    seq = head_seq(healthy.paths.root / "reports")
     done = restore(healthy.config_path, "full", newest)
     assert done.returncode == 0, done.stdout + done.stderr
     assert rows(healthy) >= whole > deleted and healthy.paths.trading_config.exists()
@@ -231,7 +233,7 @@ def test_restore_brings_back_deleted_rows_and_a_deleted_config_file_keeping_the_
     assert rows(healthy, dbname=before) == deleted, "the database as it was is kept whole"
     assert f'DROP DATABASE "{before}"' in done.stdout
     assert all(healthy.program_state(p) == "RUNNING" for p in ("trading-agent", "trading-dashboard", "ssh-tunnel"))
-    trail = [json.loads(line) for line in (healthy.paths.root / "maintenance" / "state" / "audit.jsonl").open()]
+    trail = acts(healthy.paths.root / "reports", LedgerKind.RESTORE, after=seq)
     assert [entry["status"] for entry in trail] == ["done"] * 8 and {e["event"] for e in trail} == {"restore-full"}
 
 
@@ -400,6 +402,7 @@ def _inside(box, *argv, timeout=300):
 
 def _restore_on(box) -> None:
     config = str(box.inside_path(box.config_path))
+    before = head_seq(box.paths.reports_dir)  # the box's [reports] dir, seen from outside: where its ledger is
     backups = box.paths.backup_dir
     for path in backups.glob("full-*"):
         path.unlink()  # no full backup: the weekly run takes one, on the box, with systemd stopping the agent
@@ -414,13 +417,14 @@ def _restore_on(box) -> None:
         whole = conn.execute("SELECT count(*) FROM trades").fetchone()[0]
         conn.execute("DELETE FROM trades WHERE id % 3 = 0")
     box.paths.trading_config.unlink()
-    config_only = _inside(box, sys.executable, "-m", "commands.restore", "config", "--config", config, "--backup", full)
+    config_only = _inside(box, sys.executable, "-m", "commands", "restore", "config", "--config", config, "--backup", full)
     assert config_only.returncode == 0, config_only.stdout + config_only.stderr
     assert box.paths.trading_config.exists()
-    done = _inside(box, sys.executable, "-m", "commands.restore", "full", "--config", config, "--backup", full)
+    done = _inside(box, sys.executable, "-m", "commands", "restore", "full", "--config", config, "--backup", full)
     assert done.returncode == 0, done.stdout + done.stderr
     with box.cluster().connect() as conn:
         assert conn.execute("SELECT count(*) FROM trades").fetchone()[0] >= whole
     states = box.unit_states(["trading-agent", "trading-dashboard", "ssh-tunnel"])
     assert all(state["ActiveState"] == "active" for state in states.values()), states
-    assert Path(box.paths.root / "maintenance" / "state" / "audit.jsonl").exists()
+    assert {line["event"] for line in acts(box.paths.reports_dir, LedgerKind.RESTORE, after=before)} == {
+        "restore-config", "restore-full"}

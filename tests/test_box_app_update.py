@@ -1,4 +1,4 @@
-"""Application updates on a box (Update Procedures 1-2): `python -m commands.update minor|major|rollback --apply` run as an
+"""Application updates on a box (Update Procedures 1-2): `python -m commands update minor|major|rollback --apply` run as an
 operator runs it, as root inside a box (a real systemd as PID 1, the guide's paths; box port base 21500,
 TEST_BOX_APPUPD_PORT_BASE) with its own configuration: systemd stops, starts and restarts the services.
 
@@ -146,7 +146,7 @@ def push_main(app, tag: str) -> None:
 
 def update(box, app, *args) -> subprocess.CompletedProcess:
     """As the operator runs it on the box: root, from the suite's directory, the box's configuration."""
-    return box.run(["sh", "-c", f'cd {ROOT} && exec "$@"', "sh", sys.executable, "-m", "commands.update", *args,
+    return box.run(["sh", "-c", f'cd {ROOT} && exec "$@"', "sh", sys.executable, "-m", "commands", "update", *args,
                     "--config", str(app.config)], timeout=300)
 
 
@@ -236,7 +236,7 @@ def test_an_update_killed_on_the_box_is_rolled_back_by_the_next_run(box, at_v1):
     switch = at_v1.area / "hang-test"
     switch.touch()
     state = box.paths.root / "maintenance" / "state"
-    argv = box.command(["sh", "-c", f'cd {ROOT} && exec "$@"', "sh", sys.executable, "-m", "commands.update",
+    argv = box.command(["sh", "-c", f'cd {ROOT} && exec "$@"', "sh", sys.executable, "-m", "commands", "update",
                         "minor", "--apply", "--config", str(at_v1.config)])
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              start_new_session=True)  # nsenter, and inside the box the update and its npm: one group

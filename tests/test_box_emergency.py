@@ -135,7 +135,7 @@ def test_a_confirmed_critical_failure_is_shut_down_by_systemd_and_only_resume_st
     enabled = {"close_positions": True, "shutdown": True}
     config, _ = suite_run(healthy, tmp_path, "emergency", enabled)
     # The operator who enables the shutdown installs the sudo rules it needs (README: make sudoers).
-    printed = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config", str(config), "--user",
+    printed = subprocess.run([sys.executable, "-m", "commands", "sudoers", "--config", str(config), "--user",
                               "trading-maint"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     rule = healthy.paths.sudoers_dir / "trading-maint"  # replaced in place: it is bind-mounted into the box
     before = rule.read_text()
@@ -159,7 +159,7 @@ def test_a_confirmed_critical_failure_is_shut_down_by_systemd_and_only_resume_st
     assert "held back: the emergency response" in agent["remediation_outcome"], agent
     assert active(healthy, "trading-agent") == "inactive", "a later run started what the emergency stopped"
 
-    resumed = subprocess.run([sys.executable, "-m", "commands.resume", "--config", str(config), "--who", "bob",
+    resumed = subprocess.run([sys.executable, "-m", "commands", "resume", "--config", str(config), "--who", "bob",
                               "--why", "health restored, positions checked on the exchange"], cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr

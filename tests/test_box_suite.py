@@ -240,7 +240,7 @@ def test_trust_box_takes_the_key_the_box_prints_and_the_suite_trusts_that_alone(
                               stdin=subprocess.DEVNULL)
 
     def trust(fingerprint: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "commands.trustbox", "--config", str(config), "--fingerprint",
+        return subprocess.run([sys.executable, "-m", "commands", "trustbox", "--config", str(config), "--fingerprint",
                                fingerprint], cwd=ROOT, capture_output=True, text=True, timeout=60,
                               stdin=subprocess.DEVNULL)
 

@@ -165,7 +165,7 @@ def test_a_cleared_budget_lets_the_program_be_acted_on_again(box):
     for day in range(4):
         run_at(box, T0 + day * DAY)
     assert actions(box) == 3
-    cleared = subprocess.run([sys.executable, "-m", "commands.budget", "clear", "--target", "program dash",
+    cleared = subprocess.run([sys.executable, "-m", "commands", "budget", "clear", "--target", "program dash",
                               "--config", str(box.config_path)], cwd=ROOT, capture_output=True, text=True)
     assert "trading-box program dash" in cleared.stdout, cleared.stdout + cleared.stderr
     run_at(box, T0 + 4 * DAY)

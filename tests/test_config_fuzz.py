@@ -2,8 +2,8 @@
 that name the file and the key (the line, for TOML that does not parse), with exit status 4, no traceback,
 and nothing written (issue 17, item 13: 18 of 55 such files were not refused well).
 
-The bulk goes through the real command `commands.budget show` in this process; a handful of them through
-the real run entries, `python -m pytest -m daily` and `python -m commands.run daily`, as cron starts them.
+The bulk goes through the real command `python -m commands budget show` in this process; a handful of them through
+the real run entries, `python -m pytest -m daily` and `python -m commands run daily`, as cron starts them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from commands import budget
+from commands.__main__ import main as commands_main
 from configuration import load
 from conftest import ROOT, merged
 
@@ -212,7 +212,7 @@ def test_the_base_without_a_fault_loads(tmp_path):
 def test_a_malformed_file_is_refused_naming_file_and_key_and_writes_nothing(tmp_path, capsys, fault):
     path = fault.write(tmp_path)
     before = snapshot(tmp_path)
-    code = budget.main(["show", "--config", str(path)])
+    code = commands_main(["budget", "show", "--config", str(path)])
     assert_refused(path, code, capsys.readouterr().err, fault.said)
     assert snapshot(tmp_path) == before
 
@@ -221,7 +221,7 @@ def test_a_directory_or_a_fifo_given_as_the_file_is_refused_without_waiting(tmp_
     fifo = tmp_path / "maintenance.fifo"
     os.mkfifo(fifo)  # opened for reading, a FIFO waits for a writer: the load must not
     for path, said in ((tmp_path, "is a directory"), (fifo, "is not a regular file")):
-        assert_refused(path, budget.main(["show", "--config", str(path)]), capsys.readouterr().err, said)
+        assert_refused(path, commands_main(["budget", "show", "--config", str(path)]), capsys.readouterr().err, said)
 
 
 def run_entry(argv: list[str]) -> subprocess.CompletedProcess:
@@ -250,7 +250,7 @@ def test_a_scheduled_run_refuses_with_one_line_in_its_runs_log_and_nothing_else(
     fault = by_id(name)
     path = fault.write(tmp_path)
     before = snapshot(tmp_path)
-    done = run_entry(["-m", "commands.run", "daily", "--config", str(path)])
+    done = run_entry(["-m", "commands", "run", "daily", "--config", str(path)])
     assert_refused(path, done.returncode, done.stderr, fault.said)
     runs_log = tmp_path / "runs" / "runs.log"
     assert fault.said in runs_log.read_text()  # what cron's operator reads later

@@ -1,7 +1,7 @@
 """Secrets from one place, and a database password the suite lacks is never the database's fault (issue 18).
 
 The variables a `*_env` key names are looked up in [schedule] secrets_file first, then in the environment, by every
-entry point (the plugin, `commands.run`, the make targets), and never exported. A password that is not there is
+entry point (the plugin, `commands run`, the make targets), and never exported. A password that is not there is
 CouldNotRead(SECRET_MISSING) naming the variable and where to set it; a login the server refuses is
 CouldNotRead(AUTHENTICATION): DB-001 is UNKNOWN, nothing is restarted, the alert is an unknown one. A stopped or
 frozen postgres still fails DB-001 (tests/test_database.py).
@@ -249,7 +249,7 @@ def test_the_scheduled_run_finds_the_password_in_the_secrets_file_alone(healthy_
     secrets = secrets_file(tmp_path, f"{VARIABLE}={healthy_lab.db_password()}\n")
     config = lab_database_config(lab_config, tmp_path, secrets_file=str(secrets))
     env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "PYTEST_ADDOPTS": " ".join(ONLY_DB_001)}
-    done = subprocess.run([sys.executable, "-m", "commands.run", "daily", "--config", str(config)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "commands", "run", "daily", "--config", str(config)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
     [output] = (tmp_path / "logs").glob("daily-*.log")
     text = output.read_text()

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import ROOT
 
-DOCS = ["README.md", "docs/DESIGN.md", "docs/coverage.md", "docs/SECURITY.md", "reports/README.md"]
+DOCS = ["README.md", "docs/DESIGN.md", "docs/coverage.md", "docs/SECURITY.md"]
 # `folder/file.ext` or `folder/` in backticks, naming a file of this repository (not the box's /paths).
 CITED = re.compile(r"`((?:[a-z_]+/)+(?:[A-Za-z0-9_.-]+\.(?:py|md|toml|json|sh|txt|lock))?)`")
 

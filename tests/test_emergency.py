@@ -12,8 +12,10 @@ import tarfile
 import threading
 
 import pytest
+from trail_helpers import acts, head_seq
 
 from conftest import ROOT, config_with, run_cadence
+from core.vocabulary import LedgerKind
 
 pytestmark = pytest.mark.lab
 
@@ -169,14 +171,16 @@ def test_nothing_resumes_by_itself_and_make_resume_does(healthy_lab, emergency, 
     assert healthy_lab.program_state("trading-agent") != "RUNNING"
     assert "WAITING FOR YOU: trading-box" in daily.output
     healthy_lab.clear_calls()
-    resumed = subprocess.run([sys.executable, "-m", "commands.resume", "--config", str(config), "--who", "alice",
+    trail = healthy_lab.paths.root / "reports"  # the lab's [reports] dir: where its ledger is
+    before = head_seq(trail)
+    resumed = subprocess.run([sys.executable, "-m", "commands", "resume", "--config", str(config), "--who", "alice",
                               "--why", "health back after the exchange outage"], cwd=ROOT, capture_output=True,
                              text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert healthy_lab.program_state("trading-agent") == "RUNNING" and posts(healthy_lab)[-1] == RESUME
-    audit = [json.loads(line) for line in (healthy_lab.paths.root / "maintenance" / "state" / "audit.jsonl")
-             .read_text().splitlines()]
-    assert audit[-1]["who"] == "alice" and audit[-1]["why"] == "health back after the exchange outage"
+    [line] = acts(trail, LedgerKind.RESUME, after=before)  # one line: who, why, what was undone, the incident
+    assert line["who"] == "alice" and line["why"] == "health back after the exchange outage"
+    assert line["undone"][-1].endswith(RESUME) and line["incident"]["opened_by"] and line["incident"]["held"]
     assert "WAITING FOR YOU" not in run_cadence(config, tmp_path / "reports", "-k", "service_is_running").output
 
 
@@ -221,14 +225,14 @@ def test_an_emergency_run_and_a_daily_run_at_once_restart_the_agent_once(healthy
 
 def test_healthy_scheduled_emergency_runs_leave_one_line_each_and_nothing_that_grows(healthy_lab, lab_config,
                                                                                     tmp_path):
-    """As the schedule runs it (commands.run): 12 healthy runs, the newest 3 kept of everything."""
+    """As the schedule runs it (commands run): 12 healthy runs, the newest 3 kept of everything."""
     healthy_lab.clear_calls()
     config = config_with(lab_config, tmp_path / "scheduled.toml", {
         "reports": {"dir": str(tmp_path / "reports"), "keep_count": 3},
         "schedule": {"log_dir": str(tmp_path / "runs")}})
     sizes = []
     for _ in range(12):
-        done = subprocess.run([sys.executable, "-m", "commands.run", "emergency", "--config", str(config)], cwd=ROOT,
+        done = subprocess.run([sys.executable, "-m", "commands", "run", "emergency", "--config", str(config)], cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         sizes.append(sum(path.stat().st_size for path in tmp_path.rglob("*") if path.is_file()))

@@ -1,4 +1,4 @@
-"""The security-breach indicators (SEC-001..004) and `commands.checksums`, without the lab.
+"""The security-breach indicators (SEC-001..004) and `commands checksums`, without the lab.
 
 The readers are tried on real things of this machine: a socket the test listens on, keys made by
 ssh-keygen (fixed keys when it is not installed), files changed after their baseline was recorded,
@@ -95,7 +95,7 @@ def probe(config: Path) -> SecurityProbe:
 
 
 def checksums(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "commands.checksums", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "commands", "checksums", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
 
 

@@ -63,8 +63,8 @@ def test_an_unreadable_configuration_is_one_line_naming_it(tmp_path):
     read (a clone under /root, mode 700 on Debian)."""
     config = tmp_path / "maintenance.toml"  # tmp_path is root's, mode 700: nobody may not read in it
     config.write_text("")
-    code = ("import os, sys; from commands.budget import main; os.setgroups([]); os.setgid(65534); os.setuid(65534); "
-            f"sys.exit(main(['show', '--config', {str(config)!r}]))")
+    code = ("import os, sys; from commands.__main__ import main; os.setgroups([]); os.setgid(65534); "
+            f"os.setuid(65534); sys.exit(main(['budget', 'show', '--config', {str(config)!r}]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 4, done.stderr
     assert "cannot be read: Permission denied" in done.stderr and str(config) in done.stderr
@@ -97,7 +97,7 @@ def test_an_unwritable_state_directory_is_one_line_and_status_4(lab_config, tmp_
 def test_a_schedule_that_cannot_be_written_is_one_line_and_status_4(lab_config, tmp_path):
     cron_dir = tmp_path / "cron.d"
     cron_dir.mkdir()
-    done = _read_only(cron_dir, [sys.executable, "-m", "commands.schedule", "install", "--config", str(lab_config),
+    done = _read_only(cron_dir, [sys.executable, "-m", "commands", "schedule", "install", "--config", str(lab_config),
                                  "--cron-file", str(cron_dir / "trading-maintenance")])
     assert done.returncode == 4, done.stdout + done.stderr
     assert "not installed: cannot write" in done.stderr and "Traceback" not in done.stderr

@@ -202,13 +202,13 @@ def test_make_reindex_rebuilds_every_page_and_the_textfile_from_the_ledger_and_r
         (directory / name).unlink()
     config = tmp_path / "maintenance.toml"
     config.write_text(f'[reports]\ndir = "{directory}"\n')
-    done = subprocess.run([sys.executable, "-m", "commands.reindex", "--config", str(config)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "commands", "reindex", "--config", str(config)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"open {directory / 'index.html'}" in done.stdout
     assert outputs(directory) == before
     (directory / "ledger.jsonl").unlink()
-    missing = subprocess.run([sys.executable, "-m", "commands.reindex", "--config", str(config)], cwd=ROOT,
+    missing = subprocess.run([sys.executable, "-m", "commands", "reindex", "--config", str(config)], cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "no ledger in" in missing.stderr
 

@@ -1,6 +1,6 @@
 """The manual tasks, audited: `make attest TASK=... NOTE=...` (commands/attest.py) and TASK-001..003.
 
-The command is run as the operator runs it (`python -m commands.attest`, a real configuration file, the
+The command is run as the operator runs it (`python -m commands attest`, a real configuration file, the
 real audit trail); the checks run as cron runs them against the shared lab, whose tasks file
 (lab/hardware.py) has every task attested in time, and `task-overdue` a monthly one 40 days ago.
 """
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from trail_helpers import acts
 
 from configuration import load
 from conftest import ROOT, config_with, run_cadence
+from core.vocabulary import LedgerKind
 from probes.tasks import TaskProbe, attestations_path
 
 
@@ -32,13 +34,13 @@ def write_config(tmp_path: Path, **tables) -> Path:
 
 
 def attest(config: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "commands.attest", "--config", str(config), *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "commands", "attest", "--config", str(config), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
 
 
 def audit_lines(tmp_path: Path) -> list[dict]:
-    path = tmp_path / "state" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """The attestations in the ledger of the configuration's reports directory."""
+    return acts(tmp_path / "reports", LedgerKind.ATTEST)
 
 
 def test_attest_records_who_when_and_the_note_in_the_tasks_file_and_the_audit_trail(tmp_path):
@@ -61,6 +63,7 @@ def test_attest_records_who_when_and_the_note_in_the_tasks_file_and_the_audit_tr
     assert TaskProbe(settings).last("configuration-review").who == "alice", "an older day attested late wins nothing"
     assert [line["who"] for line in audit_lines(tmp_path)] == ["alice", "carol"], "the audit trail keeps both"
     assert attestations_path(settings) == tmp_path / "state" / "tasks.json"
+    assert not (tmp_path / "state" / "audit.jsonl").exists(), "one operator trail: the ledger"
 
 
 @pytest.mark.parametrize(("args", "said"), [
@@ -77,7 +80,7 @@ def test_attest_refuses_an_unknown_task_and_an_empty_note_and_writes_nothing(tmp
     config = write_config(tmp_path)
     done = attest(config, *args, env={"USER": "bob"})
     assert done.returncode == 2 and said in done.stderr, done.stderr
-    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "state").exists() and not (tmp_path / "reports").exists()
 
 
 def test_attest_rotation_still_works_beside_the_tasks(tmp_path):

@@ -21,9 +21,11 @@ import sys
 import time
 
 import pytest
+from trail_helpers import acts
 
 from configuration import Settings
 from conftest import ROOT, config_with, run_cadence
+from core.vocabulary import LedgerKind
 from probes.errors import ErrorAnalysis, month_before
 from probes.host import box_of
 from probes.remote import reviewscan
@@ -216,9 +218,9 @@ def verdicts(done) -> dict[str, str]:
 
 @pytest.fixture
 def monthly(healthy_lab, lab_config, tmp_path):
-    """The lab's configuration with a state directory of this test's own."""
+    """The lab's configuration with a state and a reports directory of this test's own."""
     config = config_with(lab_config, tmp_path / "maintenance.toml",
-                         {"policy": {"state_dir": str(tmp_path / "state")}})
+                         {"policy": {"state_dir": str(tmp_path / "state")}, "reports": {"dir": str(tmp_path / "reports")}})
     return config, tmp_path / "state" / "baselines.json"
 
 
@@ -274,9 +276,9 @@ def test_faults_fail_their_checks_with_figures_and_make_baseline_records_again(m
     disk = done.only("BENCH-003")
     assert "disk_read_mb_per_s" in disk.message and disk.properties["disk_read_mb_per_s_baseline_recorded"].startswith(
         "2026-01-01")
-    # make baseline: measured now and recorded on purpose, in the audit file
+    # make baseline: measured now and recorded on purpose, in the ledger
     lab.clear("error-handling-slow")
-    recorded = subprocess.run([sys.executable, "-m", "commands.baseline", "--config", str(config), "--what",
+    recorded = subprocess.run([sys.executable, "-m", "commands", "baseline", "--config", str(config), "--what",
                                "error-handling,disk", "--who", "tester", "--why", "new SSD"],
                               capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert recorded.returncode == 0, recorded.stderr
@@ -284,6 +286,6 @@ def test_faults_fail_their_checks_with_figures_and_make_baseline_records_again(m
     after = json.loads(stored.read_text())["trading-box"]
     assert after["disk_read_mb_per_s"]["why"] == "new SSD" and after["disk_read_mb_per_s"]["value"] < 1e9
     assert after["api_response_ms"]["value"] == 1e-6  # WHAT chose the others
-    audit = [json.loads(line) for line in (stored.parent / "audit.jsonl").read_text().splitlines()]
+    audit = acts(tmp_path / "reports", LedgerKind.BASELINE)
     assert {(entry["figure"], entry["who"]) for entry in audit if entry["action"] == "record-baseline"} == {
         ("error_handling_response_ms", "tester"), ("disk_read_mb_per_s", "tester")}

@@ -10,15 +10,16 @@ a certificate of the lab's CA. Each fault breaks one of them: port-exposed (a li
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 import time
 
 import pytest
+from trail_helpers import acts, head_seq
 
 from conftest import ROOT, TEST_PORT_BASE, config_with, run_cadence
+from core.vocabulary import LedgerKind
 from lab import pentest
 
 pytestmark = pytest.mark.lab
@@ -102,12 +103,13 @@ def test_an_expected_port_that_does_not_answer_fails_and_passes_once_it_does(hea
 
 def test_an_attested_rotation_passes_the_review_and_is_audited(healthy, tmp_path):
     healthy.inject("secrets-stale")
-    attested = subprocess.run([sys.executable, "-m", "commands.attest", "--config", str(healthy.config_path),
+    trail = healthy.paths.root / "reports"  # the lab's [reports] dir: where its ledger is
+    before = head_seq(trail)
+    attested = subprocess.run([sys.executable, "-m", "commands", "attest", "--config", str(healthy.config_path),
                                "--what", "exchange-api-key", "--who", "alice"], cwd=ROOT, capture_output=True,
                               text=True, timeout=60)
     assert attested.returncode == 0, attested.stderr
     done = run(healthy, tmp_path, "quarterly")
     assert set(verdicts(done).values()) == {"passed"}, done.output
-    state = healthy.paths.root / "maintenance" / "state"
-    audit = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    audit = acts(trail, LedgerKind.ATTEST, after=before)
     assert [(a["action"], a["secret"], a["who"]) for a in audit] == [("attest-rotation", "exchange-api-key", "alice")]

@@ -253,7 +253,7 @@ def test_reports_are_named_by_cadence_and_never_overwritten(suite):
     html = sorted(suite.reports.glob("daily-*.html"))
     xml = sorted(suite.reports.glob("daily-*.xml"))
     assert len(html) == 2 and len(xml) == 2
-    # No partials; beside the reports, the ledger (reports/ledger.py) with both runs' lines and the trail's pages.
+    # No partials; beside the reports, the ledger (core/ledger.py) with both runs' lines and the trail's pages.
     left = sorted(p.name for p in suite.reports.iterdir() if p not in html + xml)
     assert not [name for name in left if name.endswith(".partial")], left
     assert {"ledger.jsonl", "index.html", "trends.html", "history"} <= set(left), left

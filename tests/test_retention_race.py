@@ -182,7 +182,7 @@ class ThisMachineAsABox:
 
 @pytest.fixture
 def installed(tmp_path, monkeypatch) -> Path:
-    """The walker installed by `commands.boxhelpers install` under a root of this test's own."""
+    """The walker installed by `commands boxhelpers install` under a root of this test's own."""
     print(boxhelpers.install(str(tmp_path / "root")))
     program = Path(boxhelpers.installed_path(str(tmp_path / "root")))
     monkeypatch.setattr(expiry, "PROGRAM", str(program))
@@ -228,7 +228,7 @@ def test_the_installer_refuses_a_path_another_user_could_change_naming_it(tmp_pa
     root = tmp_path / "root"
     (root / "usr" / "local").mkdir(parents=True)
     os.chown(root / "usr", NOBODY, NOBODY)
-    done = subprocess.run([sys.executable, "-m", "commands.boxhelpers", "install", "--root", str(root)],
+    done = subprocess.run([sys.executable, "-m", "commands", "boxhelpers", "install", "--root", str(root)],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 1 and f"{root}/usr is owned by nobody" in done.stderr, done.stderr
     assert not Path(boxhelpers.installed_path(str(root))).exists()

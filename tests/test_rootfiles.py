@@ -21,15 +21,14 @@ from alerts.channel import Permanent
 from alerts.channels.file import FileChannel
 from alerts.channels.file import append as append_alert
 from configuration import Settings
-from core import rootfiles
+from core import ledger, rootfiles
 from core.atomic import write_atomically
 from core.vocabulary import LedgerKind
-from decision import audit
 from decision.state import StateStore
 from probes.host import remote_program
 from probes.remote import backupscan, readers
 from remediations.backups import private
-from reports import index, ledger
+from reports import index
 
 NOBODY = 65534
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the checks of a root-owned path are root's")
@@ -90,15 +89,11 @@ def test_the_file_channel_says_a_refusal_is_permanent_so_the_fallback_takes_the_
 
 
 @needs_root
-def test_a_link_planted_where_the_ledger_or_the_audit_file_goes_is_refused(tmp_path, secret):
+def test_a_link_planted_where_the_ledger_goes_is_refused(tmp_path, secret):
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / ledger.LEDGER).symlink_to(secret)
     with pytest.raises(rootfiles.RefusedFile, match=f"{tmp_path}/reports/{ledger.LEDGER}: it is a symbolic link"):
         ledger.append(tmp_path / "reports", LedgerKind.ATTEST, {"note": "x"})
-    (tmp_path / "state").mkdir()
-    (tmp_path / "state" / audit.AUDIT_FILE).symlink_to(secret)
-    with pytest.raises(rootfiles.RefusedFile, match="it is a symbolic link"):
-        audit.append(tmp_path / "state", {"event": "resume"})
     assert secret.read_text() == "root ALL=(ALL) ALL\n"
 
 
@@ -128,10 +123,10 @@ def test_a_link_on_the_way_to_the_reports_is_refused_naming_it(tmp_path):
 
 @needs_root
 def test_a_hard_link_planted_for_an_append_target_is_refused(tmp_path, secret):
-    (tmp_path / "state").mkdir()
-    os.link(secret, tmp_path / "state" / audit.AUDIT_FILE)
+    (tmp_path / "reports").mkdir()
+    os.link(secret, tmp_path / "reports" / ledger.LEDGER)
     with pytest.raises(rootfiles.RefusedFile, match="it has 2 hard links"):
-        audit.append(tmp_path / "state", {"event": "resume"})
+        ledger.append(tmp_path / "reports", LedgerKind.RESTORE, {"event": "restore-full"})
     assert secret.read_text() == "root ALL=(ALL) ALL\n"
 
 
@@ -202,12 +197,11 @@ def test_new_files_are_0600_from_creation_with_a_umask_of_0(tmp_path, no_umask):
     append_alert(tmp_path / "alerts" / "a.jsonl", {"title": "t"})
     write_atomically(tmp_path / "state" / "state.json", "{}")
     ledger.append(tmp_path / "reports", LedgerKind.ATTEST, {"note": "x"})
-    audit.append(tmp_path / "state", {"event": "resume"})
     descriptor = rootfiles.create(tmp_path / "state" / "new", rootfiles.PRIVATE)
     assert stat.S_IMODE(os.fstat(descriptor).st_mode) == 0o600  # before its first byte
     os.close(descriptor)
     for path in (tmp_path / "alerts" / "a.jsonl", tmp_path / "state" / "state.json",
-                 tmp_path / "reports" / ledger.LEDGER, tmp_path / "state" / audit.AUDIT_FILE):
+                 tmp_path / "reports" / ledger.LEDGER):
         assert mode_of(path) == 0o600, path
 
 

@@ -32,7 +32,7 @@ def config(tmp_path) -> Path:
 
 def schedule(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     paths = ["--cron-file", str(tmp_path / "cron.d" / "trading-maintenance"), "--unit-dir", str(tmp_path / "units")]
-    return subprocess.run([sys.executable, "-m", "commands.schedule", *args, *paths], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "commands", "schedule", *args, *paths], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -54,7 +54,7 @@ def test_the_cron_file_has_a_path_the_directory_and_the_run_command(tmp_path, co
     lines = entries(text)
     assert [line.split(" root ")[0] for line in lines] == [when for when, _ in times]
     for line, (_, cadence) in zip(lines, times, strict=True):
-        assert line.split(" root ", 1)[1].startswith(f"cd {ROOT} && {sys.executable} -m commands.run {cadence} "
+        assert line.split(" root ", 1)[1].startswith(f"cd {ROOT} && {sys.executable} -m commands run {cadence} "
                                                      f"--config {config}; s=$?; ")
     assert oct((tmp_path / "cron.d" / "trading-maintenance").stat().st_mode & 0o777) == "0o644"
     assert (tmp_path / "logs").is_dir()  # created at install, for the run's user
@@ -81,13 +81,13 @@ def test_the_cron_line_says_on_stderr_a_run_that_could_not_check_or_tell(tmp_pat
 
 
 def test_cron_mails_whom_mail_to_names_and_nothing_else_is_an_address(tmp_path, config, capsys):
-    from commands.schedule import main
+    from commands.__main__ import main
 
     text = cron_text(config, Path(sys.executable), "root", {Cadence.DAILY: "0 2 * * *"}, Path("/var/log/tm"),
                      "ops@example.org")
     assert "\nMAILTO=ops@example.org\n" in text
     with pytest.raises(SystemExit) as refused:
-        main(["show", "--config", str(config), "--mail-to", "ops@example.org\n* * * * * root rm -rf /"])
+        main(["schedule", "show", "--config", str(config), "--mail-to", "ops@example.org\n* * * * * root rm -rf /"])
     assert refused.value.code == 2 and "is not one mail address" in capsys.readouterr().err
 
 
@@ -114,7 +114,7 @@ def test_the_systemd_units_are_valid_persistent_and_at_the_guides_times(tmp_path
     assert sorted(units) == sorted(name for cadence in SCHEDULE for name in timers.names(cadence))
     service, timer = units["trading-maintenance-weekly.service"], units["trading-maintenance-weekly.timer"]
     for line in ("Type=oneshot", f"Environment=PYTHONPATH={ROOT}", f"Environment=PATH={PATH}",
-                 f"ExecStart={sys.executable} -m commands.run weekly --config {config}",
+                 f"ExecStart={sys.executable} -m commands run weekly --config {config}",
                  "Wants=network-online.target", "After=network-online.target"):
         assert line in service.splitlines()
     # Not reached (12) and not told (14) fail the unit: only findings that were told are its success.
@@ -207,8 +207,8 @@ def test_an_unsafe_secrets_file_is_refused_at_install(tmp_path, config):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user (nobody)")
 @pytest.mark.parametrize("scheduler", ["cron", "systemd"])
 def test_not_root_installing_the_systems_schedule_is_one_line_and_status_4(config, scheduler):
-    code = ("import os, sys; from commands.schedule import main; os.setgroups([]); os.setgid(65534); "
-            f"os.setuid(65534); sys.exit(main(['install', '--config', {str(config)!r}, '--scheduler', {scheduler!r}]))")
+    code = ("import os, sys; from commands.__main__ import main; os.setgroups([]); os.setgid(65534); "
+            f"os.setuid(65534); sys.exit(main(['schedule', 'install', '--config', {str(config)!r}, '--scheduler', {scheduler!r}]))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     target = "/etc/cron.d/trading-maintenance" if scheduler == "cron" else "/etc/systemd/system"
     assert done.returncode == 4, done.stdout + done.stderr
@@ -224,8 +224,8 @@ def test_make_passes_the_scheduler_and_the_paths(target):
     import shlex  # the recipe quotes each value (Makefile: arg): compare the words the shell will pass
 
     action = target.split("-")[0]
-    [command] = [line for line in shown.replace("\\\n", " ").splitlines() if f"commands.schedule {action}" in line]
-    assert (f"-m commands.schedule {action} --config=/etc/tm.toml --scheduler=systemd --user=trading "
+    [command] = [line for line in shown.replace("\\\n", " ").splitlines() if f"commands schedule {action}" in line]
+    assert (f"-m commands schedule {action} --config=/etc/tm.toml --scheduler=systemd --user=trading "
             "--cron-file=/etc/cron.d/trading-maintenance --unit-dir=/tmp/u --mail-to=ops@example.org") \
         in " ".join(shlex.split(command))
 
@@ -247,13 +247,13 @@ def test_the_schedules_keys_are_validated(tmp_path, text, key, expected):
 def test_systemd_timers_on_a_machine_without_systemd_are_refused_before_a_file_is_written(tmp_path, config,
                                                                                           monkeypatch, capsys):
     """The system's unit directory stands in tmp_path here; /run/systemd/system is a path that does not exist."""
-    from commands import schedule as command
+    from commands.__main__ import main
 
     monkeypatch.setattr(timers, "UNIT_DIR", tmp_path / "system")
     monkeypatch.setattr(timers, "BOOTED", tmp_path / "no-systemd-here")
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    status = command.main(["install", "--config", str(config), "--scheduler", "systemd",
-                           "--cron-file", str(tmp_path / "cron")])
+    status = main(["schedule", "install", "--config", str(config), "--scheduler", "systemd",
+                   "--cron-file", str(tmp_path / "cron")])
     err = capsys.readouterr().err
     assert status == 4 and err.count("\n") == 1, err
     assert f"not installed: this machine is not running systemd (no {tmp_path / 'no-systemd-here'})" in err
@@ -321,7 +321,7 @@ def test_root_as_the_run_user_is_refused_only_what_is_missing(tmp_path, over_ssh
     show says, after what install would write, that install would refuse it."""
     os.chown(tmp_path / "secrets.env", 0, 0)
     done = schedule(tmp_path, "show", "--config", str(over_ssh))
-    assert done.returncode == 4 and "\nMAILTO=" not in done.stdout and " -m commands.run daily " in done.stdout
+    assert done.returncode == 4 and "\nMAILTO=" not in done.stdout and " -m commands run daily " in done.stdout
     assert done.stderr == (f"show-schedule: install-schedule would refuse it: the run user root could not do the "
                            f"scheduled run's work: box trading-box's trusted host keys ([host] known_hosts; make "
                            f"trust-box BOX=trading-box) {tmp_path / 'state' / 'known_hosts'}: does not exist. Give root "

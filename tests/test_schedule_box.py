@@ -69,8 +69,8 @@ def runs_log(box) -> Path:
 
 
 def schedule(box: Box, *args: str) -> subprocess.CompletedProcess:
-    """python -m commands.schedule inside the box, as root, from the suite's directory."""
-    return box.run(["sh", "-c", f'cd "{ROOT}" && exec "$0" -m commands.schedule "$@"', sys.executable, *args],
+    """python -m commands schedule inside the box, as root, from the suite's directory."""
+    return box.run(["sh", "-c", f'cd "{ROOT}" && exec "$0" -m commands schedule "$@"', sys.executable, *args],
                    timeout=180)
 
 
@@ -149,7 +149,7 @@ def test_cron_runs_the_installed_line_and_its_line_appears(box, config, runs_log
         line = first_line(runs_log, 150)  # the next minute, then the run
         check_line(box, line)
         journal = box.journal("schedule-test-cron", 30)
-        assert f"(root) CMD (cd {ROOT} && {sys.executable} -m commands.run daily --config {config}; s=$?;" in journal
+        assert f"(root) CMD (cd {ROOT} && {sys.executable} -m commands run daily --config {config}; s=$?;" in journal
     finally:
         box.systemctl("stop", "schedule-test-cron")
         removed = schedule(box, "uninstall")

@@ -1,4 +1,4 @@
-"""A scheduled run (`python -m commands.run CADENCE --config PATH`), as cron and the systemd timers start it:
+"""A scheduled run (`python -m commands run CADENCE --config PATH`), as cron and the systemd timers start it:
 its secrets file refused unless mode 600 and the run user's, its secrets reaching the run and nothing
 else, one line per run in runs.log, and old runs' records pruned by age and count, nothing else touched.
 
@@ -23,7 +23,7 @@ import tomli_w
 from commands import runslog
 from configuration import secretsfile
 from conftest import ROOT
-from reports import ledger
+from core import ledger
 from reports.files import report_stem
 from reports.retention import REPORT_SUFFIXES, prune_directory
 from tests.alert_servers import ScriptedHTTPServer
@@ -60,7 +60,7 @@ def secrets_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
 def scheduled_run(config: Path, cadence: str = "daily") -> subprocess.CompletedProcess:
     """As cron would: in the suite's directory, with none of the operator's variables (the secret is not there)."""
     env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
-    return subprocess.run([sys.executable, "-m", "commands.run", cadence, "--config", str(config)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "commands", "run", cadence, "--config", str(config)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=180)
 
 
@@ -149,7 +149,7 @@ def test_a_bad_configuration_is_a_line_in_the_configured_runs_log(tmp_path):
 def test_a_run_stopped_by_sigterm_still_gets_its_line(tmp_path):
     """What systemd does at TimeoutStartSec= or `systemctl stop`: the run is told, passes it on, and says so."""
     config = write_config(tmp_path, resources={"cpu_sample_seconds": 3})
-    run = subprocess.Popen([sys.executable, "-m", "commands.run", "daily", "--config", str(config)], cwd=ROOT,
+    run = subprocess.Popen([sys.executable, "-m", "commands", "run", "daily", "--config", str(config)], cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not re.search(r"\d+ passed|\d+ failed|%\]", _outputs(tmp_path)) and time.monotonic() < deadline:

@@ -2,7 +2,7 @@
 
 Certificates are made by trustme (a real CA, real X.509) and served by a real TLS server on loopback;
 the DER reader's dates are compared with the cryptography package's. Rotation ages are read from real
-files' modification times and from attestations written by `python -m commands.attest`. The ports are
+files' modification times and from attestations written by `python -m commands attest`. The ports are
 tried on real sockets (127.0.0.2 is loopback: a listener bound there answers only there).
 """
 
@@ -23,9 +23,11 @@ import pytest
 import tomli_w
 import trustme
 from cryptography import x509
+from trail_helpers import acts
 
 from configuration import ConfigError, load
 from conftest import ROOT
+from core.vocabulary import LedgerKind
 from probes.certificates import CertificateProbe, targets
 from probes.host import Box, box_of
 from probes.pentest import CLOSED, OPEN, port_states
@@ -158,7 +160,7 @@ def rotation_config(tmp_path, files) -> Path:
 
 
 def attest(config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "commands.attest", "--config", str(config), *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "commands", "attest", "--config", str(config), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -178,7 +180,7 @@ def test_the_newest_of_file_change_and_attestation_counts(tmp_path):
     assert done.returncode == 0, done.stderr
     last = RotationProbe(box_of(settings), settings).last("exchange-api-key")
     assert last.evidence == "attested by alice" and last.date == rotated
-    audit = [json.loads(line) for line in (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    audit = acts(tmp_path / "reports", LedgerKind.ATTEST)
     assert audit[-1] | {"at": 0} == {"at": 0, "action": "attest-rotation", "box": "trading-box",
                                      "secret": "exchange-api-key", "who": "alice", "rotated": f"{rotated}T00:00:00+00:00"}
     recorded = json.loads(attestations_path(settings).read_text())

@@ -55,7 +55,7 @@ def test_every_box_of_a_fleet_adds_its_own_services(tmp_path):
 @pytest.mark.skipif(shutil.which("visudo") is None, reason="visudo is not installed (Debian package sudo)")
 def test_the_printed_file_is_valid_sudoers_for_the_user_of_the_ssh_backend(tmp_path):
     path = config(tmp_path, '[host]\nbackend = "ssh://trading-maint@nuc.lan"\n')
-    printed = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config", str(path)], cwd=ROOT,
+    printed = subprocess.run([sys.executable, "-m", "commands", "sudoers", "--config", str(path)], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout
     assert "trading-maint ALL=(root) NOPASSWD: TRADING_MAINTENANCE" in printed
     rules = tmp_path / "rules"
@@ -65,7 +65,7 @@ def test_the_printed_file_is_valid_sudoers_for_the_user_of_the_ssh_backend(tmp_p
 
 
 def test_without_a_user_nothing_is_printed_and_the_reason_is_given(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config", str(config(tmp_path, "[host]\n"))],
+    done = subprocess.run([sys.executable, "-m", "commands", "sudoers", "--config", str(config(tmp_path, "[host]\n"))],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 4 and done.stdout == "" and "--user" in done.stderr
 
@@ -190,7 +190,7 @@ def test_make_sudoers_names_the_refused_script_on_stderr_and_in_a_comment_with_t
     script = agent_script(tmp_path, dir_owner=NOBODY)
     path = config(tmp_path, f'[host]\nbackend = "ssh://trading-maint@nuc.lan"\n[emergency]\n'
                             f'backup_command = ["{script}"]\nrecovery_command = ["/usr/bin/true"]\n')
-    done = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config", str(path)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "commands", "sudoers", "--config", str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     said = (f"NOT INCLUDED, {script}: nobody could rewrite it and become root ({tmp_path}/agent/scripts is owned by "
@@ -201,7 +201,7 @@ def test_make_sudoers_names_the_refused_script_on_stderr_and_in_a_comment_with_t
 
 
 def test_a_user_name_sudoers_cannot_take_is_refused(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config", str(config(tmp_path, "[host]\n")),
+    done = subprocess.run([sys.executable, "-m", "commands", "sudoers", "--config", str(config(tmp_path, "[host]\n")),
                            "--user", "maint ALL=(ALL) ALL\n"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 4 and done.stdout == "" and "is not a user name" in done.stderr
 
@@ -223,7 +223,7 @@ def test_the_real_sudo_allows_exactly_the_printed_commands(tmp_path):
     itself says which commands the maintenance user (here nobody) may run."""
     path = config(tmp_path, '[emergency]\nrecovery_command = ["/usr/bin/true"]\n'
                             '[logrotate]\ncommand = ["/usr/bin/printf", "a,b*", "back\\\\slash", "^x$", "#1"]\n')
-    printed = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config", str(path), "--user", "nobody"],
+    printed = subprocess.run([sys.executable, "-m", "commands", "sudoers", "--config", str(path), "--user", "nobody"],
                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
     rules = tmp_path / "sudoers"
     rules.write_text("Defaults !syslog\n" + printed)  # no line in the machine's logs for these tries

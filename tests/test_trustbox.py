@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from commands import trustbox
+from commands.__main__ import main as commands_main
 from configuration import ConfigError, load
 from conftest import ROOT
 from probes.host import ssh_options
@@ -71,7 +71,7 @@ def config(tmp_path: Path, **host) -> Path:
 
 
 def trust(path: Path, *args: str) -> int:
-    return trustbox.main(["--config", str(path), *args])
+    return commands_main(["trustbox", "--config", str(path), *args])
 
 
 def known(tmp_path: Path) -> Path:
@@ -115,7 +115,7 @@ def test_on_a_terminal_every_key_shown_is_written_only_on_yes(tmp_path, box, key
     controller, terminal = pty.openpty()
     try:
         os.write(controller, answer.encode())
-        done = subprocess.run([sys.executable, "-m", "commands.trustbox", "--config", str(config(tmp_path))],
+        done = subprocess.run([sys.executable, "-m", "commands", "trustbox", "--config", str(config(tmp_path))],
                               cwd=ROOT, stdin=terminal, capture_output=True, text=True, timeout=60,
                               env={**os.environ, "PATH": box["path"]})
     finally:
@@ -223,6 +223,6 @@ def test_make_passes_the_box_and_the_fingerprint_as_typed():
                            cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
     import shlex
 
-    [command] = [line for line in shown.splitlines() if "commands.trustbox" in line]
-    assert shlex.split(command)[-4:] == ["commands.trustbox", "--config=/etc/tm.toml", "--box=nuc-1",
+    [command] = [line for line in shown.splitlines() if "commands trustbox" in line]
+    assert shlex.split(command)[-5:] == ["commands", "trustbox", "--config=/etc/tm.toml", "--box=nuc-1",
                                          "--fingerprint=SHA256:a+b/c"]

@@ -77,7 +77,7 @@ def test_a_service_that_dies_after_every_restart_gets_k_restarts_then_one_human_
     assert human == ["human-needed"]
     assert "budget for trading-box service trading-dashboard spent" in runs[4].only("WEB-001").properties["policy"]
 
-    cleared = subprocess.run([sys.executable, "-m", "commands.budget", "clear", "WEB-001", "--config", str(path)],
+    cleared = subprocess.run([sys.executable, "-m", "commands", "budget", "clear", "WEB-001", "--config", str(path)],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "trading-box service trading-dashboard" in cleared.stdout
     after = at(path, T0 + 6 * 60, "-k", DASHBOARD)

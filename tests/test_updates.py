@@ -18,10 +18,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from trail_helpers import acts
 
 from configuration import ConfigError, load
 from configuration.updates import Window
 from conftest import ROOT, TEST_PORT_BASE, config_with, run_cadence
+from core.vocabulary import LedgerKind
 from probes.remote import updatescan
 from probes.updates import (
     classify,
@@ -133,6 +135,27 @@ def test_reboot_flag_and_its_packages(tmp_path):
     assert updatescan.reboot_required(str(flag), str(pkgs))["packages"] == []
     pkgs.write_text("linux-image-6.1.0-26-amd64\nlibc6\nlibc6\n")
     assert updatescan.reboot_required(str(flag), str(pkgs))["packages"] == ["linux-image-6.1.0-26-amd64", "libc6"]
+
+
+def test_an_install_is_a_line_of_the_runs_ledger_and_one_not_written_is_said_in_its_outcome(tmp_path):
+    from types import SimpleNamespace
+
+    from configuration import Settings
+    from core.vocabulary import ActionStatus
+    from remediations.updates import Install
+
+    reports = tmp_path / "reports"
+    context = SimpleNamespace(settings=Settings(), box=None, reports_dir=reports, check="UPD-001")
+    outcome = Install(context, "security").outcome(ActionStatus.DONE, "installed openssl", 0)
+    assert outcome.detail == "installed openssl"
+    [line] = acts(reports, LedgerKind.OS_UPDATE)
+    assert line | {"at": 0} == {"at": 0, "event": "install-updates-security", "box": "trading-box",
+                                "check": "UPD-001", "status": "done", "detail": "installed openssl"}
+    with (reports / "ledger.jsonl").open("a") as ledger_file:
+        ledger_file.write("written over by hand\n")
+    outcome = Install(context, "security").outcome(ActionStatus.DONE, "installed tzdata", 0)
+    assert outcome.status == ActionStatus.DONE, "what was installed stands"
+    assert outcome.detail.startswith(f"installed tzdata (not recorded in the ledger of {reports}: ")
 
 
 # -- the checks and the remediation on a lab
@@ -279,8 +302,7 @@ def test_security_updates_installed_into_the_labs_own_dpkg_after_a_backup(health
     assert "the daily checks after it: passed" in outcome.detail, outcome
     after = hashlib.sha256(system_status.read_bytes()).hexdigest() if system_status.exists() else None
     assert after == before
-    trail = [json.loads(line) for line in (Path(load(relaxed).policy.state_dir) / "audit.jsonl").read_text()
-             .splitlines()]
+    trail = acts(load(relaxed).reports.dir, LedgerKind.OS_UPDATE)  # no run's --reports-dir: [reports] dir's ledger
     assert trail[-1]["event"] == "install-updates-security" and trail[-1]["status"] == "done"
 
 
@@ -290,7 +312,7 @@ def test_make_update_os_plans_by_default_and_schedules_the_reboot_it_needs(healt
     config = config_with(healthy.config_path, tmp_path / "os.toml", {"updates": {
         "window": {"days": ["sun"], "start": "02:00", "end": "05:00"}, "daily_checks_after": False,
         "schedule_reboot": ["echo", "reboot scheduled for", "{calendar}"]}})
-    plan = subprocess.run([sys.executable, "-m", "commands.osupdate", "--config", str(config)], cwd=ROOT,
+    plan = subprocess.run([sys.executable, "-m", "commands", "osupdate", "--config", str(config)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert plan.returncode == 0, plan.stderr
     assert "install tzdata 2024a-0+deb12u1 -> 2025b-0+deb12u1" in plan.stdout
@@ -298,7 +320,7 @@ def test_make_update_os_plans_by_default_and_schedules_the_reboot_it_needs(healt
     assert "would schedule it at the window's next start (sun 02:00-05:00 (box local time)): echo reboot " \
            "scheduled for Sun *-*-* 02:00:00" in plan.stdout
     assert installed(healthy, "tzdata") == "2024a-0+deb12u1"
-    done = subprocess.run([sys.executable, "-m", "commands.osupdate", "--config", str(config), "--apply"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "commands", "osupdate", "--config", str(config), "--apply"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert installed(healthy, "tzdata") == "2025b-0+deb12u1"
@@ -326,13 +348,13 @@ def test_updates_of_one_box_of_a_fleet_verify_with_its_checks_only(tmp_path):
     """The application update (commands/update.py) and the package updates (install_updates, `make update-os`)
     both end with the daily checks: of the box they changed, not of every box the configuration names.
     tests/test_plugin.py shows that `--maintenance-box` runs that box's checks only."""
-    from commands.update import Update
+    from commands.update import verify_argv
     from remediations.updates import daily_checks_argv
 
     path = tmp_path / "fleet.toml"
     path.write_text(f'[policy]\nstate_dir = "{tmp_path}/state"\n\n[[boxes]]\nname = "nuc-1"\n\n'
                     f'[[boxes]]\nname = "nuc-2"\n')
     box = load(path).box("nuc-2")
-    for argv in (Update(box, path, plan=True).verify_argv(), daily_checks_argv(box)):
+    for argv in (verify_argv(box, path), daily_checks_argv(box)):
         assert [word for word in argv if word.startswith("--maintenance-")] == [
             f"--maintenance-config={path.resolve()}", "--maintenance-box=nuc-2"], argv

@@ -99,14 +99,14 @@ def write_sudoers(paths: BoxPaths, run_inside=None) -> Path:
     os.chmod(paths.sudoers_dir, 0o755)
     rule = paths.sudoers_dir / MAINT_USER
     if run_inside is None:
-        printed = subprocess.run([sys.executable, "-m", "commands.sudoers", "--config",
+        printed = subprocess.run([sys.executable, "-m", "commands", "sudoers", "--config",
                                   str(paths.ssh_maintenance_config), "--user", MAINT_USER], cwd=REPO,
                                  capture_output=True, text=True, timeout=60)
     else:  # the same configuration, its BOX_DIR paths as the box sees them (a BOX_DIR under /tmp is hidden there)
         seen_inside = paths.box / "maintenance-ssh-inside.toml"
         seen_inside.write_text(paths.ssh_maintenance_config.read_text().replace(str(paths.root),
                                                                                  str(Guide.stable_box_dir)))
-        printed = run_inside(["env", "-C", str(REPO), sys.executable, "-m", "commands.sudoers", "--config",
+        printed = run_inside(["env", "-C", str(REPO), sys.executable, "-m", "commands", "sudoers", "--config",
                               str(paths.inside().box / seen_inside.name), "--user", MAINT_USER])
     if printed.returncode != 0:
         raise LabError(f"make sudoers for the box failed (exit {printed.returncode}): {printed.stderr.strip()}")
@@ -127,7 +127,7 @@ def install_helpers(paths: BoxPaths, run_inside) -> None:
     installs them, `make install-box-helpers` as root in the box (into its own /usr/local, an overlay: the
     machine's stays); then the rules printed again there, now that the programs they name are in place.
     `run_inside(argv)`: a command run as root in the running box (Box.run)."""
-    done = run_inside(["env", "-C", str(REPO), sys.executable, "-m", "commands.boxhelpers", "install"])
+    done = run_inside(["env", "-C", str(REPO), sys.executable, "-m", "commands", "boxhelpers", "install"])
     if done.returncode != 0:
         raise LabError(f"installing the box helpers failed (exit {done.returncode}): "
                        f"{(done.stderr or done.stdout).strip()}")
